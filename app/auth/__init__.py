@@ -1,0 +1,1 @@
+"""Who is calling: user JWTs and machine API keys (GraphQL-free)."""

@@ -1,0 +1,191 @@
+"""The ``tollgate`` command line (API.md, "Command line"); also ``python -m app``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from tortoise import Tortoise
+
+from app.auth import scopes as known_scopes
+from app.auth.api_keys import generate_api_key
+from app.auth.tokens import issue_user_token
+from app.clock import SystemClock
+from app.db import tortoise_config
+from app.migrate import migrate_database
+from app.models.tenancy import ApiKey, Tenant, User
+from app.settings import Settings, get_settings
+
+
+class CommandError(Exception):
+    """A usage problem reported to the operator on stderr with exit code 2."""
+
+
+async def _with_orm(settings: Settings, work: Callable[[], Awaitable[Any]]) -> Any:
+    await Tortoise.init(config=tortoise_config(settings))
+    try:
+        return await work()
+    finally:
+        await Tortoise.close_connections()
+
+
+def print_seed_result(connector_keys: dict[str, str]) -> None:
+    print("Demo data seeded: tenants acme, nova, legacy (admin@<slug>.test, member@<slug>.test).")
+    for slug, key in connector_keys.items():
+        print(f"  connector key for {slug}: {key}")
+    print("These keys are shown once. Mint a user token with:  tollgate token --email admin@acme.test")
+
+
+async def seed_demo_data(settings: Settings) -> bool:
+    from app.seed import seed_demo
+
+    result = await _with_orm(settings, lambda: seed_demo(now=SystemClock().now()))
+    if result.created:
+        print_seed_result(result.connector_keys)
+    else:
+        print("The database already holds tenants: demo data not seeded.")
+    return bool(result.created)
+
+
+async def mint_token(settings: Settings, email: str, ttl_seconds: int) -> str:
+    async def work() -> str:
+        user = await User.get_or_none(email=email.strip().lower())
+        if user is None:
+            raise CommandError(f"no user with e-mail {email!r}")
+        return issue_user_token(
+            user_id=str(user.id),
+            tenant_id=str(user.tenant_id),
+            email=user.email,
+            secret=settings.jwt_secret,
+            now=SystemClock().now(),
+            ttl=dt.timedelta(seconds=ttl_seconds),
+        )
+
+    token: str = await _with_orm(settings, work)
+    return token
+
+
+def parse_scopes(raw: str) -> list[str]:
+    requested = [scope.strip() for scope in raw.split(",") if scope.strip()]
+    unknown = sorted(set(requested) - known_scopes.ALL_SCOPES)
+    if unknown or not requested:
+        raise CommandError(
+            f"unknown scopes {unknown}; choose from {', '.join(sorted(known_scopes.ALL_SCOPES))}"
+            if unknown
+            else "name at least one scope"
+        )
+    return sorted(set(requested))
+
+
+async def create_api_key(settings: Settings, tenant_slug: str, scopes: list[str], name: str) -> str:
+    async def work() -> str:
+        tenant = await Tenant.get_or_none(slug=tenant_slug)
+        if tenant is None:
+            raise CommandError(f"no tenant with slug {tenant_slug!r}")
+        key = generate_api_key()
+        await ApiKey.create(tenant=tenant, name=name, prefix=key.prefix, key_hash=key.key_hash, scopes=scopes)
+        return key.plaintext
+
+    plaintext: str = await _with_orm(settings, work)
+    return plaintext
+
+
+async def revoke_api_key(settings: Settings, prefix: str) -> None:
+    async def work() -> None:
+        updated = await ApiKey.filter(prefix=prefix, revoked_at__isnull=True).update(
+            revoked_at=SystemClock().now()
+        )
+        if not updated:
+            raise CommandError(f"no active API key with prefix {prefix!r}")
+
+    await _with_orm(settings, work)
+
+
+def serve(settings: Settings, host: str, port: int, demo: bool) -> None:
+    import uvicorn
+
+    from app.main import create_app
+    from app.observability import configure_logging
+
+    asyncio.run(migrate_database(settings))
+    if demo:
+        asyncio.run(seed_demo_data(settings))
+    configure_logging(json=settings.log_format == "json", level=logging.getLevelName(settings.log_level))
+    print(f"Tollgate on http://{host}:{port}/graphql (GraphiQL in a browser)", flush=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tollgate", description="Tollgate GraphQL gateway")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve_parser = commands.add_parser("serve", help="migrate, optionally seed demo data, and serve")
+    serve_parser.add_argument("--host", default="127.0.0.1")
+    serve_parser.add_argument("--port", type=int, default=8000)
+    serve_parser.add_argument("--demo", action="store_true", help="seed demo data when the database is empty")
+
+    commands.add_parser("migrate", help="apply the database migrations")
+
+    seed_parser = commands.add_parser("seed", help="seed data")
+    seed_parser.add_argument("--demo", action="store_true", required=True, help="the demo data of API.md")
+
+    token_parser = commands.add_parser("token", help="print a JWT for a user")
+    token_parser.add_argument("--email", required=True)
+    token_parser.add_argument("--ttl", type=int, default=None, help="lifetime in seconds")
+
+    apikey_parser = commands.add_parser("apikey", help="manage API keys")
+    apikey_commands = apikey_parser.add_subparsers(dest="apikey_command", required=True)
+    create_parser = apikey_commands.add_parser("create", help="create a key (printed once)")
+    create_parser.add_argument("--tenant", required=True, help="tenant slug")
+    create_parser.add_argument(
+        "--scopes", required=True, help="comma-separated, e.g. quota:check,process:start"
+    )
+    create_parser.add_argument("--name", default="API key")
+    revoke_parser = apikey_commands.add_parser("revoke", help="revoke a key by its prefix")
+    revoke_parser.add_argument("prefix")
+
+    commands.add_parser("export-schema", help="print the GraphQL SDL")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = get_settings()
+        return run(args, settings)
+    except CommandError as error:
+        print(f"tollgate: {error}", file=sys.stderr)
+        return 2
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "serve":
+        serve(settings, args.host, args.port, args.demo)
+    elif args.command == "migrate":
+        asyncio.run(migrate_database(settings))
+    elif args.command == "seed":
+        asyncio.run(migrate_database(settings))
+        asyncio.run(seed_demo_data(settings))
+    elif args.command == "token":
+        print(asyncio.run(mint_token(settings, args.email, args.ttl or settings.jwt_ttl_seconds)))
+    elif args.command == "apikey" and args.apikey_command == "create":
+        key = asyncio.run(create_api_key(settings, args.tenant, parse_scopes(args.scopes), args.name))
+        print(key)
+        print("Store this key now: it is not shown again.", file=sys.stderr)
+    elif args.command == "apikey" and args.apikey_command == "revoke":
+        asyncio.run(revoke_api_key(settings, args.prefix))
+        print(f"API key {args.prefix} revoked.")
+    elif args.command == "export-schema":
+        from app.schema import schema
+
+        print(schema.as_str())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""GraphiQL for partners, served entirely by the gateway (no CDN): works on machines without internet.
+
+The page is pre-filled with example operations for each kind of client and a header hint for the
+token. Subscriptions run over graphql-transport-ws with the headers pane as ``connection_init``
+payload. Assets are stored gzip-compressed and sent as such to every browser that accepts gzip.
+"""
+
+from __future__ import annotations
+
+import gzip
+import html
+from functools import lru_cache
+from pathlib import Path
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+ASSETS = Path(__file__).parent / "static" / "graphiql"
+MEDIA_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+
+EXAMPLE_OPERATIONS = """\
+# Welcome to Tollgate.
+#
+# Public operations (the catalog) need no credentials. For the rest, put a token in the
+# Headers pane below:   {"Authorization": "Bearer <token>"}
+#   a user token:       tollgate token --email admin@acme.test
+#   a connector key:    printed by `tollgate serve --demo`, or `tollgate apikey create ...`
+# Pick an operation with the play button's menu (or Ctrl-Enter on the one under the cursor).
+
+query Catalog {
+  plans { code name price { amount currency } limits { storageMb users integrations credits } }
+  addOns { code name category cadence isFree price { amount currency } conditions { summary } }
+}
+
+query WhoAmI {
+  viewer { kind role scopes tenant { slug currency storeEligible } }
+}
+
+query MyPlan {
+  myPlan {
+    __typename
+    ... on Error { code message }
+    ... on MyPlan {
+      plan { name }
+      effectiveLimits { storageMb users integrations credits }
+      addOns { name monthlyPrice { amount currency } contractedAt status endsAt }
+      monthlyTotal { amount currency }
+    }
+  }
+}
+"""
+
+DEFAULT_HEADERS = '{\n  "Authorization": "Bearer <paste a user token or an API key>"\n}'
+
+PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>Tollgate · GraphiQL</title>
+  <link rel="stylesheet" href="{assets}/graphiql.min.css">
+  <style>html, body, #graphiql {{ height: 100%; margin: 0; }}</style>
+</head>
+<body>
+  <div id="graphiql">Loading GraphiQL…</div>
+  <script type="application/json" id="tollgate-config">{config}</script>
+  <script src="{assets}/react.production.min.js"></script>
+  <script src="{assets}/react-dom.production.min.js"></script>
+  <script src="{assets}/graphql-ws.min.js"></script>
+  <script src="{assets}/graphiql.min.js"></script>
+  <script>
+    const config = JSON.parse(document.getElementById("tollgate-config").textContent);
+    const httpUrl = new URL(config.endpoint, window.location.href).toString();
+    const wsUrl = httpUrl.replace(/^http/, "ws");
+    const httpFetcher = GraphiQL.createFetcher({{ url: httpUrl }});
+
+    function isSubscription(params) {{
+      const query = params.query || "";
+      const name = params.operationName;
+      return name
+        ? new RegExp("subscription\\\\s+" + name + "\\\\b").test(query)
+        : /^\\s*subscription\\b/m.test(query);
+    }}
+
+    // Subscriptions: one graphql-transport-ws connection each, authenticated with the headers pane.
+    function fetcher(params, options) {{
+      if (!isSubscription(params)) return httpFetcher(params, options);
+      const headers = (options && options.headers) || {{}};
+      return {{
+        subscribe(observer) {{
+          const client = graphqlWs.createClient({{ url: wsUrl, connectionParams: headers, lazy: true }});
+          const dispose = client.subscribe(params, {{
+            next: (value) => observer.next(value),
+            error: (e) => observer.error(e instanceof Error ? e : new Error(e.reason || "closed")),
+            complete: () => observer.complete(),
+          }});
+          return {{ unsubscribe() {{ dispose(); client.dispose(); }} }};
+        }},
+      }};
+    }}
+
+    const search = new URLSearchParams(window.location.search);
+    ReactDOM.createRoot(document.getElementById("graphiql")).render(
+      React.createElement(GraphiQL, {{
+        fetcher,
+        defaultQuery: config.defaultQuery,
+        query: search.get("query") || undefined,
+        defaultHeaders: config.defaultHeaders,
+        headers: search.get("headers") || undefined,
+        defaultEditorToolsVisibility: "headers",
+        shouldPersistHeaders: true,
+      }}),
+    );
+  </script>
+</body>
+</html>
+"""
+
+
+@lru_cache
+def render_page(endpoint: str = "/graphql", assets: str = "/graphiql/assets") -> str:
+    config = orjson.dumps(
+        {"endpoint": endpoint, "defaultQuery": EXAMPLE_OPERATIONS, "defaultHeaders": DEFAULT_HEADERS}
+    ).decode()
+    # The JSON sits in a <script> element: "</" must not close it early.
+    return PAGE.format(assets=html.escape(assets), config=config.replace("</", "<\\/"))
+
+
+async def graphiql_page(request: Request) -> HTMLResponse:
+    return HTMLResponse(render_page())
+
+
+@lru_cache(maxsize=16)
+def _compressed(name: str) -> bytes | None:
+    path = ASSETS / f"{name}.gz"
+    return path.read_bytes() if path.is_file() else None
+
+
+async def graphiql_asset(request: Request) -> Response:
+    name = request.path_params["name"]
+    media_type = MEDIA_TYPES.get(Path(name).suffix)
+    compressed = _compressed(name) if media_type and "/" not in name else None
+    if compressed is None:
+        return Response("Not found", status_code=404, media_type="text/plain")
+    headers = {"Cache-Control": "public, max-age=86400", "Vary": "Accept-Encoding"}
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        return Response(compressed, media_type=media_type, headers={**headers, "Content-Encoding": "gzip"})
+    return Response(gzip.decompress(compressed), media_type=media_type, headers=headers)

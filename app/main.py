@@ -1,0 +1,93 @@
+"""The Starlette application: ``/graphql`` (HTTP and WebSocket), ``/healthz``, ``/readyz``, ``/metrics``."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+from tortoise.connection import get_connection
+from tortoise.contrib.starlette import RegisterTortoise
+
+from app.clock import Clock, SystemClock
+from app.db import tortoise_config
+from app.graphiql import graphiql_asset, graphiql_page
+from app.graphql_app import TollgateGraphQL
+from app.notifications.dispatcher import OutboxDispatcher
+from app.notifications.mailer import mailer_from_settings
+from app.observability import RequestContextMiddleware, metrics_endpoint
+from app.persisted_queries import allowlist_rule, load_manifest
+from app.schema import build_schema
+from app.schema import schema as default_schema
+from app.settings import Settings, get_settings
+
+
+async def healthz(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    try:
+        await get_connection("default").execute_query("SELECT 1")
+    except Exception as error:  # any failure of the database means "not ready"
+        return JSONResponse({"status": "unavailable", "database": type(error).__name__}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
+def schema_for(settings: Settings) -> Any:
+    """The shared schema, or in allow-list mode one that refuses documents outside the manifest."""
+    if settings.allowlist_only and settings.persisted_queries_file is not None:
+        allowed = frozenset(load_manifest(settings.persisted_queries_file))
+        return build_schema(validation_rules=[allowlist_rule(allowed)])
+    return default_schema
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    manage_orm: bool = True,
+    run_background_tasks: bool = True,
+    schema: Any = None,
+) -> Starlette:
+    """Build the app. Tests that own the Tortoise context pass ``manage_orm=False``."""
+    settings = settings or get_settings()
+    clock = clock or SystemClock()
+    if schema is None:
+        schema = schema_for(settings)
+    graphql = TollgateGraphQL(schema, settings=settings, clock=clock)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            if manage_orm:
+                await stack.enter_async_context(RegisterTortoise(app, config=tortoise_config(settings)))
+            if run_background_tasks:
+                dispatcher = OutboxDispatcher(
+                    mailer_from_settings(settings), clock=clock, mail_from=settings.mail_from
+                )
+                await stack.enter_async_context(dispatcher.running())
+            yield
+
+    routes = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint),
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+    ]
+    if settings.graphiql:
+        routes += [Route("/graphiql", graphiql_page), Route("/graphiql/assets/{name}", graphiql_asset)]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(RequestContextMiddleware)],
+    )
+    app.state.settings = settings
+    app.state.clock = clock
+    return app

@@ -1,0 +1,10 @@
+"""Tortoise models, one module per domain. ``MODEL_MODULES`` is what Tortoise loads."""
+
+MODEL_MODULES = [
+    "app.models.tenancy",
+    "app.models.catalog",
+    "app.models.billing",
+    "app.models.coupons",
+    "app.models.notifications",
+    "app.models.audit",
+]

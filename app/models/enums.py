@@ -1,0 +1,65 @@
+"""Enumerations shared by the models, the services and the GraphQL layer."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "ADMIN"
+    MEMBER = "MEMBER"
+
+
+class StoragePolicy(StrEnum):
+    HARD_CAP = "HARD_CAP"  # uploads refused when full
+    OVERAGE = "OVERAGE"  # extra storage billed per started GB
+
+
+class AddOnCategory(StrEnum):
+    STORAGE = "STORAGE"
+    USERS = "USERS"
+    INTEGRATIONS = "INTEGRATIONS"
+    REPORTS = "REPORTS"
+    ADVANCED_FEATURES = "ADVANCED_FEATURES"
+    CREDITS = "CREDITS"
+    SERVICES = "SERVICES"  # one-off services such as the Start Pack
+
+
+class Cadence(StrEnum):
+    MONTHLY = "MONTHLY"
+    ONE_OFF = "ONE_OFF"
+
+
+class PlanSubscriptionStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    SUSPENDED = "SUSPENDED"
+    CANCELED = "CANCELED"
+
+
+class AddOnStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    CANCELING = "CANCELING"  # cancelled, still counting until ends_at
+    ENDED = "ENDED"
+
+
+class ConfigurationStatus(StrEnum):
+    NOT_REQUIRED = "NOT_REQUIRED"
+    PENDING = "PENDING"
+    CONFIGURED = "CONFIGURED"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "PENDING"
+    SENT = "SENT"
+    DEAD = "DEAD"  # gave up after the maximum number of attempts
+
+
+class CouponKind(StrEnum):
+    PERCENT = "PERCENT"
+    FIXED = "FIXED"
+
+
+class CouponDuration(StrEnum):
+    ONCE = "ONCE"  # the first charge only
+    REPEATING = "REPEATING"  # the first ``duration_months`` monthly charges
+    FOREVER = "FOREVER"

@@ -1,0 +1,67 @@
+"""Environments (tenants), their users and machine API keys."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+from app.models.enums import Role
+
+
+class Tenant(Model):
+    """An environment: one store or ERP installation with its own plan and currency."""
+
+    id = fields.UUIDField(primary_key=True)
+    slug = fields.CharField(max_length=64, unique=True)
+    name = fields.CharField(max_length=200)
+    currency = fields.CharField(max_length=3)
+    billing_anchor_day = fields.SmallIntField(default=1)  # 1..28: the day each billing period starts
+    created_at = fields.DatetimeField()  # environment creation date: decides store eligibility
+    alert_thresholds: fields.Field[list[int]] = fields.JSONField(default=[80, 90, 100])
+    is_active = fields.BooleanField(default=True)
+
+    users: fields.ReverseRelation[User]
+    api_keys: fields.ReverseRelation[ApiKey]
+
+    class Meta:
+        table = "tenant"
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class User(Model):
+    id = fields.UUIDField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="users", on_delete=fields.CASCADE
+    )
+    email = fields.CharField(max_length=254, unique=True)
+    name = fields.CharField(max_length=200)
+    role = fields.CharEnumField(Role, max_length=16)
+    is_active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    tenant_id: str
+
+    class Meta:
+        table = "user"
+
+
+class ApiKey(Model):
+    """A machine credential. Only a SHA-256 hash of the secret is stored, and the key is shown once."""
+
+    id = fields.UUIDField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="api_keys", on_delete=fields.CASCADE
+    )
+    name = fields.CharField(max_length=200)
+    prefix = fields.CharField(max_length=16)  # shown in listings to recognise a key
+    key_hash = fields.CharField(max_length=64, unique=True)
+    scopes: fields.Field[list[str]] = fields.JSONField(default=list)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    tenant_id: str
+
+    class Meta:
+        table = "api_key"

@@ -1,0 +1,1 @@
+"""E-mail through a transactional outbox, and (later) live alert broadcasting."""

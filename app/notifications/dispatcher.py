@@ -1,0 +1,125 @@
+"""Sends the outbox: claims due rows with a lease, sends them, retries with exponential backoff.
+
+Several gateway instances may run a dispatcher: a row is claimed by one conditional UPDATE, so
+only one of them sends it. Each message carries a Message-ID derived from its row, so a receiver
+can recognise the rare duplicate left by a crash between sending and recording the send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from tortoise.expressions import F, Q
+
+from app.clock import Clock
+from app.models.enums import OutboxStatus
+from app.models.notifications import OutboxEmail
+from app.notifications.mailer import Mailer
+from app.observability import OUTBOX_DELIVERIES
+
+logger = logging.getLogger("tollgate.outbox")
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """5 s, 10 s, 20 s ... capped at one hour."""
+    return dt.timedelta(seconds=min(5 * 2 ** max(attempts - 1, 0), 3600))
+
+
+class OutboxDispatcher:
+    def __init__(
+        self,
+        mailer: Mailer,
+        *,
+        clock: Clock,
+        mail_from: str = "Tollgate <billing@tollgate.local>",
+        batch_size: int = 50,
+        poll_interval: float = 1.0,
+        max_attempts: int = 12,
+        lease: dt.timedelta = dt.timedelta(minutes=2),
+    ) -> None:
+        self.mailer = mailer
+        self.clock = clock
+        self.mail_from = mail_from
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.max_attempts = max_attempts
+        self.lease = lease
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Ask for a pass now (after a commit that queued e-mails) instead of at the next poll."""
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        """Send every due message once; the number sent."""
+        now = self.clock.now()
+        due = (
+            Q(status=OutboxStatus.PENDING)
+            & Q(next_attempt_at__lte=now)
+            & (Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        )
+        candidates = await OutboxEmail.filter(due).order_by("created_at").limit(self.batch_size)
+        sent = 0
+        for row in candidates:
+            claimed = await OutboxEmail.filter(due, id=row.id).update(claimed_until=now + self.lease)
+            if claimed:
+                sent += await self._deliver(row)
+        return sent
+
+    async def _deliver(self, row: OutboxEmail) -> int:
+        try:
+            await self.mailer.send(self._message(row))
+        except Exception as error:  # any delivery failure is retried later
+            attempts = row.attempts + 1
+            give_up = attempts >= self.max_attempts
+            await OutboxEmail.filter(id=row.id).update(
+                attempts=F("attempts") + 1,
+                status=OutboxStatus.DEAD if give_up else OutboxStatus.PENDING,
+                next_attempt_at=self.clock.now() + backoff(attempts),
+                claimed_until=None,
+                last_error=f"{type(error).__name__}: {error}"[:2000],
+            )
+            OUTBOX_DELIVERIES.labels(outcome="dead" if give_up else "retry").inc()
+            logger.warning("outbox delivery failed", extra={"email_id": str(row.id), "attempts": attempts})
+            return 0
+        await OutboxEmail.filter(id=row.id).update(
+            status=OutboxStatus.SENT, sent_at=self.clock.now(), claimed_until=None, attempts=F("attempts") + 1
+        )
+        OUTBOX_DELIVERIES.labels(outcome="sent").inc()
+        return 1
+
+    def _message(self, row: OutboxEmail) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = self.mail_from
+        message["To"] = row.to_address
+        message["Subject"] = row.subject
+        message["Date"] = format_datetime(row.created_at)
+        message["Message-ID"] = f"<{row.id}@tollgate>"
+        message.set_content(row.body)
+        return message
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:  # the database may be briefly away; try again at the next tick
+                logger.exception("outbox pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+            self._wake.clear()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[OutboxDispatcher]:
+        task = asyncio.create_task(self._loop(), name="outbox-dispatcher")
+        try:
+            yield self
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

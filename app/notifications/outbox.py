@@ -1,0 +1,74 @@
+"""Queueing e-mails in the outbox, inside the caller's transaction (DESIGN.md 2: events after commit)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from app.models.enums import Role
+from app.models.notifications import OutboxEmail
+from app.models.tenancy import User
+
+
+@dataclass(frozen=True, slots=True)
+class Email:
+    to: str
+    subject: str
+    body: str
+    dedupe_key: str | None = None  # the same key is queued once, ever
+
+
+async def enqueue(emails: list[Email], *, now: dt.datetime, tenant_id: uuid.UUID | str | None = None) -> None:
+    """Write the e-mails to the outbox. Call inside the transaction of the change they report.
+
+    Rows whose ``dedupe_key`` is already queued are skipped (INSERT ... ON CONFLICT DO NOTHING), so
+    periodic tasks and retries can enqueue freely.
+    """
+    if not emails:
+        return
+    await OutboxEmail.bulk_create(
+        [
+            OutboxEmail(
+                tenant_id=tenant_id,
+                to_address=email.to,
+                subject=email.subject,
+                body=email.body,
+                dedupe_key=email.dedupe_key,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            for email in emails
+        ],
+        ignore_conflicts=True,
+    )
+
+
+async def admin_addresses(tenant_id: uuid.UUID | str) -> list[str]:
+    emails = (
+        await User.filter(tenant_id=tenant_id, role=Role.ADMIN, is_active=True)
+        .order_by("email")
+        .values_list("email", flat=True)
+    )
+    return [str(email) for email in emails]
+
+
+async def notify_admins(
+    tenant_id: uuid.UUID | str, *, subject: str, body: str, now: dt.datetime, dedupe_key: str | None = None
+) -> int:
+    """E-mail every admin of the tenant (DESIGN.md 1: admins are told of every subscription change)."""
+    addresses = await admin_addresses(tenant_id)
+    await enqueue(
+        [
+            Email(
+                to=address,
+                subject=subject,
+                body=body,
+                dedupe_key=f"{dedupe_key}:{address}" if dedupe_key else None,
+            )
+            for address in addresses
+        ],
+        now=now,
+        tenant_id=tenant_id,
+    )
+    return len(addresses)

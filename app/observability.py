@@ -1,0 +1,204 @@
+"""Metrics (Prometheus), structured logs (structlog, JSON) and the request id that ties them together.
+
+Every HTTP request and WebSocket connection gets a request id: the caller's ``X-Request-ID`` when it
+is sane, else a new one. It is bound to every log line of the request, returned in the
+``X-Request-ID`` response header, and carried by masked errors so support can find the trace.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.extensions import SchemaExtension
+
+access_log = structlog.get_logger("tollgate.access")
+
+REQUEST_ID_HEADER = "x-request-id"
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+# One registry for the process: exposed on /metrics.
+REGISTRY = CollectorRegistry(auto_describe=True)
+GRAPHQL_OPERATIONS = Counter(
+    "tollgate_graphql_operations_total",
+    "GraphQL operations by name, type and outcome.",
+    ["operation", "type", "outcome"],
+    registry=REGISTRY,
+)
+GRAPHQL_LATENCY = Histogram(
+    "tollgate_graphql_operation_seconds",
+    "GraphQL operation latency by name.",
+    ["operation", "type"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+    registry=REGISTRY,
+)
+HTTP_REQUESTS = Counter(
+    "tollgate_http_requests_total",
+    "HTTP requests by route and status.",
+    ["path", "status"],
+    registry=REGISTRY,
+)
+QUOTA_DECISIONS = Counter(
+    "tollgate_quota_decisions_total", "Quota checks by decision.", ["decision", "reason"], registry=REGISTRY
+)
+PROCESSES_STARTED = Counter(
+    "tollgate_processes_started_total", "Process starts counted, by kind.", ["process"], registry=REGISTRY
+)
+ALERTS_RAISED = Counter(
+    "tollgate_alerts_raised_total",
+    "Limit alerts by kind, threshold and state.",
+    ["kind", "threshold", "state"],
+    registry=REGISTRY,
+)
+OUTBOX_BACKLOG = Gauge("tollgate_outbox_backlog", "E-mails waiting in the outbox.", registry=REGISTRY)
+OUTBOX_DEAD = Gauge("tollgate_outbox_dead", "E-mails given up after every retry.", registry=REGISTRY)
+OUTBOX_DELIVERIES = Counter(
+    "tollgate_outbox_deliveries_total", "Outbox delivery attempts by outcome.", ["outcome"], registry=REGISTRY
+)
+WEBSOCKET_CONNECTIONS = Gauge(
+    "tollgate_websocket_connections", "Open GraphQL WebSocket connections.", registry=REGISTRY
+)
+
+
+def current_request_id() -> str | None:
+    return request_id_var.get()
+
+
+def configure_logging(*, json: bool = True, level: int = logging.INFO) -> None:
+    """structlog renders JSON lines (or console lines in development) for structlog and stdlib loggers."""
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)
+    # uvicorn's access log duplicates ours; its error log goes through the same formatter.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = name != "uvicorn.access"
+
+
+class RequestContextMiddleware:
+    """Pure ASGI: assigns the request id, binds it to logs, returns it, counts HTTP requests."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id_from(scope)
+        token = request_id_var.set(request_id)
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        status_code = 500
+        started = time.perf_counter()
+
+        async def send_with_request_id(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            if scope["type"] == "websocket":
+                with _count_websocket():
+                    await self.app(scope, receive, send)
+            else:
+                await self.app(scope, receive, send_with_request_id)
+        finally:
+            if scope["type"] == "http":
+                HTTP_REQUESTS.labels(path=scope.get("path", ""), status=str(status_code)).inc()
+                access_log.info(
+                    "request",
+                    method=scope.get("method"),
+                    path=scope.get("path"),
+                    status=status_code,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                )
+            structlog.contextvars.unbind_contextvars("request_id")
+            request_id_var.reset(token)
+
+
+def _request_id_from(scope: Scope) -> str:
+    for name, value in scope.get("headers", []):
+        if name == REQUEST_ID_HEADER.encode():
+            candidate: str = value.decode("latin-1")
+            if _SANE_REQUEST_ID.match(candidate):
+                return candidate
+    return uuid.uuid4().hex
+
+
+class _count_websocket:  # noqa: N801 (used as a context manager)
+    def __enter__(self) -> None:
+        WEBSOCKET_CONNECTIONS.inc()
+
+    def __exit__(self, *exc: object) -> None:
+        WEBSOCKET_CONNECTIONS.dec()
+
+
+class OperationMetrics(SchemaExtension):
+    """Counts and times every GraphQL operation by its name (``anonymous`` without one)."""
+
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        context = self.execution_context
+        name = context.operation_name or "anonymous"
+        try:
+            operation_type = context.operation_type.value
+        except Exception:  # the document did not parse: there is no operation type
+            operation_type = "invalid"
+        result = context.result
+        outcome = "error" if context.pre_execution_errors or (result is not None and result.errors) else "ok"
+        GRAPHQL_OPERATIONS.labels(operation=name, type=operation_type, outcome=outcome).inc()
+        GRAPHQL_LATENCY.labels(operation=name, type=operation_type).observe(time.perf_counter() - started)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """The Prometheus scrape; the outbox gauges are read from the database at scrape time."""
+    from app.models.enums import OutboxStatus
+    from app.models.notifications import OutboxEmail
+
+    try:
+        OUTBOX_BACKLOG.set(await OutboxEmail.filter(status=OutboxStatus.PENDING).count())
+        OUTBOX_DEAD.set(await OutboxEmail.filter(status=OutboxStatus.DEAD).count())
+    except Exception:  # a scrape must not fail because the database is away; the gauges keep their value
+        logging.getLogger("tollgate.metrics").warning("outbox gauges not refreshed", exc_info=True)
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,69 @@
+"""The per-request GraphQL context: settings, clock, the caller (resolved once, lazily) and loaders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.types import Info as StrawberryInfo
+
+from app.auth.principal import Principal, authenticate
+from app.clock import Clock
+from app.services.errors import Unauthenticated
+from app.settings import Settings
+
+_UNRESOLVED: Any = object()
+
+
+class Context:
+    def __init__(
+        self,
+        *,
+        request: Request | WebSocket,
+        response: Response | WebSocket | None,
+        settings: Settings,
+        clock: Clock,
+        services: Any = None,
+    ) -> None:
+        self.request = request
+        self.response = response
+        self.settings = settings
+        self.clock = clock
+        # Application-wide collaborators (broadcaster, caches...) set in the app's lifespan.
+        self.services = services
+        # Set by Strawberry from the graphql-transport-ws ``connection_init`` payload.
+        self.connection_params: dict[str, Any] | None = None
+        self._principal: Principal | None = _UNRESOLVED
+
+    @property
+    def authorization(self) -> str | None:
+        if self.connection_params is not None:
+            value = self.connection_params.get("Authorization") or self.connection_params.get("authorization")
+            return value if isinstance(value, str) else None
+        return self.request.headers.get("authorization")
+
+    async def principal(self) -> Principal | None:
+        """The caller, or ``None`` without credentials; raises ``Unauthenticated`` for bad ones."""
+        if self._principal is _UNRESOLVED:
+            self._principal = await authenticate(
+                self.authorization, jwt_secret=self.settings.jwt_secret, now=self.clock.now()
+            )
+        return self._principal
+
+    async def require_principal(self) -> Principal:
+        principal = await self.principal()
+        if principal is None:
+            raise Unauthenticated("This field needs credentials: 'Authorization: Bearer <token or API key>'.")
+        return principal
+
+    async def optional_principal(self) -> Principal | None:
+        """For public fields: bad credentials there fall back to anonymous rather than failing."""
+        try:
+            return await self.principal()
+        except Unauthenticated:
+            return None
+
+
+Info = StrawberryInfo[Context, None]

@@ -1,0 +1,76 @@
+"""The one Strawberry schema: the domains' Query/Mutation/Subscription classes, with its extensions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from graphql.validation import ASTValidationRule
+from strawberry.extensions import AddValidationRules, MaskErrors, ParserCache, ValidationCache
+from strawberry.tools import merge_types
+
+from app.observability import OperationMetrics, current_request_id
+from app.resolvers import account, catalog
+from app.resolvers.errors import exception_handlers
+from app.services.errors import DomainError
+
+# Each domain module contributes its own root classes; add new domains here.
+QUERIES: tuple[type, ...] = (catalog.Query, account.Query)
+MUTATIONS: tuple[type, ...] = ()
+SUBSCRIPTIONS: tuple[type, ...] = ()
+
+Query = merge_types("Query", QUERIES)
+Mutation = merge_types("Mutation", MUTATIONS) if MUTATIONS else None
+Subscription = merge_types("Subscription", SUBSCRIPTIONS) if SUBSCRIPTIONS else None
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    """Mask everything but our typed errors, permission errors and GraphQL's own (syntax, validation)."""
+    original = error.original_error
+    if original is None or isinstance(original, DomainError | GraphQLError):
+        return False
+    # Strawberry's permission failures are raised as PermissionError-like exceptions with extensions.
+    return not (
+        error.extensions and "code" in error.extensions and type(original).__name__ == "PermissionError"
+    )
+
+
+class MaskUnexpectedErrors(MaskErrors):
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=is_unexpected, error_message="Unexpected error.")
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        # The request id lets support find the logged trace of this error.
+        masked.extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": current_request_id()}
+        return masked
+
+
+class TollgateSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        # Typed failures are answers, not incidents: log only what is unexpected.
+        unexpected = [error for error in errors if not isinstance(error.original_error, DomainError)]
+        if unexpected:
+            super().process_errors(unexpected, execution_context)
+
+
+def build_schema(
+    query: type = Query, *, validation_rules: Sequence[type[ASTValidationRule]] = (), **overrides: Any
+) -> strawberry.Schema:
+    """The schema; tests may pass a ``query`` type extended with fields of their own."""
+    rules = list(validation_rules)
+    extra: list[Any] = [lambda: AddValidationRules(rules)] if rules else []
+    return TollgateSchema(
+        query=query,
+        mutation=Mutation,
+        subscription=Subscription,
+        # Classes, not instances: Strawberry makes one per request, so nothing leaks between them.
+        extensions=[MaskUnexpectedErrors, *extra, ParserCache, ValidationCache, OperationMetrics],
+        exception_handlers=exception_handlers(),
+        **overrides,
+    )
+
+
+schema = build_schema()

@@ -1,0 +1,34 @@
+"""Idempotency keys for writes a client may retry (DESIGN.md 3): same key, same result;
+same key with different input, an error."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+import orjson
+
+from app.services.errors import DomainError, InvalidInput
+
+MAX_KEY_LENGTH = 128
+_KEY = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces
+
+
+class IdempotencyKeyReused(DomainError):
+    code = "IDEMPOTENCY_KEY_REUSED"
+    default_message = "This idempotency key was already used with a different request."
+
+
+def validate_key(key: str) -> str:
+    if not key or len(key) > MAX_KEY_LENGTH or not _KEY.match(key):
+        raise InvalidInput(
+            f"An idempotency key is 1 to {MAX_KEY_LENGTH} printable ASCII characters without spaces.",
+            field="idempotencyKey",
+        )
+    return key
+
+
+def fingerprint(payload: Any) -> str:
+    """A stable digest of a request's meaningful input, stored beside the key."""
+    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()

@@ -1,0 +1,60 @@
+"""A tenant's plan and its add-ons as they stand at a moment ("My plan")."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from tortoise.expressions import Q
+
+from app.auth.principal import Principal
+from app.models.billing import AddOnSubscription, PlanSubscription
+from app.models.enums import PlanSubscriptionStatus
+from app.models.tenancy import Tenant
+from app.services.access import require_store_access
+from app.services.errors import NoActivePlan
+from app.services.limits import Limits, effective_features, effective_limits
+from app.services.periods import BillingPeriod, period_containing
+
+
+@dataclass(frozen=True, slots=True)
+class TenantPlan:
+    tenant: Tenant
+    subscription: PlanSubscription  # with ``plan`` loaded
+    add_ons: list[AddOnSubscription]  # counting at ``at``, with ``add_on`` loaded
+    effective_limits: Limits
+    features: list[str]
+    period: BillingPeriod
+    at: dt.datetime
+
+
+def counting_at(now: dt.datetime) -> Q:
+    """Add-on subscriptions that count towards the limits at ``now``: contracted, not yet ended."""
+    return Q(contracted_at__lte=now) & (Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+
+
+async def load_tenant_plan(tenant: Tenant, *, now: dt.datetime) -> TenantPlan:
+    """The plan, the add-ons counting at ``now`` and the effective limits, in two queries."""
+    subscription = await PlanSubscription.get_or_none(tenant_id=tenant.id).select_related("plan")
+    if subscription is None or subscription.status != PlanSubscriptionStatus.ACTIVE:
+        raise NoActivePlan()
+    add_ons = (
+        await AddOnSubscription.filter(counting_at(now), tenant_id=tenant.id)
+        .select_related("add_on")
+        .order_by("contracted_at", "id")
+    )
+    return TenantPlan(
+        tenant=tenant,
+        subscription=subscription,
+        add_ons=add_ons,
+        effective_limits=effective_limits(subscription.plan, add_ons),
+        features=effective_features(subscription.plan, add_ons),
+        period=period_containing(now, tenant.billing_anchor_day),
+        at=now,
+    )
+
+
+async def my_plan(principal: Principal, *, eligible_since: dt.date, now: dt.datetime) -> TenantPlan:
+    """ "My plan": admins of eligible environments only (seed 000, "Como visualizar...")."""
+    require_store_access(principal, eligible_since=eligible_since)
+    return await load_tenant_plan(principal.tenant, now=now)

@@ -1,0 +1,82 @@
+"""Configuration from ``TOLLGATE_*`` environment variables, with safe defaults for local use."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Development defaults: good enough on a laptop, refused in production.
+DEV_JWT_SECRET = "tollgate-development-jwt-secret-change-me"
+DEV_ENCRYPTION_KEY = "dG9sbGdhdGUtZGV2LWtleS1ub3QtZm9yLXByb2QtMzI="
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TOLLGATE_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite://tollgate.sqlite3"
+    redis_url: str | None = None
+    smtp_url: str | None = Field(
+        default=None, description="smtp://user:pass@host:port; without it e-mails are written to mail_dir"
+    )
+    mail_dir: Path = Path("var/mail")
+    mail_from: str = "Tollgate <billing@tollgate.local>"
+    ops_email: str = "ops@tollgate.local"
+
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_ttl_seconds: int = 24 * 3600
+    # Comma-separated Fernet keys, newest first: the first encrypts, all decrypt (key rotation).
+    encryption_key: str = DEV_ENCRYPTION_KEY
+
+    store_eligible_since: dt.date = dt.date(2022, 1, 1)
+    default_currency: str = "EUR"
+
+    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # Persisted queries: a JSON file of documents by SHA-256; with allowlist_only, nothing else runs.
+    persisted_queries_file: Path | None = None
+    allowlist_only: bool = False
+
+    graphiql: bool = True
+    introspection: bool = True
+
+    @model_validator(mode="after")
+    def _allowlist_needs_a_manifest(self) -> Settings:
+        if self.allowlist_only and self.persisted_queries_file is None:
+            raise ValueError("TOLLGATE_ALLOWLIST_ONLY needs TOLLGATE_PERSISTED_QUERIES_FILE")
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_development_secrets_in_production(self) -> Settings:
+        if self.env == "production":
+            insecure = [
+                name
+                for name, value, default in (
+                    ("TOLLGATE_JWT_SECRET", self.jwt_secret, DEV_JWT_SECRET),
+                    ("TOLLGATE_ENCRYPTION_KEY", self.encryption_key, DEV_ENCRYPTION_KEY),
+                )
+                if value == default or not value
+            ]
+            if insecure:
+                raise ValueError(
+                    f"{', '.join(insecure)} still hold the development default; "
+                    "set real secrets when TOLLGATE_ENV=production"
+                )
+            if len(self.jwt_secret) < 32:
+                raise ValueError("TOLLGATE_JWT_SECRET must be at least 32 characters in production")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

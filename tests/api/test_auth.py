@@ -1,0 +1,148 @@
+"""Who is calling: user tokens and API keys, and every way credentials can be wrong."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import jwt
+
+from app.auth import scopes
+from app.auth.api_keys import generate_api_key
+from app.auth.tokens import issue_user_token
+from app.clock import FrozenClock
+from app.models.tenancy import ApiKey, Tenant, User
+from app.seed import SeedResult
+from tests.conftest import GraphQLClient
+
+VIEWER = (
+    "{ viewer { kind role scopes keyPrefix tenant { slug currency storeEligible } user { email role } } }"
+)
+
+
+def code_of(body: dict[str, object]) -> tuple[str, str | None]:
+    error = body["errors"][0]  # type: ignore[index]
+    return error["extensions"]["code"], error["extensions"].get("reason")  # type: ignore[no-any-return]
+
+
+async def test_viewer_for_each_kind_of_caller(gql: GraphQLClient, demo: SeedResult) -> None:
+    admin = await gql.post(VIEWER, as_="admin@acme.test")
+    member = await gql.post(VIEWER, as_="member@nova.test")
+    connector = await gql.post(VIEWER, key=demo.connector_keys["legacy"])
+
+    assert admin["data"]["viewer"] == {
+        "kind": "USER",
+        "role": "ADMIN",
+        "scopes": [],
+        "keyPrefix": None,
+        "tenant": {"slug": "acme", "currency": "EUR", "storeEligible": True},
+        "user": {"email": "admin@acme.test", "role": "ADMIN"},
+    }
+    assert member["data"]["viewer"]["role"] == "MEMBER"
+    assert member["data"]["viewer"]["tenant"]["slug"] == "nova"
+    assert connector["data"]["viewer"]["kind"] == "API_KEY"
+    assert connector["data"]["viewer"]["scopes"] == sorted(scopes.CONNECTOR_SCOPES)
+    assert connector["data"]["viewer"]["tenant"] == {
+        "slug": "legacy",
+        "currency": "BRL",
+        "storeEligible": False,
+    }
+    assert connector["data"]["viewer"]["user"] is None
+
+
+async def test_partner_key_reads_its_own_tenant(gql: GraphQLClient, demo: SeedResult) -> None:
+    nova = await Tenant.get(slug="nova")
+    key = generate_api_key()
+    await ApiKey.create(
+        tenant=nova,
+        name="partner",
+        prefix=key.prefix,
+        key_hash=key.key_hash,
+        scopes=list(scopes.PARTNER_SCOPES),
+    )
+
+    body = await gql.post(VIEWER, key=key.plaintext)
+
+    assert body["data"]["viewer"]["tenant"]["slug"] == "nova"
+    assert body["data"]["viewer"]["keyPrefix"] == key.prefix
+    assert body["data"]["viewer"]["scopes"] == ["catalog:read", "tenant:read"]
+
+
+async def test_no_credentials(gql: GraphQLClient, demo: SeedResult) -> None:
+    body = await gql.post(VIEWER)
+    assert body["data"] is None
+    assert code_of(body) == ("UNAUTHENTICATED", None)
+
+
+async def test_malformed_header_and_token(gql: GraphQLClient, demo: SeedResult) -> None:
+    response = await gql.http.post("/graphql", json={"query": VIEWER}, headers={"Authorization": "Token abc"})
+    garbage = await gql.post(VIEWER, key="not-a-jwt")
+
+    assert code_of(response.json()) == ("UNAUTHENTICATED", "MALFORMED_HEADER")
+    assert code_of(garbage) == ("UNAUTHENTICATED", "TOKEN_INVALID")
+
+
+async def test_token_signed_with_another_secret(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
+) -> None:
+    user = await User.get(email="admin@acme.test")
+    forged = issue_user_token(
+        user_id=str(user.id),
+        tenant_id=str(user.tenant_id),
+        email=user.email,
+        secret="x" * 40,
+        now=clock.now(),
+        ttl=dt.timedelta(hours=1),
+    )
+    assert code_of(await gql.post(VIEWER, key=forged)) == ("UNAUTHENTICATED", "TOKEN_INVALID")
+
+
+async def test_token_naming_another_tenant_is_refused(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
+) -> None:
+    user = await User.get(email="admin@acme.test")
+    nova = await Tenant.get(slug="nova")
+    token = issue_user_token(
+        user_id=str(user.id),
+        tenant_id=str(nova.id),
+        email=user.email,
+        secret=gql.settings.jwt_secret,
+        now=clock.now(),
+        ttl=dt.timedelta(hours=1),
+    )
+    assert code_of(await gql.post(VIEWER, key=token)) == ("UNAUTHENTICATED", "USER_UNKNOWN")
+
+
+async def test_expired_token(gql: GraphQLClient, demo: SeedResult, clock: FrozenClock) -> None:
+    token = await gql.token_for("admin@acme.test")
+    assert "errors" not in await gql.post(VIEWER, key=token)
+
+    clock.advance(dt.timedelta(days=31))
+
+    assert code_of(await gql.post(VIEWER, key=token)) == ("UNAUTHENTICATED", "TOKEN_EXPIRED")
+
+
+async def test_token_without_required_claims(gql: GraphQLClient, demo: SeedResult) -> None:
+    token = jwt.encode({"iss": "tollgate", "sub": "someone"}, gql.settings.jwt_secret, algorithm="HS256")
+    assert code_of(await gql.post(VIEWER, key=token)) == ("UNAUTHENTICATED", "TOKEN_INVALID")
+
+
+async def test_disabled_user(gql: GraphQLClient, demo: SeedResult) -> None:
+    token = await gql.token_for("member@acme.test")
+    await User.filter(email="member@acme.test").update(is_active=False)
+    assert code_of(await gql.post(VIEWER, key=token)) == ("UNAUTHENTICATED", "USER_UNKNOWN")
+
+
+async def test_unknown_and_revoked_api_keys(gql: GraphQLClient, demo: SeedResult, clock: FrozenClock) -> None:
+    key = demo.connector_keys["acme"]
+    assert "errors" not in await gql.post(VIEWER, key=key)
+
+    await ApiKey.filter(prefix=key.split("_")[1]).update(revoked_at=clock.now())
+
+    assert code_of(await gql.post(VIEWER, key=key)) == ("UNAUTHENTICATED", "API_KEY_REVOKED")
+    assert code_of(await gql.post(VIEWER, key="tg_deadbeef_nope")) == ("UNAUTHENTICATED", "API_KEY_UNKNOWN")
+
+
+async def test_bad_credentials_do_not_break_the_public_catalog(gql: GraphQLClient, demo: SeedResult) -> None:
+    body = await gql.post("{ plans { code price { currency } } }", key="tg_deadbeef_nope")
+    assert "errors" not in body
+    assert body["data"]["plans"][0]["price"]["currency"] == "EUR"

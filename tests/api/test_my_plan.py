@@ -1,0 +1,180 @@
+"""My plan: admins of eligible environments, effective limits, isolation, constant SQL queries."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from app.clock import FrozenClock
+from app.models.billing import AddOnSubscription, PlanSubscription
+from app.models.catalog import AddOn
+from app.models.enums import AddOnStatus, PlanSubscriptionStatus
+from app.models.tenancy import Tenant
+from app.seed import SeedResult
+from app.settings import Settings
+from tests.conftest import GraphQLClient, count_queries
+
+MY_PLAN = """
+{
+  myPlan {
+    __typename
+    ... on Error { code message }
+    ... on MyPlan {
+      plan { code price { amount currency } limits { storageMb users integrations credits } }
+      effectiveLimits { storageMb users integrations credits }
+      features
+      currentPeriod { name start end }
+      monthlyTotal { amount currency }
+      addOns {
+        id name quantity cadence status endsAt availableUntil configurationStatus contractedAt
+        unitPrice { amount currency } monthlyPrice { amount currency }
+        addOn { code category }
+      }
+    }
+  }
+}
+"""
+
+
+async def test_admin_sees_plan_add_ons_and_effective_limits(gql: GraphQLClient, demo: SeedResult) -> None:
+    body = await gql.post(MY_PLAN, as_="admin@acme.test")
+
+    my_plan = body["data"]["myPlan"]
+    assert my_plan["__typename"] == "MyPlan"
+    assert my_plan["plan"]["code"] == "storefront-m"
+    assert [add_on["addOn"]["code"] for add_on in my_plan["addOns"]] == [
+        "storage-10gb",
+        "report-sales-dashboard",
+        "credits-1000",
+    ]
+    # 10 GB included + one 10 GB pack; 3,000 plan credits + a 1,000 pack.
+    assert my_plan["effectiveLimits"] == {"storageMb": 20480, "users": 5, "integrations": 2, "credits": 4000}
+    assert "report:sales-dashboard" in my_plan["features"]
+    # Anchor day 1: the period of 2026-11-23 is November.
+    assert my_plan["currentPeriod"] == {"name": "2026-11", "start": "2026-11-01", "end": "2026-12-01"}
+    # 79.00 plan + 19.00 storage + 0.00 free report + 25.00 credits.
+    assert my_plan["monthlyTotal"] == {"amount": "123.00", "currency": "EUR"}
+    free = my_plan["addOns"][1]
+    assert (free["monthlyPrice"], free["status"]) == ({"amount": "0.00", "currency": "EUR"}, "ACTIVE")
+
+
+async def test_effective_limits_sum_increments_times_quantity(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
+) -> None:
+    nova = await Tenant.get(slug="nova")
+    users_1 = await AddOn.get(code="users-1")
+    await AddOnSubscription.create(
+        tenant=nova, add_on=users_1, quantity=3, unit_price=Decimal("24.90"), currency="BRL",
+        contracted_at=clock.now() - dt.timedelta(days=1),
+    )  # fmt: skip
+
+    body = await gql.post(MY_PLAN, as_="admin@nova.test")
+
+    limits = body["data"]["myPlan"]["effectiveLimits"]
+    # erp-pro: 10 users + users-5 pack + 3 x users-1; 3 integrations + Mercado Livre.
+    assert limits == {"storageMb": 10240, "users": 18, "integrations": 4, "credits": 5000}
+    extra_tax_id = next(a for a in body["data"]["myPlan"]["addOns"] if a["addOn"]["code"] == "extra-tax-id")
+    assert extra_tax_id["quantity"] == 2
+    assert extra_tax_id["monthlyPrice"] == {"amount": "99.80", "currency": "BRL"}
+    assert body["data"]["myPlan"]["currentPeriod"]["name"] == "2026-11"  # anchor day 10
+
+
+async def test_an_ended_add_on_stops_counting_on_its_end_date(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
+) -> None:
+    ends_at = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    await AddOnSubscription.filter(add_on__code="credits-1000").update(
+        status=AddOnStatus.CANCELING, cancelled_at=clock.now(), ends_at=ends_at
+    )
+
+    before = (await gql.post(MY_PLAN, as_="admin@acme.test"))["data"]["myPlan"]
+    clock.set(ends_at)
+    after = (await gql.post(MY_PLAN, as_="admin@acme.test"))["data"]["myPlan"]
+
+    canceling = next(a for a in before["addOns"] if a["addOn"]["code"] == "credits-1000")
+    assert (canceling["status"], canceling["availableUntil"]) == ("CANCELING", "2026-11-30")
+    assert before["effectiveLimits"]["credits"] == 4000
+    assert after["effectiveLimits"]["credits"] == 3000
+    assert "credits-1000" not in [a["addOn"]["code"] for a in after["addOns"]]
+
+
+async def test_member_gets_not_admin(gql: GraphQLClient, demo: SeedResult) -> None:
+    body = await gql.post(MY_PLAN, as_="member@acme.test")
+    assert body["data"]["myPlan"]["__typename"] == "NotAdminError"
+    assert body["data"]["myPlan"]["code"] == "NOT_ADMIN"
+
+
+async def test_api_key_gets_not_admin(gql: GraphQLClient, demo: SeedResult) -> None:
+    body = await gql.post(MY_PLAN, key=demo.connector_keys["acme"])
+    assert body["data"]["myPlan"]["code"] == "NOT_ADMIN"
+
+
+async def test_environment_created_before_2022_is_not_eligible(gql: GraphQLClient, demo: SeedResult) -> None:
+    body = await gql.post(MY_PLAN, as_="admin@legacy.test")
+
+    my_plan = body["data"]["myPlan"]
+    assert my_plan["__typename"] == "NotEligibleError"
+    assert my_plan["code"] == "NOT_ELIGIBLE"
+    assert "2022-01-01" in my_plan["message"]
+
+
+@pytest.mark.parametrize(
+    ("eligible_since", "typename"), [("2021-01-01", "MyPlan"), ("2023-06-01", "NotEligibleError")]
+)
+async def test_eligibility_date_is_a_setting(
+    gql: GraphQLClient, demo: SeedResult, settings: Settings, eligible_since: str, typename: str
+) -> None:
+    settings.store_eligible_since = dt.date.fromisoformat(eligible_since)
+
+    legacy = await gql.post(MY_PLAN, as_="admin@legacy.test")
+    acme = await gql.post(MY_PLAN, as_="admin@acme.test")  # created 2023-03-14
+
+    assert legacy["data"]["myPlan"]["__typename"] == typename
+    assert acme["data"]["myPlan"]["__typename"] == typename
+
+
+async def test_no_active_plan_is_a_typed_error(gql: GraphQLClient, demo: SeedResult) -> None:
+    await PlanSubscription.filter(tenant__slug="acme").update(status=PlanSubscriptionStatus.SUSPENDED)
+    body = await gql.post(MY_PLAN, as_="admin@acme.test")
+    assert body["data"]["myPlan"]["code"] == "NO_ACTIVE_PLAN"
+
+
+async def test_unauthenticated_my_plan(gql: GraphQLClient, demo: SeedResult) -> None:
+    body = await gql.post(MY_PLAN)
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_each_tenant_sees_only_its_own_subscription(gql: GraphQLClient, demo: SeedResult) -> None:
+    acme = (await gql.post(MY_PLAN, as_="admin@acme.test"))["data"]["myPlan"]
+    nova = (await gql.post(MY_PLAN, as_="admin@nova.test"))["data"]["myPlan"]
+
+    acme_ids = {a["id"] for a in acme["addOns"]}
+    nova_ids = {a["id"] for a in nova["addOns"]}
+    assert acme_ids.isdisjoint(nova_ids)
+    assert {
+        str(i) for i in await AddOnSubscription.filter(tenant__slug="acme").values_list("id", flat=True)
+    } == (acme_ids)
+    assert {a["unitPrice"]["currency"] for a in nova["addOns"]} == {"BRL"}
+
+
+async def test_my_plan_uses_a_constant_number_of_queries(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
+) -> None:
+    await gql.token_for("admin@acme.test")  # minted outside the counted requests
+    with count_queries() as before:
+        await gql.post(MY_PLAN, as_="admin@acme.test")
+    acme = await Tenant.get(slug="acme")
+    packs = await AddOn.filter(code__in=["users-1", "storage-500mb", "report-abc-curve"])
+    for index in range(30):
+        await AddOnSubscription.create(
+            tenant=acme, add_on=packs[index % 3], quantity=1, unit_price=Decimal("1.00"), currency="EUR",
+            contracted_at=clock.now() - dt.timedelta(hours=index + 1),
+        )  # fmt: skip
+    with count_queries() as after:
+        body = await gql.post(MY_PLAN, as_="admin@acme.test")
+
+    assert len(body["data"]["myPlan"]["addOns"]) == 33
+    assert after.count == before.count
+    assert after.count <= 3  # the caller, the plan subscription, the add-ons
