@@ -12,13 +12,13 @@ from strawberry.extensions import AddValidationRules, MaskErrors, ParserCache, V
 from strawberry.tools import merge_types
 
 from app.observability import OperationMetrics, current_request_id
-from app.resolvers import account, catalog
+from app.resolvers import account, catalog, store
 from app.resolvers.errors import exception_handlers
 from app.services.errors import DomainError
 
 # Each domain module contributes its own root classes; add new domains here.
-QUERIES: tuple[type, ...] = (catalog.Query, account.Query)
-MUTATIONS: tuple[type, ...] = ()
+QUERIES: tuple[type, ...] = (catalog.Query, account.Query, store.Query)
+MUTATIONS: tuple[type, ...] = (store.Mutation,)
 SUBSCRIPTIONS: tuple[type, ...] = ()
 
 Query = merge_types("Query", QUERIES)

@@ -7,4 +7,6 @@ MODEL_MODULES = [
     "app.models.coupons",
     "app.models.notifications",
     "app.models.audit",
+    "app.models.usage",
+    "app.models.store",
 ]

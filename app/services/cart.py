@@ -1,0 +1,341 @@
+"""The cart of the add-on store (seed 000, "Como contratar um complemento"): one open cart per admin,
+conditions checked on every change, a coupon, and the "finish purchase" summary."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from tortoise.exceptions import IntegrityError
+from tortoise.functions import Sum
+
+from app import money
+from app.auth.principal import Principal
+from app.models.catalog import AddOn
+from app.models.coupons import Coupon
+from app.models.enums import Cadence
+from app.models.store import Cart, CartLine, CartStatus, OrderLine
+from app.services import coupons as coupon_rules
+from app.services import pricing
+from app.services.access import require_store_access
+from app.services.errors import DomainError, InvalidInput, NotFound, UnsupportedCurrency
+from app.services.subscriptions import TenantPlan, load_tenant_plan
+
+MAX_LINE_QUANTITY = 1000  # a sanity bound for add-ons without a maximum of their own
+
+
+class AddOnUnavailable(DomainError):
+    code = "ADD_ON_UNAVAILABLE"
+    default_message = "This add-on is no longer sold."
+
+
+class QuantityAboveMaximum(DomainError):
+    code = "QUANTITY_ABOVE_MAXIMUM"
+    default_message = "That is more than this add-on may be contracted."
+
+
+class NotAvailableForPlan(DomainError):
+    code = "NOT_AVAILABLE_FOR_PLAN"
+    default_message = "This add-on is not available for the environment's plan."
+
+
+class RequiredAddOnMissing(DomainError):
+    code = "REQUIRED_ADD_ON_MISSING"
+    default_message = "This add-on needs another add-on, active or in the cart."
+
+
+@dataclass(frozen=True, slots=True)
+class CartLineView:
+    line: CartLine  # with ``add_on`` loaded
+    current_price: money.Money | None  # the catalog price now; None when no longer sold
+
+    @property
+    def seen_price(self) -> money.Money:
+        return money.Money.of(self.line.unit_price, self.line.currency)
+
+    @property
+    def price_changed(self) -> bool:
+        return self.current_price is None or self.current_price != self.seen_price
+
+
+@dataclass(frozen=True, slots=True)
+class CartView:
+    cart: Cart | None  # None until the admin adds something
+    lines: list[CartLineView]
+    coupon: Coupon | None
+    summary: pricing.Summary
+
+
+def catalog_price(add_on: AddOn, currency: str) -> money.Money:
+    try:
+        return money.price_in(add_on.prices, currency)
+    except money.UnsupportedCurrencyError:
+        raise UnsupportedCurrency(f"{add_on.name} is not sold in {currency}.", field="addOnCode") from None
+
+
+def current_monthly_total(view: TenantPlan) -> money.Money:
+    """What the subscription costs per month from the next period on: the plan and the monthly
+    add-ons that are not being cancelled (add-ons are billed at their contract price)."""
+    currency = view.tenant.currency
+    total = money.price_in(view.subscription.plan.prices, currency)
+    for subscription in view.add_ons:
+        if subscription.add_on.cadence == Cadence.MONTHLY and subscription.ends_at is None:
+            total += money.Money.of(subscription.unit_price, subscription.currency).times(
+                subscription.quantity
+            )
+    return total
+
+
+async def one_off_quantities_ordered(
+    tenant_id: uuid.UUID | str, add_on_ids: Iterable[uuid.UUID | str]
+) -> dict[str, int]:
+    """Quantities of one-off items already bought that left no subscription behind (Start Pack)."""
+    rows = (
+        await OrderLine.filter(
+            order__tenant_id=tenant_id, add_on_id__in=list(add_on_ids), subscription_id__isnull=True
+        )
+        .group_by("add_on_id")
+        .annotate(total=Sum("quantity"))
+        .values("add_on_id", "total")
+    )
+    return {str(row["add_on_id"]): int(row["total"] or 0) for row in rows}
+
+
+async def check_conditions(
+    view: TenantPlan, wanted: list[tuple[AddOn, int]], *, in_cart: set[str], field: str = "addOnCode"
+) -> None:
+    """The add-on's own conditions (seed 000: "Cada complemento possui condições próprias"):
+    still sold, the plan may buy it, at most ``max_quantity`` counting what is already active,
+    and the add-ons it requires active or in the cart."""
+    plan_code = view.subscription.plan.code
+    active_quantity: dict[str, int] = {}
+    for subscription in view.add_ons:
+        code = subscription.add_on.code
+        active_quantity[code] = active_quantity.get(code, 0) + subscription.quantity
+    one_offs = [
+        add_on.id for add_on, _ in wanted if add_on.cadence == Cadence.ONE_OFF and add_on.max_quantity
+    ]
+    ordered = await one_off_quantities_ordered(view.tenant.id, one_offs) if one_offs else {}
+    for add_on, quantity in wanted:
+        if not add_on.is_active:
+            raise AddOnUnavailable(f"{add_on.name} ({add_on.code}) is no longer sold.", field=field)
+        if add_on.eligible_plan_codes and plan_code not in add_on.eligible_plan_codes:
+            raise NotAvailableForPlan(
+                f"{add_on.name} is available for the plans {', '.join(add_on.eligible_plan_codes)} only.",
+                field=field,
+            )
+        already = active_quantity.get(add_on.code, 0) + ordered.get(str(add_on.id), 0)
+        maximum = add_on.max_quantity if add_on.max_quantity is not None else MAX_LINE_QUANTITY
+        if already + quantity > maximum:
+            raise QuantityAboveMaximum(
+                f"{add_on.name}: at most {maximum} in all; {already} already contracted, "
+                f"{quantity} requested.",
+                field="quantity",
+                maximum=maximum,
+                already_contracted=already,
+            )
+        missing = [
+            code
+            for code in add_on.requires_add_on_codes
+            if code not in active_quantity and code not in in_cart
+        ]
+        if missing:
+            raise RequiredAddOnMissing(
+                f"{add_on.name} requires {', '.join(missing)}, active or in the cart.", field=field
+            )
+
+
+def validate_quantity(quantity: int) -> None:
+    if quantity < 1:
+        raise InvalidInput(
+            "The quantity must be at least 1; use removeFromCart to remove a line.", field="quantity"
+        )
+
+
+async def _open_cart(principal: Principal) -> Cart | None:
+    assert principal.user is not None  # require_store_access: admins are users
+    return await Cart.get_or_none(open_owner=str(principal.user.id))
+
+
+async def _get_or_create_cart(principal: Principal, now: dt.datetime) -> Cart:
+    assert principal.user is not None
+    cart = await _open_cart(principal)
+    if cart is not None:
+        return cart
+    try:
+        return await Cart.create(
+            tenant_id=principal.tenant.id,
+            user_id=principal.user.id,
+            open_owner=str(principal.user.id),
+            created_at=now,
+            updated_at=now,
+        )
+    except IntegrityError:  # a concurrent request opened it first (autocommit: nothing to roll back)
+        return await Cart.get(open_owner=str(principal.user.id))
+
+
+async def _lines_of(cart: Cart | None) -> list[CartLine]:
+    if cart is None:
+        return []
+    return await CartLine.filter(cart_id=cart.id).select_related("add_on").order_by("position")
+
+
+async def active_add_on(code: str) -> AddOn:
+    add_on = await AddOn.get_or_none(code=code.strip(), is_active=True)
+    if add_on is None:
+        raise NotFound(f"No add-on on sale with code {code!r}.", field="addOnCode")
+    return add_on
+
+
+def summarize_lines(
+    view: TenantPlan, lines: list[CartLine], coupon: pricing.CouponTerms | None, now: dt.datetime
+) -> pricing.Summary:
+    items = [
+        pricing.CartItem(
+            code=line.add_on.code,
+            name=line.add_on.name,
+            category=line.add_on.category.value,
+            cadence=line.add_on.cadence,
+            is_free=line.add_on.is_free,
+            unit_price=money.Money.of(line.unit_price, line.currency),
+            quantity=line.quantity,
+        )
+        for line in lines
+    ]
+    return pricing.summarize(
+        items,
+        currency=view.tenant.currency,
+        period=view.period,
+        today=now.astimezone(dt.UTC).date(),
+        coupon=coupon,
+        current_monthly_total=current_monthly_total(view),
+    )
+
+
+async def build_view(view: TenantPlan, cart: Cart | None, now: dt.datetime) -> CartView:
+    lines = await _lines_of(cart)
+    coupon = await Coupon.get_or_none(id=cart.coupon_id) if cart is not None and cart.coupon_id else None
+    terms = None
+    if coupon is not None and coupon.is_active:
+        try:
+            terms = coupon_rules.terms_of(coupon, view.tenant.currency)
+        except coupon_rules.CouponNotApplicable:
+            terms = None
+    currency = view.tenant.currency
+    line_views = []
+    for line in lines:
+        current = None
+        if line.add_on.is_active and currency in line.add_on.prices:
+            current = money.price_in(line.add_on.prices, currency)
+        line_views.append(CartLineView(line, current))
+    return CartView(cart, line_views, coupon, summarize_lines(view, lines, terms, now))
+
+
+async def _access(principal: Principal, eligible_since: dt.date, now: dt.datetime) -> TenantPlan:
+    require_store_access(principal, eligible_since=eligible_since)
+    return await load_tenant_plan(principal.tenant, now=now)
+
+
+async def view_cart(principal: Principal, *, eligible_since: dt.date, now: dt.datetime) -> CartView:
+    """The admin's open cart with its summary (an empty one if none is open)."""
+    view = await _access(principal, eligible_since, now)
+    return await build_view(view, await _open_cart(principal), now)
+
+
+async def add_to_cart(
+    principal: Principal, *, add_on_code: str, quantity: int, eligible_since: dt.date, now: dt.datetime
+) -> CartView:
+    """Add ``quantity`` units; a repeated add-on merges into its line. The line keeps the price
+    shown now, which checkout holds the purchase to."""
+    view = await _access(principal, eligible_since, now)
+    validate_quantity(quantity)
+    add_on = await active_add_on(add_on_code)
+    price = catalog_price(add_on, view.tenant.currency)
+    cart = await _open_cart(principal)
+    lines = await _lines_of(cart)
+    existing = next((line for line in lines if line.add_on_id == add_on.id), None)
+    total = quantity + (existing.quantity if existing else 0)
+    in_cart = {line.add_on.code for line in lines} | {add_on.code}
+    await check_conditions(view, [(add_on, total)], in_cart=in_cart)
+    cart = await _get_or_create_cart(principal, now)
+    if existing is not None:
+        await CartLine.filter(id=existing.id).update(
+            quantity=total, unit_price=price.amount, currency=price.currency
+        )
+    else:
+        await CartLine.create(
+            cart_id=cart.id,
+            add_on_id=add_on.id,
+            position=max((line.position for line in lines), default=-1) + 1,
+            quantity=total,
+            unit_price=price.amount,
+            currency=price.currency,
+            added_at=now,
+        )
+    await Cart.filter(id=cart.id).update(updated_at=now)
+    return await build_view(view, cart, now)
+
+
+async def update_cart_item(
+    principal: Principal, *, add_on_code: str, quantity: int, eligible_since: dt.date, now: dt.datetime
+) -> CartView:
+    """Set a line's quantity (at least 1). The line takes the current price, which the admin sees."""
+    view = await _access(principal, eligible_since, now)
+    validate_quantity(quantity)
+    cart = await _open_cart(principal)
+    lines = await _lines_of(cart)
+    line = next((line for line in lines if line.add_on.code == add_on_code.strip()), None)
+    if cart is None or line is None:
+        raise NotFound(f"{add_on_code!r} is not in the cart.", field="addOnCode")
+    await check_conditions(view, [(line.add_on, quantity)], in_cart={line.add_on.code for line in lines})
+    price = catalog_price(line.add_on, view.tenant.currency)
+    await CartLine.filter(id=line.id).update(
+        quantity=quantity, unit_price=price.amount, currency=price.currency
+    )
+    await Cart.filter(id=cart.id).update(updated_at=now)
+    return await build_view(view, cart, now)
+
+
+async def remove_from_cart(
+    principal: Principal, *, add_on_code: str, eligible_since: dt.date, now: dt.datetime
+) -> CartView:
+    view = await _access(principal, eligible_since, now)
+    cart = await _open_cart(principal)
+    deleted = 0
+    if cart is not None:
+        deleted = await CartLine.filter(cart_id=cart.id, add_on__code=add_on_code.strip()).delete()
+    if not deleted:
+        raise NotFound(f"{add_on_code!r} is not in the cart.", field="addOnCode")
+    assert cart is not None
+    await Cart.filter(id=cart.id).update(updated_at=now)
+    return await build_view(view, cart, now)
+
+
+async def apply_coupon(
+    principal: Principal, *, code: str, eligible_since: dt.date, now: dt.datetime
+) -> CartView:
+    """Attach a coupon to the cart; the summary shows the discount at once. Rejections say why."""
+    view = await _access(principal, eligible_since, now)
+    coupon = await coupon_rules.find_coupon(code)
+    await coupon_rules.check_usable(coupon, tenant_id=view.tenant.id, now=now)
+    terms = coupon_rules.terms_of(coupon, view.tenant.currency)
+    cart = await _open_cart(principal)
+    summary = summarize_lines(view, await _lines_of(cart), terms, now)
+    if cart is None or not summary.coupon_applies:
+        raise coupon_rules.CouponNotApplicable(
+            f"Coupon {coupon.code} applies to nothing in the cart.", field="code"
+        )
+    await Cart.filter(id=cart.id, status=CartStatus.OPEN).update(coupon_id=coupon.id, updated_at=now)
+    cart.coupon_id = str(coupon.id)
+    return await build_view(view, cart, now)
+
+
+async def remove_coupon(principal: Principal, *, eligible_since: dt.date, now: dt.datetime) -> CartView:
+    view = await _access(principal, eligible_since, now)
+    cart = await _open_cart(principal)
+    if cart is not None:
+        await Cart.filter(id=cart.id).update(coupon_id=None, updated_at=now)
+        cart.coupon_id = None
+    return await build_view(view, cart, now)

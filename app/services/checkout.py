@@ -1,0 +1,296 @@
+"""Confirming a purchase (seed 000: "Confirmar compra"): one transaction that revalidates the cart,
+records the order, activates the add-ons, redeems the coupon, closes the cart, audits and queues
+the e-mails to the tenant's admins.
+
+Decisions:
+- The cart holds the unit price the admin saw; if the catalog price moved since, checkout answers
+  ``PriceChanged`` listing the lines instead of charging another amount. ``updateCartItem`` (or
+  adding again) takes the new price.
+- Monthly items become ``AddOnSubscription`` rows at once (the limits grow the moment the purchase
+  is confirmed). One-off items are recorded in the order; they become a subscription row only when
+  they raise a limit or grant a feature (the Start Pack does neither, so it appears in the order and
+  in the invoice, not in My plan).
+- Idempotency: the order is unique per (tenant, idempotency key). A retry with the same key returns
+  the stored order; with a different non-empty cart it is ``IdempotencyKeyReused``. Concurrent
+  calls race on the unique index; the losers roll back and read the winner's order outside their
+  failed transaction (on PostgreSQL a failed statement aborts the transaction).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from app import money
+from app.auth.principal import Principal
+from app.models.billing import AddOnSubscription
+from app.models.coupons import Coupon
+from app.models.enums import Cadence, ConfigurationStatus
+from app.models.store import Cart, CartLine, CartStatus, Order, OrderLine
+from app.notifications.outbox import notify_admins
+from app.services import audit, pricing
+from app.services import cart as cart_rules
+from app.services import coupons as coupon_rules
+from app.services.access import require_store_access
+from app.services.errors import DomainError
+from app.services.idempotency import IdempotencyKeyReused, fingerprint, validate_key
+from app.services.subscriptions import load_tenant_plan
+
+
+class EmptyCart(DomainError):
+    code = "CART_EMPTY"
+    default_message = "The cart is empty: add something before confirming the purchase."
+
+
+@dataclass(frozen=True, slots=True)
+class PriceChange:
+    add_on_code: str
+    name: str
+    seen: money.Money
+    current: money.Money | None  # None: no longer sold in the tenant's currency
+
+
+class PriceChanged(DomainError):
+    code = "PRICE_CHANGED"
+    default_message = "Prices changed since these items were added: review the cart and confirm again."
+
+    def __init__(self, changes: list[PriceChange]) -> None:
+        names = ", ".join(change.add_on_code for change in changes)
+        super().__init__(f"Prices changed since these items were added: {names}. Review the cart.")
+        self.changes = changes
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutResult:
+    order: Order
+    lines: list[OrderLine]
+    subscriptions: list[AddOnSubscription]  # activated by the order, with ``add_on`` loaded
+    replayed: bool
+
+
+class _KeyTaken(Exception):
+    """Another checkout with the same key committed first."""
+
+
+def cart_fingerprint(lines: list[CartLine], coupon_id: str | None) -> str:
+    return fingerprint(
+        {
+            "lines": sorted((line.add_on_id, line.quantity, str(line.unit_price)) for line in lines),
+            "coupon": str(coupon_id) if coupon_id else None,
+        }
+    )
+
+
+def activates_subscription(cadence: Cadence, *, has_increments: bool, has_features: bool) -> bool:
+    return cadence == Cadence.MONTHLY or has_increments or has_features
+
+
+async def checkout(
+    principal: Principal, *, idempotency_key: str, eligible_since: dt.date, now: dt.datetime
+) -> CheckoutResult:
+    """Confirm the admin's cart. Same key, same order."""
+    key = validate_key(idempotency_key)
+    require_store_access(principal, eligible_since=eligible_since)
+    existing = await Order.get_or_none(tenant_id=principal.tenant.id, idempotency_key=key)
+    if existing is not None:
+        return await _replay(principal, existing)
+    try:
+        async with in_transaction():
+            order = await _place_order(principal, key, now)
+    except (_KeyTaken, DomainError) as error:
+        # Outside the rolled-back transaction: a concurrent request with this key may have committed
+        # meanwhile (taking the key, closing the cart, redeeming the coupon); this one is its retry.
+        winner = await Order.get_or_none(tenant_id=principal.tenant.id, idempotency_key=key)
+        if winner is None:
+            if isinstance(error, _KeyTaken):  # the winner rolled back after all: an unexpected race
+                raise EmptyCart("This cart was just confirmed by another request.") from None
+            raise
+        return await _replay(principal, winner)
+    return await load_result(order, replayed=False)
+
+
+async def load_result(order: Order, *, replayed: bool) -> CheckoutResult:
+    lines = await OrderLine.filter(order_id=order.id).order_by("position")
+    subscription_ids = [line.subscription_id for line in lines if line.subscription_id]
+    subscriptions = await AddOnSubscription.filter(id__in=subscription_ids).select_related("add_on")
+    by_id = {str(subscription.id): subscription for subscription in subscriptions}
+    return CheckoutResult(
+        order=order,
+        lines=lines,
+        subscriptions=[by_id[str(i)] for i in subscription_ids if str(i) in by_id],
+        replayed=replayed,
+    )
+
+
+async def _replay(principal: Principal, order: Order) -> CheckoutResult:
+    assert principal.user is not None
+    cart = await Cart.get_or_none(open_owner=str(principal.user.id))
+    if cart is not None:
+        lines = await CartLine.filter(cart_id=cart.id)
+        if lines and cart_fingerprint(lines, cart.coupon_id) != order.request_fingerprint:
+            raise IdempotencyKeyReused(
+                "This idempotency key already confirmed another purchase; use a new key for this cart.",
+                field="idempotencyKey",
+            )
+    return await load_result(order, replayed=True)
+
+
+async def _place_order(principal: Principal, key: str, now: dt.datetime) -> Order:
+    user = principal.user
+    assert user is not None
+    cart = await Cart.get_or_none(open_owner=str(user.id))
+    lines = (
+        await CartLine.filter(cart_id=cart.id).select_related("add_on").order_by("position") if cart else []
+    )
+    if cart is None or not lines:
+        raise EmptyCart()
+    view = await load_tenant_plan(principal.tenant, now=now)
+    currency = view.tenant.currency
+
+    await cart_rules.check_conditions(
+        view, [(line.add_on, line.quantity) for line in lines], in_cart={line.add_on.code for line in lines}
+    )
+    changes = []
+    for line in lines:
+        seen = money.Money.of(line.unit_price, line.currency)
+        current = money.price_in(line.add_on.prices, currency) if currency in line.add_on.prices else None
+        if current != seen:
+            changes.append(PriceChange(line.add_on.code, line.add_on.name, seen, current))
+    if changes:
+        raise PriceChanged(changes)
+
+    coupon: Coupon | None = None
+    terms: pricing.CouponTerms | None = None
+    if cart.coupon_id:
+        coupon = await Coupon.get(id=cart.coupon_id)
+        await coupon_rules.check_usable(coupon, tenant_id=view.tenant.id, now=now)
+        terms = coupon_rules.terms_of(coupon, currency)
+    summary = cart_rules.summarize_lines(view, lines, terms, now)
+    if coupon is not None and not summary.coupon_applies:
+        raise coupon_rules.CouponNotApplicable(
+            f"Coupon {coupon.code} applies to nothing in the cart; remove it to confirm.", field="code"
+        )
+
+    # Close the cart before any other write: it locks the cart row, so a concurrent checkout of the
+    # same cart waits here, then finds it closed (PostgreSQL re-checks the condition after the first
+    # commits) and fails without having written anything. Inserting the order first would deadlock:
+    # its foreign key share-locks the cart row that the other transaction wants to update.
+    closed = await Cart.filter(id=cart.id, status=CartStatus.OPEN).update(
+        status=CartStatus.CHECKED_OUT, open_owner=None, checked_out_at=now, updated_at=now
+    )
+    if not closed:
+        raise EmptyCart("This cart was just confirmed by another request.")
+    try:
+        order = await Order.create(
+            tenant_id=view.tenant.id,
+            user_id=user.id,
+            cart_id=cart.id,
+            idempotency_key=key,
+            request_fingerprint=cart_fingerprint(lines, cart.coupon_id),
+            currency=currency,
+            period_start=summary.period.start,
+            period_end=summary.period.end,
+            subtotal=summary.subtotal.amount,
+            discount=summary.discount.amount,
+            total=summary.total.amount,
+            monthly_increase=summary.monthly_increase.amount,
+            due_on_next_invoice=summary.due_on_next_invoice.amount,
+            one_off_total=summary.one_off_total.amount,
+            new_monthly_total=summary.new_monthly_total.amount,
+            coupon_id=coupon.id if coupon else None,
+            coupon_terms=coupon_rules.terms_snapshot(terms) if terms else None,
+            created_at=now,
+        )
+    except IntegrityError:
+        raise _KeyTaken() from None
+
+    for position, (line, priced) in enumerate(zip(lines, summary.lines, strict=True)):
+        add_on = line.add_on
+        subscription = None
+        has_increments = any(
+            (
+                add_on.increment_storage_mb,
+                add_on.increment_users,
+                add_on.increment_integrations,
+                add_on.increment_credits,
+            )
+        )
+        if activates_subscription(
+            add_on.cadence, has_increments=has_increments, has_features=bool(add_on.features)
+        ):
+            subscription = await AddOnSubscription.create(
+                tenant_id=view.tenant.id,
+                add_on_id=add_on.id,
+                quantity=line.quantity,
+                unit_price=priced.item.unit_price.amount,
+                currency=currency,
+                contracted_at=now,
+                configuration_status=ConfigurationStatus.PENDING
+                if add_on.requires_configuration
+                else ConfigurationStatus.NOT_REQUIRED,
+            )
+        await OrderLine.create(
+            order_id=order.id,
+            add_on_id=add_on.id,
+            position=position,
+            add_on_code=add_on.code,
+            name=add_on.name,
+            cadence=add_on.cadence,
+            is_free=add_on.is_free,
+            quantity=line.quantity,
+            unit_price=priced.item.unit_price.amount,
+            line_total=priced.line_total.amount,
+            amount_due=priced.amount_due.amount,
+            discount=priced.discount.amount,
+            total=priced.total.amount,
+            coupon_applies=priced.coupon_applies,
+            subscription_id=subscription.id if subscription else None,
+        )
+    if coupon is not None:
+        await coupon_rules.redeem(coupon, tenant_id=view.tenant.id, order_id=order.id, now=now)
+
+    await audit.record(
+        tenant_id=view.tenant.id,
+        principal=principal,
+        action="checkout",
+        now=now,
+        subject_id=order.id,
+        idempotency_key=key,
+        lines=[{"add_on": line.add_on.code, "quantity": line.quantity} for line in lines],
+        coupon=coupon.code if coupon else None,
+        total=str(summary.total.amount),
+        currency=currency,
+    )
+    await notify_admins(
+        view.tenant.id,
+        subject=f"Your subscription was updated: order {str(order.id)[:8]}",
+        body=order_email_body(view.tenant.name, summary, coupon.code if coupon else None),
+        now=now,
+        dedupe_key=f"order:{order.id}",
+    )
+    return order
+
+
+def order_email_body(tenant_name: str, summary: pricing.Summary, coupon_code: str | None) -> str:
+    rows = []
+    for line in summary.lines:
+        price = "FREE" if line.item.is_free else f"{line.line_total}"
+        cadence = "per month" if line.item.cadence == Cadence.MONTHLY else "once"
+        rows.append(f"- {line.item.name} x {line.item.quantity}: {price} {cadence}")
+    parts = [
+        f"The subscription of {tenant_name} was updated. The new limits are already enabled.",
+        "",
+        *rows,
+        "",
+        f"Added to the monthly bill: {summary.monthly_increase}",
+        f"Due on the next invoice (prorated to {summary.period.end.isoformat()}): "
+        f"{summary.due_on_next_invoice}",
+        f"Billed once: {summary.one_off_total}",
+    ]
+    if coupon_code:
+        parts.append(f"Coupon {coupon_code}: -{summary.discount}")
+    parts += [f"Total of this purchase: {summary.total}", f"New monthly total: {summary.new_monthly_total}"]
+    return "\n".join(parts)

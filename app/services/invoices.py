@@ -1,0 +1,162 @@
+"""The invoice preview of a billing period (DESIGN.md 1: "Priced add-ons are added to the monthly
+bill from the contract date (the first bill is prorated by day). One-off items are billed once.")
+
+Lines: the plan, each monthly add-on prorated by the days it was available in the period
+(``contracted_at`` to ``ends_at``), the one-off items ordered in the period, the storage overage of
+OVERAGE plans (per started GB over the effective storage limit), then the coupon discounts of the
+orders whose coupon still covers the period. The total is the sum of the lines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import uuid
+from typing import Any
+
+from tortoise.expressions import Q
+
+from app import money
+from app.auth.principal import Principal
+from app.models.billing import AddOnSubscription
+from app.models.enums import Cadence, StoragePolicy
+from app.models.store import Order, OrderLine
+from app.services import coupons as coupon_rules
+from app.services import pricing
+from app.services.access import require_store_access
+from app.services.errors import DomainError
+from app.services.periods import BillingPeriod, period_containing, period_named
+from app.services.subscriptions import load_tenant_plan
+
+
+class InvalidPeriod(DomainError):
+    code = "INVALID_PERIOD"
+    default_message = 'A billing period is named "YYYY-MM", e.g. "2026-11".'
+
+
+def parse_period(name: str | None, *, anchor_day: int, now: dt.datetime) -> BillingPeriod:
+    if name is None:
+        return period_containing(now, anchor_day)
+    try:
+        return period_named(name.strip(), anchor_day)
+    except ValueError:
+        raise InvalidPeriod(
+            f'{name!r} is not a billing period: use "YYYY-MM", e.g. "2026-11".', field="period"
+        ) from None
+
+
+async def storage_used_bytes(tenant_id: uuid.UUID | str, *, at: dt.datetime) -> int:
+    """The tenant's storage use at ``at``, from the latest usage report; 0 while none exists.
+
+    Usage reports live in ``app.models.usage`` (owned by the usage module); until that module
+    exists, no usage is known and nothing is billed as overage.
+    """
+    try:
+        usage: Any = importlib.import_module("app.models.usage")
+    except ModuleNotFoundError:
+        return 0
+    report_model = getattr(usage, "UsageReport", None)
+    if report_model is None:
+        return 0
+    latest = (
+        await report_model.filter(tenant_id=tenant_id, measured_at__lte=at).order_by("-measured_at").first()
+    )
+    return int(getattr(latest, "storage_bytes", 0) or 0) if latest is not None else 0
+
+
+async def invoice_preview(
+    principal: Principal, *, period_name: str | None, eligible_since: dt.date, now: dt.datetime
+) -> pricing.Invoice:
+    """The invoice of ``period_name`` (default: the current period) as it stands now."""
+    require_store_access(principal, eligible_since=eligible_since)
+    tenant = principal.tenant
+    period = parse_period(period_name, anchor_day=tenant.billing_anchor_day, now=now)
+    at = min(now, period.end_instant() - dt.timedelta(microseconds=1))
+    view = await load_tenant_plan(tenant, now=at)
+    currency = tenant.currency
+    plan = view.subscription.plan
+
+    recurring = [
+        pricing.RecurringCharge(
+            code=plan.code,
+            name=f"Plan {plan.name}",
+            unit_price=money.price_in(plan.prices, currency),
+            quantity=1,
+            start=view.subscription.started_at,
+            is_plan=True,
+        )
+    ]
+    subscriptions = (
+        await AddOnSubscription.filter(
+            Q(ends_at__isnull=True) | Q(ends_at__gt=period.start_instant()),
+            tenant_id=tenant.id,
+            contracted_at__lt=period.end_instant(),
+            add_on__cadence=Cadence.MONTHLY,
+        )
+        .select_related("add_on")
+        .order_by("contracted_at", "id")
+    )
+    origin = {
+        str(row["subscription_id"]): row
+        for row in await OrderLine.filter(subscription_id__in=[s.id for s in subscriptions]).values(
+            "subscription_id", "order_id", "coupon_applies"
+        )
+    }
+    for subscription in subscriptions:
+        bought = origin.get(str(subscription.id))
+        recurring.append(
+            pricing.RecurringCharge(
+                code=subscription.add_on.code,
+                name=subscription.add_on.name,
+                unit_price=money.Money.of(subscription.unit_price, subscription.currency),
+                quantity=subscription.quantity,
+                start=subscription.contracted_at,
+                end=subscription.ends_at,
+                order_key=str(bought["order_id"]) if bought else None,
+                coupon_applies=bool(bought["coupon_applies"]) if bought else False,
+            )
+        )
+    one_off_lines = await OrderLine.filter(
+        order__tenant_id=tenant.id,
+        order__created_at__gte=period.start_instant(),
+        order__created_at__lt=period.end_instant(),
+        cadence=Cadence.ONE_OFF,
+    ).order_by("order__created_at", "position")
+    one_offs = [
+        pricing.OneOffCharge(
+            code=line.add_on_code,
+            name=line.name,
+            unit_price=money.Money.of(line.unit_price, currency),
+            quantity=line.quantity,
+            order_key=str(line.order_id),
+            coupon_applies=line.coupon_applies,
+        )
+        for line in one_off_lines
+    ]
+    order_ids = {charge.order_key for charge in recurring if charge.order_key} | {
+        c.order_key for c in one_offs
+    }
+    coupons = {
+        str(row["id"]): pricing.OrderCoupon(
+            coupon_rules.terms_from_snapshot(row["coupon_terms"]),
+            BillingPeriod(row["period_start"], row["period_end"]),
+        )
+        for row in await Order.filter(id__in=list(order_ids), coupon_terms__isnull=False).values(
+            "id", "coupon_terms", "period_start", "period_end"
+        )
+    }
+    overage = None
+    if plan.storage_policy == StoragePolicy.OVERAGE and currency in plan.overage_prices_per_gb:
+        overage = pricing.StorageOverage(
+            used_bytes=await storage_used_bytes(tenant.id, at=at),
+            included_mb=view.effective_limits.storage_mb,
+            price_per_gb=money.price_in(plan.overage_prices_per_gb, currency),
+        )
+    return pricing.compose_invoice(
+        period=period,
+        currency=currency,
+        recurring=recurring,
+        one_offs=one_offs,
+        overage=overage,
+        coupons=coupons,
+    )

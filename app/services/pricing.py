@@ -1,0 +1,385 @@
+"""Pricing rules of the store, as pure functions (no ORM): proration, coupons, the purchase summary
+and the invoice preview (DESIGN.md 1 "The add-on store", 2 "Money").
+
+Every amount is rounded half-up to the currency's minor unit once, where a line is computed; every
+total is the sum of its lines, so lines always add up to totals exactly.
+
+Rules:
+- A monthly item contracted today is charged on the current period's invoice for the days from
+  today (inclusive) to the end of the period: ``unit x quantity x days_left / period_days``.
+- One-off items are charged in full, once.
+- A PERCENT coupon takes ``percent`` of each line it applies to, rounded per line. A FIXED coupon's
+  amount is spent on the lines it applies to in cart order (greedily), never beyond a line's
+  amount, so a discount never makes a line negative.
+- A coupon applies to a line when the line costs something and matches the coupon's restriction
+  (categories or add-on codes; none means every line).
+- Duration, for later invoices: ONCE applies to the purchase's own period only, REPEATING N to the
+  first N billing periods counting the purchase's period, FOREVER to every period.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from app.models.enums import Cadence, CouponDuration, CouponKind
+from app.money import Money
+from app.services.periods import BillingPeriod
+
+BYTES_PER_GB = 1024**3
+HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True, slots=True)
+class CouponTerms:
+    """A coupon's terms in one currency (a FIXED coupon's amount is per currency)."""
+
+    code: str
+    kind: CouponKind
+    duration: CouponDuration
+    percent_off: Decimal | None = None
+    amount_off: Decimal | None = None
+    duration_months: int | None = None
+    categories: frozenset[str] = frozenset()
+    add_on_codes: frozenset[str] = frozenset()
+
+    def matches(self, code: str, category: str) -> bool:
+        if not self.categories and not self.add_on_codes:
+            return True
+        return category in self.categories or code in self.add_on_codes
+
+    def covers_period(self, first: BillingPeriod, period: BillingPeriod) -> bool:
+        """Whether the coupon still discounts ``period`` for a purchase made in ``first``."""
+        months = (period.start.year - first.start.year) * 12 + period.start.month - first.start.month
+        if months < 0:
+            return False
+        if self.duration == CouponDuration.ONCE:
+            return months == 0
+        if self.duration == CouponDuration.REPEATING:
+            return months < (self.duration_months or 0)
+        return True
+
+
+def days_left(period: BillingPeriod, today: dt.date) -> int:
+    """Days from ``today`` (inclusive) to the end of the period."""
+    return max(0, min((period.end - today).days, period.days))
+
+
+def prorate(full: Money, days: int, period_days: int) -> Money:
+    """``full`` for ``days`` out of ``period_days``, rounded once."""
+    if days >= period_days:
+        return full
+    return Money.of(full.amount * Decimal(days) / Decimal(period_days), full.currency)
+
+
+def active_days(period: BillingPeriod, start: dt.datetime, end: dt.datetime | None) -> int:
+    """Days of ``period`` on which something contracted at ``start`` and ending at ``end`` was
+    available; a day it was available for part of counts whole."""
+    first = max(period.start, start.astimezone(dt.UTC).date())
+    last = period.end
+    if end is not None:
+        end = end.astimezone(dt.UTC)
+        end_day = end.date() if end.time() == dt.time() else end.date() + dt.timedelta(days=1)
+        last = min(last, end_day)
+    return max(0, (last - first).days)
+
+
+def allocate_discounts(
+    amounts: Sequence[Money], applies: Sequence[bool], coupon: CouponTerms | None
+) -> list[Money]:
+    """The discount of each line. Never negative, never more than the line's amount."""
+    discounts = [Money.zero(amount.currency) for amount in amounts]
+    if coupon is None:
+        return discounts
+    if coupon.kind == CouponKind.PERCENT:
+        percent = coupon.percent_off or Decimal(0)
+        for index, amount in enumerate(amounts):
+            if applies[index] and amount.amount > 0:
+                discounts[index] = min(
+                    Money.of(amount.amount * percent / HUNDRED, amount.currency), amount, key=_amount
+                )
+        return discounts
+    remaining = coupon.amount_off or Decimal(0)
+    for index, amount in enumerate(amounts):
+        if remaining <= 0:
+            break
+        if applies[index] and amount.amount > 0:
+            taken = min(remaining, amount.amount)
+            discounts[index] = Money.of(taken, amount.currency)
+            remaining -= discounts[index].amount
+    return discounts
+
+
+def _amount(money: Money) -> Decimal:
+    return money.amount
+
+
+@dataclass(frozen=True, slots=True)
+class CartItem:
+    """A line of the cart as priced: the unit price is the one the admin saw."""
+
+    code: str
+    name: str
+    category: str
+    cadence: Cadence
+    is_free: bool
+    unit_price: Money
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryLine:
+    item: CartItem
+    line_total: Money  # unit x quantity: the monthly amount, or the one-off price
+    amount_due: Money  # on the next invoice: prorated (monthly) or in full (one-off)
+    discount: Money
+    total: Money  # amount_due - discount
+    coupon_applies: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    currency: str
+    period: BillingPeriod
+    days_left: int
+    lines: list[SummaryLine]
+    coupon: CouponTerms | None
+    subtotal: Money  # sum of amount_due
+    discount: Money
+    total: Money
+    monthly_increase: Money
+    due_on_next_invoice: Money  # monthly lines, prorated
+    one_off_total: Money
+    new_monthly_total: Money  # current monthly subscription + monthly_increase (before coupons)
+
+    @property
+    def coupon_applies(self) -> bool:
+        return any(line.coupon_applies for line in self.lines)
+
+
+def _sum(amounts: Sequence[Money], currency: str) -> Money:
+    total = Money.zero(currency)
+    for amount in amounts:
+        total += amount
+    return total
+
+
+def summarize(
+    items: Sequence[CartItem],
+    *,
+    currency: str,
+    period: BillingPeriod,
+    today: dt.date,
+    coupon: CouponTerms | None,
+    current_monthly_total: Money,
+) -> Summary:
+    """The "finish purchase" summary (seed 000): each line, what it adds to the monthly bill,
+    what the next invoice gets (prorated by day), the discount and the total."""
+    left = days_left(period, today)
+    line_totals = [item.unit_price.times(item.quantity) for item in items]
+    amounts_due = [
+        prorate(line_total, left, period.days) if item.cadence == Cadence.MONTHLY else line_total
+        for item, line_total in zip(items, line_totals, strict=True)
+    ]
+    applies = [
+        coupon is not None and amount.amount > 0 and coupon.matches(item.code, item.category)
+        for item, amount in zip(items, amounts_due, strict=True)
+    ]
+    discounts = allocate_discounts(amounts_due, applies, coupon)
+    lines = [
+        SummaryLine(item, line_total, due, discount, due - discount, applied)
+        for item, line_total, due, discount, applied in zip(
+            items, line_totals, amounts_due, discounts, applies, strict=True
+        )
+    ]
+    monthly = [line for line in lines if line.item.cadence == Cadence.MONTHLY]
+    monthly_increase = _sum([line.line_total for line in monthly], currency)
+    return Summary(
+        currency=currency,
+        period=period,
+        days_left=left,
+        lines=lines,
+        coupon=coupon,
+        subtotal=_sum([line.amount_due for line in lines], currency),
+        discount=_sum([line.discount for line in lines], currency),
+        total=_sum([line.total for line in lines], currency),
+        monthly_increase=monthly_increase,
+        due_on_next_invoice=_sum([line.amount_due for line in monthly], currency),
+        one_off_total=_sum(
+            [line.amount_due for line in lines if line.item.cadence == Cadence.ONE_OFF], currency
+        ),
+        new_monthly_total=current_monthly_total + monthly_increase,
+    )
+
+
+# --- The invoice preview ----------------------------------------------------------------------
+
+
+class InvoiceLineKind(StrEnum):
+    PLAN = "PLAN"
+    ADD_ON = "ADD_ON"
+    ONE_OFF = "ONE_OFF"
+    STORAGE_OVERAGE = "STORAGE_OVERAGE"
+    DISCOUNT = "DISCOUNT"
+
+
+@dataclass(frozen=True, slots=True)
+class RecurringCharge:
+    """The plan or a monthly add-on, available from ``start`` until ``end`` (exclusive)."""
+
+    code: str
+    name: str
+    unit_price: Money  # per month
+    quantity: int
+    start: dt.datetime
+    end: dt.datetime | None = None
+    order_key: str | None = None  # the order that bought it (for its coupon)
+    coupon_applies: bool = False
+    is_plan: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OneOffCharge:
+    code: str
+    name: str
+    unit_price: Money
+    quantity: int
+    order_key: str
+    coupon_applies: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCoupon:
+    """A coupon redeemed by an order, with the billing period the order was placed in."""
+
+    terms: CouponTerms
+    first_period: BillingPeriod
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceLine:
+    kind: InvoiceLineKind
+    code: str
+    description: str
+    quantity: int
+    unit_price: Money
+    days: int | None
+    amount: Money
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    period: BillingPeriod
+    currency: str
+    lines: list[InvoiceLine]
+    subtotal: Money  # every line but the discounts
+    discount: Money  # positive: what the discount lines take off
+    total: Money  # the sum of every line
+
+
+@dataclass(frozen=True, slots=True)
+class StorageOverage:
+    used_bytes: int
+    included_mb: int
+    price_per_gb: Money
+
+    @property
+    def gigabytes(self) -> int:
+        """Whole GB over the included storage, each started GB counting (seed 002)."""
+        over = self.used_bytes - self.included_mb * 1024 * 1024
+        return max(0, math.ceil(over / BYTES_PER_GB))
+
+
+def storage_overage_gb(used_bytes: int, included_mb: int) -> int:
+    return StorageOverage(used_bytes, included_mb, Money.zero("EUR")).gigabytes
+
+
+def compose_invoice(
+    *,
+    period: BillingPeriod,
+    currency: str,
+    recurring: Sequence[RecurringCharge],
+    one_offs: Sequence[OneOffCharge] = (),
+    overage: StorageOverage | None = None,
+    coupons: dict[str, OrderCoupon] | None = None,
+) -> Invoice:
+    """The invoice of ``period``: recurring charges prorated by the days they were available,
+    one-off charges, storage overage, then one discount line per discounted charge."""
+    coupons = coupons or {}
+    lines: list[InvoiceLine] = []
+    by_order: dict[str, list[tuple[InvoiceLine, bool]]] = {}
+    for charge in recurring:
+        days = active_days(period, charge.start, charge.end)
+        if days == 0:
+            continue
+        amount = prorate(charge.unit_price.times(charge.quantity), days, period.days)
+        line = InvoiceLine(
+            InvoiceLineKind.PLAN if charge.is_plan else InvoiceLineKind.ADD_ON,
+            charge.code,
+            charge.name,
+            charge.quantity,
+            charge.unit_price,
+            days,
+            amount,
+        )
+        lines.append(line)
+        if charge.order_key is not None:
+            by_order.setdefault(charge.order_key, []).append((line, charge.coupon_applies))
+    for item in one_offs:
+        line = InvoiceLine(
+            InvoiceLineKind.ONE_OFF,
+            item.code,
+            item.name,
+            item.quantity,
+            item.unit_price,
+            None,
+            item.unit_price.times(item.quantity),
+        )
+        lines.append(line)
+        by_order.setdefault(item.order_key, []).append((line, item.coupon_applies))
+    if overage is not None and overage.gigabytes > 0:
+        lines.append(
+            InvoiceLine(
+                InvoiceLineKind.STORAGE_OVERAGE,
+                "storage-overage",
+                f"Storage over the included {overage.included_mb // 1024} GB",
+                overage.gigabytes,
+                overage.price_per_gb,
+                None,
+                overage.price_per_gb.times(overage.gigabytes),
+            )
+        )
+    discount_lines: list[InvoiceLine] = []
+    for order_key, charged in by_order.items():
+        coupon = coupons.get(order_key)
+        if coupon is None or not coupon.terms.covers_period(coupon.first_period, period):
+            continue
+        discounts = allocate_discounts(
+            [line.amount for line, _ in charged], [applies for _, applies in charged], coupon.terms
+        )
+        for (line, _), discount in zip(charged, discounts, strict=True):
+            if discount.amount > 0:
+                discount_lines.append(
+                    InvoiceLine(
+                        InvoiceLineKind.DISCOUNT,
+                        coupon.terms.code,
+                        f"Coupon {coupon.terms.code}: {line.description}",
+                        1,
+                        -discount,
+                        None,
+                        -discount,
+                    )
+                )
+    lines.extend(discount_lines)
+    return Invoice(
+        period=period,
+        currency=currency,
+        lines=lines,
+        subtotal=_sum([line.amount for line in lines if line.kind != InvoiceLineKind.DISCOUNT], currency),
+        discount=-_sum([line.amount for line in discount_lines], currency),
+        total=_sum([line.amount for line in lines], currency),
+    )

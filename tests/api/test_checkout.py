@@ -1,0 +1,341 @@
+"""Checkout over GraphQL: the seed's journey end to end, with and without each demo coupon, the order,
+My plan, the effective limits and the e-mails received by a real SMTP server; idempotency; bad input.
+
+acme (EUR, anchor 1, 2026-11-23: 8 of 30 days left) starts with storefront-m (79.00) + storage-10gb
+(19.00) + the free sales dashboard + credits-1000 (25.00) = 123.00 a month; limits 20480 MB,
+5 users, 2 integrations, 4000 credits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.clock import FrozenClock
+from app.models.audit import AuditEntry
+from app.models.billing import AddOnSubscription
+from app.models.catalog import AddOn
+from app.models.coupons import Coupon
+from app.models.enums import Role
+from app.models.notifications import OutboxEmail
+from app.models.store import Cart, CartLine, CouponRedemption, Order, OrderLine
+from app.models.tenancy import Tenant, User
+from app.seed import SeedResult
+from tests.api.test_store import ADMIN, CART, add, apply, eur
+from tests.conftest import GraphQLClient
+from tests.smtp import SmtpServer
+
+MONEY = "{ amount currency }"
+CHECKOUT = f"""
+mutation($key: String!) {{
+  checkout(idempotencyKey: $key) {{
+    __typename
+    ... on Error {{ code message field }}
+    ... on PriceChangedError {{ changes {{ addOnCode name seenUnitPrice {MONEY} currentUnitPrice {MONEY} }} }}
+    ... on CheckoutSuccess {{
+      replayed
+      order {{
+        id idempotencyKey couponCode period {{ name start end }}
+        subtotal {MONEY} discount {MONEY} total {MONEY} monthlyIncrease {MONEY}
+        dueOnNextInvoice {MONEY} oneOffTotal {MONEY} newMonthlyTotal {MONEY}
+        lines {{
+          addOnCode name cadence isFree quantity subscriptionId
+          unitPrice {MONEY} lineTotal {MONEY} amountDue {MONEY} discount {MONEY} total {MONEY}
+        }}
+      }}
+      activatedAddOns {{ id name quantity status configurationStatus contractedAt monthlyPrice {MONEY} }}
+    }}
+  }}
+}}
+"""
+MY_PLAN = """
+{ myPlan { ... on MyPlan {
+  effectiveLimits { storageMb users integrations credits }
+  monthlyTotal { amount currency }
+  addOns { id name contractedAt configurationStatus monthlyPrice { amount } addOn { code } }
+} } }
+"""
+
+
+async def checkout(gql: GraphQLClient, key: str, *, as_: str = ADMIN) -> dict[str, Any]:
+    body = await gql.post(CHECKOUT, {"key": key}, as_=as_)
+    assert "errors" not in body, body
+    result: dict[str, Any] = body["data"]["checkout"]
+    return result
+
+
+async def fill_journey_cart(gql: GraphQLClient) -> None:
+    """A monthly, an integration, a free (integration) and a one-off add-on."""
+    for code, quantity in (
+        ("users-1", 2),
+        ("integration-shopify", 1),
+        ("integration-webhooks", 1),
+        ("start-pack", 1),
+    ):
+        assert (await add(gql, code, quantity))["__typename"] == "CartPayload"
+
+
+async def add_second_admin() -> None:
+    acme = await Tenant.get(slug="acme")
+    await User.create(tenant=acme, email="owner@acme.test", name="Acme owner", role=Role.ADMIN)
+
+
+# Line discounts on 2.61 (users-1 x2), 3.97 (Shopify), 0.00 (webhooks), 490.00 (Start Pack).
+JOURNEY = [
+    pytest.param(None, ["0.00", "0.00", "0.00", "0.00"], id="no-coupon"),
+    pytest.param("WELCOME10", ["0.26", "0.40", "0.00", "49.00"], id="WELCOME10"),
+    pytest.param("FIXED5", ["2.61", "2.39", "0.00", "0.00"], id="FIXED5"),
+    pytest.param("ONEUSE", ["0.39", "0.60", "0.00", "73.50"], id="ONEUSE"),
+]
+
+
+@pytest.mark.parametrize(("coupon", "discounts"), JOURNEY)
+async def test_purchase_journey_end_to_end(
+    gql: GraphQLClient,
+    demo: SeedResult,
+    clock: FrozenClock,
+    smtp_server: SmtpServer,
+    coupon: str | None,
+    discounts: list[str],
+) -> None:
+    await add_second_admin()
+    await fill_journey_cart(gql)
+    if coupon:
+        assert (await apply(gql, coupon))["__typename"] == "CartPayload"
+    summary = (await gql.post(CART, as_=ADMIN))["data"]["cart"]["summary"]
+
+    result = await checkout(gql, "journey-1")
+
+    assert result["__typename"] == "CheckoutSuccess"
+    order = result["order"]
+    discount = sum(float(d) for d in discounts)
+    # The order is the summary the admin confirmed, line by line.
+    assert [line["addOnCode"] for line in order["lines"]] == [
+        "users-1",
+        "integration-shopify",
+        "integration-webhooks",
+        "start-pack",
+    ]
+    assert [line["amountDue"]["amount"] for line in order["lines"]] == ["2.61", "3.97", "0.00", "490.00"]
+    assert [line["discount"]["amount"] for line in order["lines"]] == discounts
+    assert order["lines"][2]["isFree"] is True
+    for field in ("subtotal", "discount", "total", "monthlyIncrease", "dueOnNextInvoice", "oneOffTotal"):
+        assert order[field] == summary[field], field
+    assert order["subtotal"] == eur("496.58")
+    assert order["monthlyIncrease"] == eur("24.70")
+    assert order["dueOnNextInvoice"] == eur("6.58")
+    assert order["oneOffTotal"] == eur("490.00")
+    assert float(order["discount"]["amount"]) == pytest.approx(discount)
+    assert order["total"]["amount"] == f"{496.58 - discount:.2f}"
+    assert order["newMonthlyTotal"] == eur("147.70")
+    assert order["couponCode"] == coupon
+
+    # Activated at once: three subscriptions (the Start Pack is in the order only).
+    activated = {a["name"]: a for a in result["activatedAddOns"]}
+    assert set(activated) == {"1 extra user", "Shopify integration", "Webhooks"}
+    assert activated["Shopify integration"]["configurationStatus"] == "PENDING"
+    assert activated["Webhooks"]["configurationStatus"] == "PENDING"
+    assert activated["1 extra user"]["configurationStatus"] == "NOT_REQUIRED"
+    assert order["lines"][3]["subscriptionId"] is None
+
+    my_plan = (await gql.post(MY_PLAN, as_=ADMIN))["data"]["myPlan"]
+    assert my_plan["effectiveLimits"] == {"storageMb": 20480, "users": 7, "integrations": 4, "credits": 4000}
+    assert my_plan["monthlyTotal"] == eur("147.70")
+    new = {a["addOn"]["code"]: a for a in my_plan["addOns"]}
+    assert new["users-1"]["contractedAt"] == "2026-11-23T12:00:00+00:00"
+    assert new["users-1"]["monthlyPrice"] == {"amount": "9.80"}
+
+    # The cart is closed; the next one starts empty.
+    assert (await gql.post(CART, as_=ADMIN))["data"]["cart"]["lines"] == []
+
+    # Every admin is e-mailed, once, through a real SMTP server.
+    assert await smtp_server.dispatcher(clock).run_once() == 2
+    messages = smtp_server.inbox.messages
+    assert sorted(str(m["To"]) for m in messages) == ["admin@acme.test", "owner@acme.test"]
+    body = messages[0].get_payload(decode=True).decode()  # type: ignore[union-attr]
+    assert "Shopify integration x 1" in body
+    assert "Webhooks x 1: FREE" in body
+    assert f"Total of this purchase: {order['total']['amount']} EUR" in body
+    assert "subscription" in str(messages[0]["Subject"]).lower()
+    assert await smtp_server.dispatcher(clock).run_once() == 0
+    assert [e.action for e in await AuditEntry.filter(action="checkout")] == ["checkout"]
+
+    if coupon:
+        assert (await Coupon.get(code=coupon)).times_redeemed == 1
+        assert await CouponRedemption.filter(coupon__code=coupon).count() == 1
+
+
+async def test_nova_buys_in_brl_with_its_own_period(gql: GraphQLClient, demo: SeedResult) -> None:
+    nova = "admin@nova.test"
+    await add(gql, "users-1", as_=nova)  # 24.90 x 17/30 = 14.11
+    await apply(gql, "FIXED5", as_=nova)
+
+    result = await checkout(gql, "nova-1", as_=nova)
+
+    order = result["order"]
+    assert order["period"] == {"name": "2026-11", "start": "2026-11-10", "end": "2026-12-10"}
+    assert order["dueOnNextInvoice"] == {"amount": "14.11", "currency": "BRL"}
+    assert order["total"] == {"amount": "9.11", "currency": "BRL"}
+
+
+async def test_same_key_returns_the_same_order(gql: GraphQLClient, demo: SeedResult) -> None:
+    await add(gql, "users-1")
+    first = await checkout(gql, "same-key")
+    again = await checkout(gql, "same-key")
+
+    assert (first["replayed"], again["replayed"]) == (False, True)
+    assert again["order"] == first["order"]
+    assert [a["id"] for a in again["activatedAddOns"]] == [a["id"] for a in first["activatedAddOns"]]
+    assert await Order.all().count() == 1
+    assert await AddOnSubscription.filter(add_on__code="users-1").count() == 1
+
+
+async def test_same_key_with_a_different_cart_is_refused(gql: GraphQLClient, demo: SeedResult) -> None:
+    await add(gql, "users-1")
+    await checkout(gql, "reused")
+    await add(gql, "start-pack")
+
+    result = await checkout(gql, "reused")
+
+    assert (result["__typename"], result["code"], result["field"]) == (
+        "IdempotencyKeyReusedError",
+        "IDEMPOTENCY_KEY_REUSED",
+        "idempotencyKey",
+    )
+    assert await Order.all().count() == 1
+    assert await CartLine.filter(cart__status="OPEN").count() == 1  # the new cart is untouched
+
+
+async def test_checkout_of_an_empty_cart_is_a_typed_error(gql: GraphQLClient, demo: SeedResult) -> None:
+    never = await checkout(gql, "empty-1")
+    await add(gql, "users-1")
+    await gql.post('mutation { removeFromCart(addOnCode: "users-1") { __typename } }', as_=ADMIN)
+    emptied = await checkout(gql, "empty-2")
+
+    assert never["__typename"] == emptied["__typename"] == "CartEmptyError"
+    assert never["code"] == "CART_EMPTY"
+    assert await Order.all().count() == 0
+
+
+@pytest.mark.parametrize("key", ["k" * 129, "", "has space", "tab\tkey", "çedilla"])
+async def test_bad_idempotency_key_is_invalid_input_and_writes_nothing(
+    gql: GraphQLClient, demo: SeedResult, key: str
+) -> None:
+    await add(gql, "users-1")
+    result = await checkout(gql, key)
+
+    assert (result["__typename"], result["code"], result["field"]) == (
+        "InvalidInputError",
+        "INVALID_INPUT",
+        "idempotencyKey",
+    )
+    assert await Order.all().count() == 0
+    assert await CartLine.all().count() == 1
+
+
+async def test_longest_valid_key_is_accepted(gql: GraphQLClient, demo: SeedResult) -> None:
+    await add(gql, "users-1")
+    assert (await checkout(gql, "k" * 128))["__typename"] == "CheckoutSuccess"
+
+
+async def nothing_written() -> bool:
+    return (
+        await Order.all().count() == 0
+        and await OrderLine.all().count() == 0
+        and await AddOnSubscription.filter(add_on__code__in=["users-1", "storage-500mb"]).count() == 0
+        and await OutboxEmail.all().count() == 0
+        and await AuditEntry.all().count() == 0
+        and await CouponRedemption.all().count() == 0
+        and await Cart.filter(status="OPEN").count() == 1
+    )
+
+
+async def test_price_change_is_reported_instead_of_charged(gql: GraphQLClient, demo: SeedResult) -> None:
+    await add(gql, "users-1", 2)
+    await add(gql, "storage-500mb")
+    await AddOn.filter(code="users-1").update(prices={"EUR": "5.90", "BRL": "29.90"})
+
+    refused = await checkout(gql, "price-1")
+
+    assert refused["__typename"] == "PriceChangedError"
+    assert refused["changes"] == [
+        {
+            "addOnCode": "users-1",
+            "name": "1 extra user",
+            "seenUnitPrice": eur("4.90"),
+            "currentUnitPrice": eur("5.90"),
+        }
+    ]
+    assert await nothing_written()
+    # Accepting the new price: the line takes it, and checkout goes through with it.
+    await gql.post('mutation { updateCartItem(addOnCode: "users-1", quantity: 2) { __typename } }', as_=ADMIN)
+    accepted = await checkout(gql, "price-2")
+    assert accepted["order"]["lines"][0]["unitPrice"] == eur("5.90")
+
+
+async def test_add_on_withdrawn_after_adding_is_refused_at_checkout(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    await add(gql, "users-1")
+    await AddOn.filter(code="users-1").update(is_active=False)
+
+    result = await checkout(gql, "withdrawn")
+
+    assert result["code"] == "ADD_ON_UNAVAILABLE"
+    assert await nothing_written()
+
+
+async def test_quantity_that_became_too_high_is_refused_at_checkout(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    await add(gql, "users-1", 5)
+    await AddOn.filter(code="users-1").update(max_quantity=3)
+
+    result = await checkout(gql, "too-many")
+
+    assert result["code"] == "QUANTITY_ABOVE_MAXIMUM"
+    assert await nothing_written()
+
+
+async def test_coupon_expired_since_it_was_applied_is_refused_at_checkout(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
+) -> None:
+    await add(gql, "users-1")
+    await apply(gql, "WELCOME10")
+    await Coupon.filter(code="WELCOME10").update(valid_until=clock.now())
+
+    result = await checkout(gql, "expired")
+
+    assert result["__typename"] == "CouponExpiredError"
+    assert await nothing_written()
+
+
+async def test_one_use_coupon_taken_by_another_tenant_is_refused(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    await add(gql, "users-1")
+    await apply(gql, "ONEUSE")
+    await add(gql, "users-1", as_="admin@nova.test")
+    await apply(gql, "ONEUSE", as_="admin@nova.test")
+
+    nova = await checkout(gql, "nova", as_="admin@nova.test")
+    acme = await checkout(gql, "acme")
+
+    assert nova["__typename"] == "CheckoutSuccess"
+    assert acme["__typename"] == "CouponExhaustedError"
+    assert (await Coupon.get(code="ONEUSE")).times_redeemed == 1
+
+
+async def test_coupon_is_used_once_per_tenant(gql: GraphQLClient, demo: SeedResult) -> None:
+    await add(gql, "users-1")
+    await apply(gql, "FIXED5")
+    await checkout(gql, "first")
+    await add(gql, "storage-500mb")
+
+    assert (await apply(gql, "FIXED5"))["code"] == "COUPON_ALREADY_USED"
+
+
+async def test_member_cannot_check_out(gql: GraphQLClient, demo: SeedResult) -> None:
+    result = await checkout(gql, "member", as_="member@acme.test")
+    assert result["code"] == "NOT_ADMIN"

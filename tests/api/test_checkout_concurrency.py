@@ -1,0 +1,76 @@
+"""Concurrent checkouts (run on SQLite and on PostgreSQL): a one-use coupon is redeemed once, and one
+idempotency key yields one order however many requests race with it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from app.models.audit import AuditEntry
+from app.models.billing import AddOnSubscription
+from app.models.coupons import Coupon
+from app.models.notifications import OutboxEmail
+from app.models.store import Cart, CouponRedemption, Order, OrderLine
+from app.seed import SeedResult
+from tests.api.test_checkout import CHECKOUT, checkout
+from tests.api.test_store import add, apply
+from tests.conftest import GraphQLClient
+
+RACERS = 8
+
+
+async def test_one_use_coupon_checked_out_by_two_tenants_at_once_succeeds_once(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    for admin in ("admin@acme.test", "admin@nova.test"):
+        await add(gql, "users-1", as_=admin)
+        assert (await apply(gql, "ONEUSE", as_=admin))["__typename"] == "CartPayload"
+
+    results = await asyncio.gather(
+        checkout(gql, "race-acme", as_="admin@acme.test"), checkout(gql, "race-nova", as_="admin@nova.test")
+    )
+
+    assert sorted(result["__typename"] for result in results) == ["CheckoutSuccess", "CouponExhaustedError"]
+    assert (await Coupon.get(code="ONEUSE")).times_redeemed == 1
+    assert await CouponRedemption.all().count() == 1
+    # The loser wrote nothing: one order, one new subscription, its cart still open with the coupon.
+    assert await Order.all().count() == 1
+    assert await AddOnSubscription.filter(add_on__code="users-1").count() == 1
+    assert await Cart.filter(status="OPEN", coupon__code="ONEUSE").count() == 1
+    assert await AuditEntry.filter(action="checkout").count() == 1
+
+
+async def test_concurrent_checkouts_with_one_key_make_one_order(gql: GraphQLClient, demo: SeedResult) -> None:
+    await add(gql, "users-1", 2)
+    await add(gql, "start-pack")
+    await apply(gql, "WELCOME10")
+    await gql.token_for("admin@acme.test")
+
+    results = await asyncio.gather(*(checkout(gql, "one-key") for _ in range(RACERS)))
+
+    assert Counter(result["__typename"] for result in results) == {"CheckoutSuccess": RACERS}
+    assert len({result["order"]["id"] for result in results}) == 1
+    assert [result["replayed"] for result in results].count(False) == 1
+    assert await Order.all().count() == 1
+    assert await OrderLine.all().count() == 2
+    assert await AddOnSubscription.filter(add_on__code="users-1").count() == 1
+    assert await CouponRedemption.all().count() == 1
+    assert (await Coupon.get(code="WELCOME10")).times_redeemed == 1
+    assert await OutboxEmail.all().count() == 1  # acme has one admin
+    assert await AuditEntry.filter(action="checkout").count() == 1
+
+
+async def test_concurrent_checkouts_of_one_cart_with_different_keys_make_one_order(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    await add(gql, "users-1")
+    await gql.token_for("admin@acme.test")
+
+    bodies = await asyncio.gather(
+        *(gql.post(CHECKOUT, {"key": f"key-{n}"}, as_="admin@acme.test") for n in range(RACERS))
+    )
+
+    names = Counter(body["data"]["checkout"]["__typename"] for body in bodies)
+    assert names == {"CheckoutSuccess": 1, "CartEmptyError": RACERS - 1}
+    assert await Order.all().count() == 1
+    assert await AddOnSubscription.filter(add_on__code="users-1").count() == 1

@@ -1,0 +1,176 @@
+"""The invoice preview: plan, add-ons prorated by the days they were available, one-off orders of the
+period, coupon discounts over their duration; the lines add up to the total.
+
+acme (EUR, anchor 1) on 2026-11-23: storefront-m 79.00, storage-10gb 19.00 and the free dashboard
+since before November, credits-1000 (25.00) since 2026-11-11 12:00 (20 of 30 days: 16.67).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from app.models.billing import AddOnSubscription
+from app.models.enums import AddOnStatus
+from app.seed import SeedResult
+from tests.api.test_checkout import checkout
+from tests.api.test_store import ADMIN, add, apply, eur
+from tests.conftest import GraphQLClient
+
+INVOICE = """
+query($period: String) {
+  invoicePreview(period: $period) {
+    __typename
+    ... on Error { code message field }
+    ... on InvoicePreview {
+      period { name start end }
+      lines { kind code description quantity days unitPrice { amount currency } amount { amount currency } }
+      subtotal { amount currency } discount { amount currency } total { amount currency }
+    }
+  }
+}
+"""
+
+
+async def preview(gql: GraphQLClient, period: str | None = None, *, as_: str = ADMIN) -> dict[str, Any]:
+    body = await gql.post(INVOICE, {"period": period}, as_=as_)
+    assert "errors" not in body, body
+    result: dict[str, Any] = body["data"]["invoicePreview"]
+    if result["__typename"] == "InvoicePreview":
+        total = sum(Decimal(line["amount"]["amount"]) for line in result["lines"])
+        assert str(total) == result["total"]["amount"], "the lines add up to the total"
+    return result
+
+
+def amounts(invoice: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [(line["kind"], line["code"], line["amount"]["amount"]) for line in invoice["lines"]]
+
+
+async def test_current_period_by_default_prorates_an_add_on_contracted_mid_period(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    invoice = await preview(gql)
+
+    assert invoice["period"] == {"name": "2026-11", "start": "2026-11-01", "end": "2026-12-01"}
+    assert amounts(invoice) == [
+        ("PLAN", "storefront-m", "79.00"),
+        ("ADD_ON", "storage-10gb", "19.00"),
+        ("ADD_ON", "report-sales-dashboard", "0.00"),
+        ("ADD_ON", "credits-1000", "16.67"),
+    ]
+    assert invoice["lines"][3]["days"] == 20
+    assert invoice["total"] == eur("114.67")
+    assert invoice["discount"] == eur("0.00")
+
+
+async def test_purchase_appears_as_in_the_summary_with_its_coupon(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    await add(gql, "users-1", 2)
+    await add(gql, "start-pack")
+    await apply(gql, "WELCOME10")
+    order = (await checkout(gql, "inv-1"))["order"]
+
+    invoice = await preview(gql, "2026-11")
+
+    assert amounts(invoice)[4:] == [
+        ("ADD_ON", "users-1", "2.61"),
+        ("ONE_OFF", "start-pack", "490.00"),
+        ("DISCOUNT", "WELCOME10", "-0.26"),
+        ("DISCOUNT", "WELCOME10", "-49.00"),
+    ]
+    assert invoice["discount"] == order["discount"]
+    # The invoice is what was there before plus exactly what the order said.
+    assert Decimal(invoice["total"]["amount"]) == Decimal("114.67") + Decimal(order["total"]["amount"])
+
+
+@pytest.mark.parametrize(
+    ("period", "discount"),
+    [("2026-12", "-0.98"), ("2027-01", "-0.98"), ("2027-02", None)],
+)
+async def test_repeating_coupon_applies_to_monthly_lines_during_its_months(
+    gql: GraphQLClient, demo: SeedResult, period: str, discount: str | None
+) -> None:
+    await add(gql, "users-1", 2)
+    await add(gql, "start-pack")
+    await apply(gql, "WELCOME10")
+    await checkout(gql, "inv-2")
+
+    invoice = await preview(gql, period)
+
+    expected = [
+        ("PLAN", "storefront-m", "79.00"),
+        ("ADD_ON", "storage-10gb", "19.00"),
+        ("ADD_ON", "report-sales-dashboard", "0.00"),
+        ("ADD_ON", "credits-1000", "25.00"),
+        ("ADD_ON", "users-1", "9.80"),
+    ]
+    if discount:
+        expected.append(("DISCOUNT", "WELCOME10", discount))
+    assert amounts(invoice) == expected  # the one-off Start Pack is billed once, in November
+
+
+async def test_once_coupon_only_discounts_the_purchase_period(gql: GraphQLClient, demo: SeedResult) -> None:
+    await add(gql, "users-1", 2)
+    await apply(gql, "FIXED5")
+    await checkout(gql, "inv-3")
+
+    november = await preview(gql, "2026-11")
+    december = await preview(gql, "2026-12")
+
+    assert ("DISCOUNT", "FIXED5", "-2.61") in amounts(november)
+    assert [kind for kind, _, _ in amounts(december)].count("DISCOUNT") == 0
+
+
+async def test_cancelled_add_on_is_prorated_to_its_end(gql: GraphQLClient, demo: SeedResult) -> None:
+    await AddOnSubscription.filter(add_on__code="credits-1000").update(
+        status=AddOnStatus.CANCELING, ends_at=dt.datetime(2026, 12, 15, tzinfo=dt.UTC)
+    )
+    await AddOnSubscription.filter(add_on__code="storage-10gb").update(
+        status=AddOnStatus.CANCELING, ends_at=dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    )
+
+    december = await preview(gql, "2026-12")
+
+    assert amounts(december)[1:] == [
+        ("ADD_ON", "report-sales-dashboard", "0.00"),
+        ("ADD_ON", "credits-1000", "11.29"),  # 25.00 x 14 / 31
+    ]
+
+
+async def test_nova_period_follows_its_anchor_day(gql: GraphQLClient, demo: SeedResult) -> None:
+    invoice = await preview(gql, as_="admin@nova.test")
+
+    assert invoice["period"] == {"name": "2026-11", "start": "2026-11-10", "end": "2026-12-10"}
+    assert invoice["lines"][0] == {
+        "kind": "PLAN",
+        "code": "erp-pro",
+        "description": "Plan ERP Pro",
+        "quantity": 1,
+        "days": 30,
+        "unitPrice": {"amount": "349.90", "currency": "BRL"},
+        "amount": {"amount": "349.90", "currency": "BRL"},
+    }
+    assert {line["amount"]["currency"] for line in invoice["lines"]} == {"BRL"}
+
+
+@pytest.mark.parametrize("period", ["2026-13", "nov", "2026-1", "", "2026-11-01", "x" * 1000])
+async def test_bad_period_is_a_typed_error(gql: GraphQLClient, demo: SeedResult, period: str) -> None:
+    invoice = await preview(gql, period)
+    assert (invoice["__typename"], invoice["code"], invoice["field"]) == (
+        "InvalidPeriodError",
+        "INVALID_PERIOD",
+        "period",
+    )
+
+
+async def test_period_with_surrounding_spaces_is_accepted(gql: GraphQLClient, demo: SeedResult) -> None:
+    assert (await preview(gql, " 2026-11 "))["period"]["name"] == "2026-11"
+
+
+async def test_only_admins_of_eligible_environments(gql: GraphQLClient, demo: SeedResult) -> None:
+    assert (await preview(gql, as_="member@acme.test"))["code"] == "NOT_ADMIN"
+    assert (await preview(gql, as_="admin@legacy.test"))["code"] == "NOT_ELIGIBLE"
