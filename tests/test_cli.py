@@ -6,14 +6,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from app.schema import schema
-from tests.smtp import free_port
+from tests.live import live_gateway
 
 
 def tollgate(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -85,31 +84,11 @@ def test_export_schema_prints_the_sdl(env: dict[str, str]) -> None:
     assert tollgate("export-schema", env=env).stdout == schema.as_str() + "\n"
 
 
-def test_serve_demo_answers_graphql(env: dict[str, str]) -> None:
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--demo", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=2) as http:
-            for _ in range(300):
-                try:
-                    if http.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if server.poll() is not None:
-                    break
-                time.sleep(0.1)
-            response = http.post("/graphql", json={"query": "{ plans { code } }"})
+def test_serve_demo_answers_graphql(env: dict[str, str], tmp_path: Path) -> None:
+    with live_gateway(env, tmp_path / "serve.log") as gateway:
+        response = httpx.post(f"{gateway.url}/graphql", json={"query": "{ plans { code } }"}, timeout=5)
         assert "storefront-m" in [plan["code"] for plan in response.json()["data"]["plans"]]
-    finally:
-        server.terminate()
-        output, _ = server.communicate(timeout=20)
+    output = gateway.output
     assert "connector key for acme" in output
     assert "tollgate token --email admin@acme.test" in output
     # Structured JSON logs, with the request id also returned to the client.

@@ -1,0 +1,101 @@
+"""GraphiQL as a partner sees it: a real Chromium loads the page from a running gateway, offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from urllib.parse import urlencode
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from tests.live import LiveGateway, gateway_env, live_gateway
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def chromium_or_skip() -> str:
+    if CHROMIUM is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must run the browser test: install Debian's chromium package")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveGateway]:
+    tmp_path = tmp_path_factory.mktemp("graphiql")
+    # The page's engine does not matter here: always a fresh SQLite file.
+    with live_gateway(gateway_env(tmp_path), tmp_path / "gateway.log") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = chromium_or_skip()
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=executable,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
+        )
+        yield instance
+        instance.close()
+
+
+def run_in_graphiql(
+    browser: Browser, gateway: LiveGateway, query: str, headers: dict[str, str] | None = None
+) -> str:
+    """Opens GraphiQL with ``query``, presses the run button and returns the result pane's text."""
+    params = {"query": query, **({"headers": json.dumps(headers)} if headers else {})}
+    page = browser.new_page()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    try:
+        page.goto(f"{gateway.url}/graphiql?{urlencode(params)}")
+        page.locator(".graphiql-execute-button").click(timeout=20_000)
+        result = page.locator(".result-window")
+        result.locator("text=data").first.wait_for(timeout=20_000)
+        text: str = result.inner_text()
+    finally:
+        page.close()
+    # Everything the page needed came from the gateway itself: it works without internet access.
+    assert requested
+    assert all(url.startswith(gateway.url) for url in requested), requested
+    return text
+
+
+def test_graphiql_runs_a_public_catalog_query(browser: Browser, gateway: LiveGateway) -> None:
+    text = run_in_graphiql(browser, gateway, "{ plans { code price { amount currency } } }")
+
+    assert "storefront-m" in text
+    assert '"currency": "EUR"' in text
+
+
+def test_graphiql_sends_the_token_from_the_headers_pane(browser: Browser, gateway: LiveGateway) -> None:
+    token = gateway.token("admin@acme.test")
+
+    text = run_in_graphiql(
+        browser, gateway, "{ viewer { role tenant { slug } } }", {"Authorization": f"Bearer {token}"}
+    )
+
+    assert '"slug": "acme"' in text
+    assert '"role": "ADMIN"' in text
+
+
+def test_graphiql_opens_with_example_operations_and_a_header_hint(
+    browser: Browser, gateway: LiveGateway
+) -> None:
+    page = browser.new_page()
+    try:
+        page.goto(f"{gateway.url}/graphiql")
+        page.locator(".graphiql-execute-button").wait_for(timeout=20_000)
+        editor = page.locator(".graphiql-query-editor").inner_text()
+        headers = page.locator(".graphiql-editor-tool").inner_text()
+    finally:
+        page.close()
+    assert "query Catalog" in editor
+    assert "query MyPlan" in editor
+    assert "Authorization" in headers
+    assert "Bearer" in headers
