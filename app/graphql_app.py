@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from cross_web import AsyncHTTPRequestAdapter
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLRequestData
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
@@ -21,6 +21,9 @@ from app.persisted_queries import PersistedQueries, PersistedQueryError, load_ma
 from app.resolvers.context import Context
 from app.services.errors import Unauthenticated
 from app.settings import Settings
+
+# GraphQL over HTTP: clients that accept this media type get 4xx answers for request errors.
+GRAPHQL_RESPONSE = "application/graphql-response+json"
 
 
 class TollgateGraphQL(GraphQL[Context, None]):
@@ -53,9 +56,43 @@ class TollgateGraphQL(GraphQL[Context, None]):
             return ExecutionResult(
                 data=None, errors=[GraphQLError(error.message, extensions={"code": error.code})]
             )
-        return await super().execute_single(
-            request, request_adapter, sub_response, context, root_value, request_data
-        )
+        try:
+            result = await super().execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+        except HTTPException as error:
+            if request_adapter.method == "GET" and "not allowed when using GET" in error.reason:
+                # A mutation over GET: 405, so that no link or image tag can ever change anything.
+                raise HTTPException(405, error.reason) from error
+            raise
+        if GRAPHQL_RESPONSE in request.headers.get("accept", ""):
+            sub_response.media_type = GRAPHQL_RESPONSE
+            if is_request_error(result):
+                sub_response.status_code = 400
+        return result
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
+        try:
+            return await super().parse_http_body(request)
+        except HTTPException as error:
+            if error.reason == "Unsupported content type":
+                # Only JSON bodies: a cross-site form or text/plain POST never reaches a mutation.
+                raise HTTPException(415, "Send GraphQL requests as application/json") from error
+            raise
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        response = await super().process_result(request, result)
+        if is_request_error(result) and GRAPHQL_RESPONSE in request.headers.get("accept", ""):
+            response.pop("data", None)  # a request error has no data entry at all
+        return response
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        if sub_response.media_type == GRAPHQL_RESPONSE:
+            response.headers["content-type"] = GRAPHQL_RESPONSE
+        return response
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         """Our own GraphiQL page, with its assets served locally (no CDN)."""
@@ -80,3 +117,10 @@ class TollgateGraphQL(GraphQL[Context, None]):
             raise ConnectionRejectionError(
                 {"code": "UNAUTHENTICATED", "message": "connection_init needs credentials"}
             )
+
+
+def is_request_error(result: ExecutionResult) -> bool:
+    """Parse and validation errors: nothing ran, so no error has a path."""
+    return (
+        result.data is None and bool(result.errors) and all(not error.path for error in result.errors or ())
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,7 +23,8 @@ from app.notifications.dispatcher import OutboxDispatcher
 from app.notifications.mailer import mailer_from_settings
 from app.observability import RequestContextMiddleware, metrics_endpoint
 from app.persisted_queries import allowlist_rule, load_manifest
-from app.schema import build_schema
+from app.query_limits import QueryLimits
+from app.schema import DEFAULT_LIMITS, build_schema
 from app.schema import schema as default_schema
 from app.settings import Settings, get_settings
 
@@ -40,11 +42,19 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 def schema_for(settings: Settings) -> Any:
-    """The shared schema, or in allow-list mode one that refuses documents outside the manifest."""
+    """The schema with the settings' query limits; in allow-list mode, only the manifest's documents run."""
+    allowed: frozenset[str] | None = None
     if settings.allowlist_only and settings.persisted_queries_file is not None:
         allowed = frozenset(load_manifest(settings.persisted_queries_file))
-        return build_schema(validation_rules=[allowlist_rule(allowed)])
-    return default_schema
+    return _schema(settings.query_limits, allowed)
+
+
+@functools.lru_cache(maxsize=8)
+def _schema(limits: QueryLimits, allowed: frozenset[str] | None) -> Any:
+    # Building a schema takes a while; apps with the same limits (every test) share one.
+    if allowed is None and limits == DEFAULT_LIMITS:
+        return default_schema
+    return build_schema(limits=limits, validation_rules=[allowlist_rule(allowed)] if allowed else [])
 
 
 def create_app(

@@ -8,10 +8,11 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from graphql.validation import ASTValidationRule
-from strawberry.extensions import AddValidationRules, MaskErrors, ParserCache, ValidationCache
+from strawberry.extensions import AddValidationRules, MaskErrors, ParserCache
 from strawberry.tools import merge_types
 
 from app.observability import OperationMetrics, current_request_id
+from app.query_limits import QueryLimits, limits_extension
 from app.resolvers import account, catalog, store
 from app.resolvers.errors import exception_handlers
 from app.services.errors import DomainError
@@ -56,10 +57,17 @@ class TollgateSchema(strawberry.Schema):
             super().process_errors(unexpected, execution_context)
 
 
+DEFAULT_LIMITS = QueryLimits()
+
+
 def build_schema(
-    query: type = Query, *, validation_rules: Sequence[type[ASTValidationRule]] = (), **overrides: Any
+    query: type = Query,
+    *,
+    limits: QueryLimits = DEFAULT_LIMITS,
+    validation_rules: Sequence[type[ASTValidationRule]] = (),
+    **overrides: Any,
 ) -> strawberry.Schema:
-    """The schema; tests may pass a ``query`` type extended with fields of their own."""
+    """The schema with its query limits; tests may pass a ``query`` type extended with fields of their own."""
     rules = list(validation_rules)
     extra: list[Any] = [lambda: AddValidationRules(rules)] if rules else []
     return TollgateSchema(
@@ -67,7 +75,13 @@ def build_schema(
         mutation=Mutation,
         subscription=Subscription,
         # Classes, not instances: Strawberry makes one per request, so nothing leaks between them.
-        extensions=[MaskUnexpectedErrors, *extra, ParserCache, ValidationCache, OperationMetrics],
+        extensions=[
+            MaskUnexpectedErrors,
+            *extra,
+            ParserCache,
+            limits_extension(limits),
+            OperationMetrics,
+        ],
         exception_handlers=exception_handlers(),
         **overrides,
     )

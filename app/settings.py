@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.query_limits import QueryLimits
+
 # Development defaults: good enough on a laptop, refused in production.
 DEV_JWT_SECRET = "tollgate-development-jwt-secret-change-me"
 DEV_ENCRYPTION_KEY = "dG9sbGdhdGUtZGV2LWtleS1ub3QtZm9yLXByb2QtMzI="
@@ -45,6 +47,12 @@ class Settings(BaseSettings):
 
     graphiql: bool = True
     introspection: bool = True
+    # Query limits (issue 6): over-limit documents get a GraphQL validation error.
+    max_query_depth: int = Field(default=10, ge=2, le=100)
+    max_query_aliases: int = Field(default=20, ge=0, le=1_000)
+    max_query_tokens: int = Field(default=2_000, ge=100, le=100_000)
+    # "Did you mean ...?" in validation errors; unset means on, except in production.
+    field_suggestions: bool | None = None
 
     @model_validator(mode="after")
     def _allowlist_needs_a_manifest(self) -> Settings:
@@ -71,6 +79,17 @@ class Settings(BaseSettings):
             if len(self.jwt_secret) < 32:
                 raise ValueError("TOLLGATE_JWT_SECRET must be at least 32 characters in production")
         return self
+
+    @property
+    def query_limits(self) -> QueryLimits:
+        suggestions = self.env != "production" if self.field_suggestions is None else self.field_suggestions
+        return QueryLimits(
+            max_depth=self.max_query_depth,
+            max_aliases=self.max_query_aliases,
+            max_tokens=self.max_query_tokens,
+            introspection=self.introspection,
+            suggestions=suggestions,
+        )
 
     @property
     def is_sqlite(self) -> bool:
