@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
@@ -32,7 +33,13 @@ class TollgateGraphQL(GraphQL[Context, None]):
             schema,
             graphql_ide="graphiql" if settings.graphiql else None,
             allow_queries_via_get=True,
+            # graphql-transport-ws only: the legacy graphql-ws protocol is closed with 4406.
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=dt.timedelta(seconds=settings.websocket_init_timeout_seconds),
+            max_subscriptions_per_connection=settings.websocket_max_operations,
+            allowed_origins=[
+                origin.strip() for origin in settings.websocket_allowed_origins.split(",") if origin.strip()
+            ],
         )
         self.settings = settings
         self.clock = clock

@@ -24,6 +24,7 @@ from app.notifications.mailer import mailer_from_settings
 from app.observability import RequestContextMiddleware, metrics_endpoint
 from app.persisted_queries import allowlist_rule, load_manifest
 from app.query_limits import QueryLimits
+from app.rate_limit import RateLimitMiddleware, rate_limiter_for
 from app.schema import DEFAULT_LIMITS, build_schema
 from app.schema import schema as default_schema
 from app.settings import Settings, get_settings
@@ -71,6 +72,9 @@ def create_app(
     if schema is None:
         schema = schema_for(settings)
     graphql = TollgateGraphQL(schema, settings=settings, clock=clock)
+    limiter, limiter_redis = rate_limiter_for(
+        settings.rate_limit_per_second, settings.rate_limit_burst, settings.redis_url
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -82,6 +86,8 @@ def create_app(
                     mailer_from_settings(settings), clock=clock, mail_from=settings.mail_from
                 )
                 await stack.enter_async_context(dispatcher.running())
+            if limiter_redis is not None:
+                stack.push_async_callback(limiter_redis.aclose)
             yield
 
     routes = [
@@ -96,7 +102,10 @@ def create_app(
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(RequestContextMiddleware)],
+        middleware=[
+            Middleware(RequestContextMiddleware),
+            *([Middleware(RateLimitMiddleware, limiter=limiter)] if limiter else []),
+        ],
     )
     app.state.settings = settings
     app.state.clock = clock

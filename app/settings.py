@@ -7,6 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from cryptography.fernet import Fernet
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -23,17 +24,23 @@ class Settings(BaseSettings):
     env: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite://tollgate.sqlite3"
     redis_url: str | None = None
+    redis_channel_prefix: str = "tollgate:"  # pub/sub channels of live alerts
     smtp_url: str | None = Field(
         default=None, description="smtp://user:pass@host:port; without it e-mails are written to mail_dir"
     )
     mail_dir: Path = Path("var/mail")
     mail_from: str = "Tollgate <billing@tollgate.local>"
     ops_email: str = "ops@tollgate.local"
+    # A usage report measured later than now by more than this is refused (connector clock skew).
+    usage_report_max_skew_seconds: int = 300
 
     jwt_secret: str = DEV_JWT_SECRET
     jwt_ttl_seconds: int = 24 * 3600
     # Comma-separated Fernet keys, newest first: the first encrypts, all decrypt (key rotation).
     encryption_key: str = DEV_ENCRYPTION_KEY
+
+    # How often the add-on lifecycle task looks for add-ons that ended (the "disabled today" e-mail).
+    lifecycle_interval_seconds: float = Field(default=60.0, gt=0)
 
     store_eligible_since: dt.date = dt.date(2022, 1, 1)
     default_currency: str = "EUR"
@@ -53,6 +60,14 @@ class Settings(BaseSettings):
     max_query_tokens: int = Field(default=2_000, ge=100, le=100_000)
     # "Did you mean ...?" in validation errors; unset means on, except in production.
     field_suggestions: bool | None = None
+    # Requests per second per API key, user or anonymous address, bursts up to rate_limit_burst; 0 is off.
+    rate_limit_per_second: float = Field(default=50, ge=0)
+    rate_limit_burst: int = Field(default=100, ge=1)
+    # WebSocket: browser pages of other origins (comma-separated, or *) may connect; the page's own origin and
+    # non-browser clients always may. In-flight operations per connection, and the wait for connection_init.
+    websocket_allowed_origins: str = ""
+    websocket_max_operations: int = Field(default=20, ge=1, le=1_000)
+    websocket_init_timeout_seconds: float = Field(default=10, gt=0, le=300)
 
     @model_validator(mode="after")
     def _allowlist_needs_a_manifest(self) -> Settings:
@@ -79,6 +94,33 @@ class Settings(BaseSettings):
             if len(self.jwt_secret) < 32:
                 raise ValueError("TOLLGATE_JWT_SECRET must be at least 32 characters in production")
         return self
+
+    @model_validator(mode="after")
+    def _encryption_keys_are_fernet_keys(self) -> Settings:
+        # Key rotation: a list, newest first. Each must be a Fernet key, and in production the
+        # development key may not appear anywhere in it (it would still decrypt).
+        keys = self.encryption_keys
+        if not keys:
+            raise ValueError("TOLLGATE_ENCRYPTION_KEY needs at least one Fernet key")
+        for position, key in enumerate(keys, start=1):
+            try:
+                Fernet(key)
+            except ValueError:
+                raise ValueError(
+                    f"TOLLGATE_ENCRYPTION_KEY: key {position} is not a Fernet key "
+                    "(32 url-safe base64-encoded bytes; Fernet.generate_key() makes one)"
+                ) from None
+        if self.env == "production" and DEV_ENCRYPTION_KEY in keys:
+            raise ValueError(
+                "TOLLGATE_ENCRYPTION_KEY still holds the development default; "
+                "set real secrets when TOLLGATE_ENV=production"
+            )
+        return self
+
+    @property
+    def encryption_keys(self) -> list[str]:
+        """The Fernet keys of ``TOLLGATE_ENCRYPTION_KEY``, newest (the encrypting one) first."""
+        return [key.strip() for key in self.encryption_key.split(",") if key.strip()]
 
     @property
     def query_limits(self) -> QueryLimits:

@@ -65,7 +65,10 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(env="test", mail_dir=tmp_path / "mail", database_url=database_url())
+    # No rate limit by default: tests fire hundreds of concurrent requests as one caller on purpose.
+    return Settings(
+        env="test", mail_dir=tmp_path / "mail", database_url=database_url(), rate_limit_per_second=0
+    )
 
 
 @pytest.fixture
