@@ -49,6 +49,35 @@ query MyPlan {
     }
   }
 }
+
+# Live limit alerts (run it, then report usage as the connector in another tab or with curl).
+subscription LiveAlerts {
+  limitAlerts { kind threshold state used limit period at }
+}
+
+query CreditUsage {
+  creditUsage {
+    used limit remaining percent
+    breakdown { variants customers contacts salesReps adminUsers }
+    processes { period used estimate allowance }
+  }
+}
+
+# The ERP connector (an API key with usage:report, quota:check, process:start).
+query Quota {
+  quota(process: PRODUCT_SYNC) { allowed reason creditsUsed creditsLimit processesUsed processAllowance }
+}
+
+mutation ReportUsage {
+  reportUsage(input: {
+    variants: 340, customers: 1200, contacts: 1200, salesReps: 5, adminUsers: 3,
+    storageBytes: 0, measuredAt: "2026-11-23T12:00:00Z"
+  }) {
+    __typename
+    ... on UsageReported { applied creditsUsed }
+    ... on Error { code message field }
+  }
+}
 """
 
 DEFAULT_HEADERS = '{\n  "Authorization": "Bearer <paste a user token or an API key>"\n}'
