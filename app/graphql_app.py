@@ -105,8 +105,10 @@ class TollgateGraphQL(GraphQL[Context, None]):
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)  # orjson.JSONDecodeError is a json.JSONDecodeError: a 400 as before
 
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+    def encode_json(self, data: object) -> str:
+        # A str, not bytes: Strawberry sends bytes over WebSocket as binary frames, which
+        # graphql-transport-ws clients reject (the protocol is text frames only).
+        return orjson.dumps(data).decode()
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         """Our own GraphiQL page, with its assets served locally (no CDN)."""

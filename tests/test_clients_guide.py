@@ -6,15 +6,19 @@ it must exit 0 and print TEXT.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.live import LiveGateway, gateway_env, live_gateway
@@ -23,7 +27,7 @@ ROOT = Path(__file__).parents[1]
 GUIDE = ROOT / "docs" / "clients.md"
 NODE_PROJECT = ROOT / "docs" / "examples"
 EXAMPLE = re.compile(
-    r'<!-- example: (?P<name>[\w-]+) expect="(?P<expect>[^"]*)" -->\n'
+    r'<!-- example: (?P<name>[\w-]+) expect="(?P<expect>[^"]*)"(?: trigger="(?P<trigger>[\w-]+)")? -->\n'
     r"```(?P<language>\w+)\n(?P<code>.*?)\n```",
     re.DOTALL,
 )
@@ -35,6 +39,7 @@ class Example:
     language: str
     code: str
     expect: str
+    trigger: str | None = None  # what the test does while a long-running example listens
 
 
 def examples() -> list[Example]:
@@ -93,14 +98,49 @@ def command_for(example: Example, tmp_path: Path) -> list[str]:
 
 @pytest.mark.parametrize("example", examples(), ids=lambda example: example.name)
 def test_guide_example_runs(example: Example, client_env: dict[str, str], tmp_path: Path) -> None:
-    result = subprocess.run(
-        command_for(example, tmp_path),
-        env=client_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    command = command_for(example, tmp_path)
+    if example.trigger is None:
+        result = subprocess.run(
+            command, env=client_env, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert result.returncode == 0, result.stderr
+        assert example.expect in result.stdout, result.stdout
+        return
 
-    assert result.returncode == 0, result.stderr
-    assert example.expect in result.stdout, result.stdout
+    assert example.trigger == "credits-80", example.trigger
+    report_credits(client_env, 0)  # below every threshold: the next report crosses 80% afresh
+    with subprocess.Popen(
+        command, env=client_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as job:
+        assert job.stdout is not None
+        first_line = job.stdout.readline().strip()
+        assert first_line == "subscribed", job.stderr.read() if job.stderr else first_line
+        time.sleep(1)  # graphql-ws sends "subscribe" right after the ack: let the server register it
+        limit = report_credits(client_env, None)
+        report_credits(client_env, math.ceil(limit * 0.85))
+        output, errors = job.communicate(timeout=30)
+    assert job.returncode == 0, errors
+    assert example.expect in output, output
+
+
+def report_credits(env: dict[str, str], credits: int | None) -> int:
+    """Reports ``credits`` used (all as variants) as the connector; returns the credit limit."""
+    headers = {"Authorization": f"Bearer {env['KEY']}"}
+    with httpx.Client(base_url=env["TOLLGATE_URL"], headers=headers, timeout=10) as http:
+        if credits is not None:
+            counts = {"variants": credits, "customers": 0, "contacts": 0, "salesReps": 0, "adminUsers": 0}
+            report = {**counts, "storageBytes": 0, "measuredAt": dt.datetime.now(dt.UTC).isoformat()}
+            answer = http.post("/graphql", json={"query": REPORT, "variables": {"input": report}}).json()
+            assert answer["data"]["reportUsage"]["applied"], answer
+        quota = http.post(
+            "/graphql", json={"query": "{ quota(process: PRODUCT_SYNC) { creditsLimit } }"}
+        ).json()
+    limit: int = quota["data"]["quota"]["creditsLimit"]
+    return limit
+
+
+REPORT = """
+mutation Report($input: UsageReportInput!) {
+  reportUsage(input: $input) { __typename ... on UsageReported { applied } ... on Error { code message } }
+}
+"""

@@ -49,7 +49,9 @@ async def send(connection: ClientConnection, message: dict[str, Any]) -> None:
 
 async def receive(connection: ClientConnection) -> dict[str, Any]:
     async with asyncio.timeout(5):
-        message: dict[str, Any] = json.loads(await connection.recv())
+        frame = await connection.recv()
+    assert isinstance(frame, str), "graphql-transport-ws messages are text frames"
+    message: dict[str, Any] = json.loads(frame)
     return message
 
 
