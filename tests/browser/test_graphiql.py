@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
@@ -99,3 +101,37 @@ def test_graphiql_opens_with_example_operations_and_a_header_hint(
     assert "query MyPlan" in editor
     assert "Authorization" in headers
     assert "Bearer" in headers
+
+
+def test_graphiql_shows_a_live_alert(browser: Browser, gateway: LiveGateway) -> None:
+    token = gateway.token("admin@acme.test")
+    connector = {"Authorization": f"Bearer {gateway.connector_key('acme')}"}
+    subscription = "subscription LiveAlerts { limitAlerts { kind threshold state used limit } }"
+    params = {"query": subscription, "headers": json.dumps({"Authorization": f"Bearer {token}"})}
+    page = browser.new_page()
+    try:
+        with httpx.Client(base_url=gateway.url, headers=connector, timeout=10) as http:
+            limit = report_credits(http, 0)  # below every threshold, before subscribing
+            page.goto(f"{gateway.url}/graphiql?{urlencode(params)}")
+            page.locator(".graphiql-execute-button").click(timeout=20_000)
+            page.wait_for_timeout(1_000)  # the subscription is registered over graphql-transport-ws
+            report_credits(http, limit * 9 // 10)
+        result = page.locator(".result-window")
+        result.locator("text=TRIGGERED").first.wait_for(timeout=20_000)
+        text = result.inner_text()
+    finally:
+        page.close()
+
+    assert '"kind": "CREDITS"' in text
+    assert '"state": "TRIGGERED"' in text
+
+
+def report_credits(http: httpx.Client, credits: int) -> int:
+    """Reports ``credits`` used as the connector; returns the credit limit."""
+    counts = {"variants": credits, "customers": 0, "contacts": 0, "salesReps": 0, "adminUsers": 0}
+    report = {**counts, "storageBytes": 0, "measuredAt": dt.datetime.now(dt.UTC).isoformat()}
+    mutation = "mutation R($input: UsageReportInput!) { reportUsage(input: $input) { __typename } }"
+    assert http.post("/graphql", json={"query": mutation, "variables": {"input": report}}).status_code == 200
+    quota = http.post("/graphql", json={"query": "{ quota(process: PRODUCT_SYNC) { creditsLimit } }"}).json()
+    limit: int = quota["data"]["quota"]["creditsLimit"]
+    return limit
