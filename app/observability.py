@@ -173,6 +173,23 @@ class _count_websocket:  # noqa: N801 (used as a context manager)
         WEBSOCKET_CONNECTIONS.dec()
 
 
+MAX_OPERATION_LABELS = 500
+_operation_labels: set[str] = set()
+_OPERATION_NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]{0,63}$")
+
+
+def operation_label(name: str | None) -> str:
+    """The operation's name as a metric label, bounded: clients choose names, and each is a time series."""
+    if not name:
+        return "anonymous"
+    if name in _operation_labels:
+        return name
+    if len(_operation_labels) >= MAX_OPERATION_LABELS or not _OPERATION_NAME.match(name):
+        return "other"
+    _operation_labels.add(name)
+    return name
+
+
 class OperationMetrics(SchemaExtension):
     """Counts and times every GraphQL operation by its name (``anonymous`` without one)."""
 
@@ -180,7 +197,7 @@ class OperationMetrics(SchemaExtension):
         started = time.perf_counter()
         yield
         context = self.execution_context
-        name = context.operation_name or "anonymous"
+        name = operation_label(context.operation_name)
         try:
             operation_type = context.operation_type.value
         except Exception:  # the document did not parse: there is no operation type
