@@ -18,6 +18,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from app.clock import Clock
+from app.fast_path import FastPath
 from app.graphiql import render_page
 from app.persisted_queries import PersistedQueries, PersistedQueryError, load_manifest
 from app.resolvers.context import Context
@@ -47,6 +48,7 @@ class TollgateGraphQL(GraphQL[Context, None]):
         self.services = services
         manifest = load_manifest(settings.persisted_queries_file) if settings.persisted_queries_file else {}
         self.persisted_queries = PersistedQueries(manifest=manifest, allowlist_only=settings.allowlist_only)
+        self.fast_path = FastPath(schema) if settings.fast_path else None
 
     async def execute_single(
         self,
@@ -64,6 +66,10 @@ class TollgateGraphQL(GraphQL[Context, None]):
             return ExecutionResult(
                 data=None, errors=[GraphQLError(error.message, extensions={"code": error.code})]
             )
+        result = await self._execute_fast(request_adapter, context, request_data)
+        if result is not None:
+            self._negotiate(request, sub_response, result)
+            return result
         try:
             result = await super().execute_single(
                 request, request_adapter, sub_response, context, root_value, request_data
@@ -73,11 +79,29 @@ class TollgateGraphQL(GraphQL[Context, None]):
                 # A mutation over GET: 405, so that no link or image tag can ever change anything.
                 raise HTTPException(405, error.reason) from error
             raise
+        if self.fast_path is not None and not result.errors:
+            self.fast_path.learn(request_data.query, request_data.operation_name)
+        self._negotiate(request, sub_response, result)
+        return result
+
+    async def _execute_fast(
+        self, request_adapter: AsyncHTTPRequestAdapter, context: Context, request_data: GraphQLRequestData
+    ) -> ExecutionResult | None:
+        """The connector's flat operations, compiled once they ran cleanly (see app.fast_path)."""
+        if self.fast_path is None:
+            return None
+        plan = self.fast_path.plan_for(request_data.query, request_data.operation_name)
+        if plan is None or (plan.operation_type == "mutation" and request_adapter.method == "GET"):
+            return None
+        data = await self.fast_path.execute(plan, request_data.variables, context)
+        return None if data is None else ExecutionResult(data=data, errors=None)
+
+    @staticmethod
+    def _negotiate(request: Request, sub_response: Response, result: ExecutionResult) -> None:
         if GRAPHQL_RESPONSE in request.headers.get("accept", ""):
             sub_response.media_type = GRAPHQL_RESPONSE
             if is_request_error(result):
                 sub_response.status_code = 400
-        return result
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,6 +16,7 @@ from starlette.routing import Route, WebSocketRoute
 from tortoise.connection import get_connection
 from tortoise.contrib.starlette import RegisterTortoise
 
+from app.broadcast import Broadcaster, broadcaster_from_settings
 from app.clock import Clock, SystemClock
 from app.db import tortoise_config
 from app.graphiql import graphiql_asset, graphiql_page
@@ -27,6 +29,7 @@ from app.query_limits import QueryLimits
 from app.rate_limit import RateLimitMiddleware, rate_limiter_for
 from app.schema import DEFAULT_LIMITS, build_schema
 from app.schema import schema as default_schema
+from app.services.lifecycle import AddOnLifecycleTask
 from app.settings import Settings, get_settings
 
 
@@ -58,6 +61,13 @@ def _schema(limits: QueryLimits, allowed: frozenset[str] | None) -> Any:
     return build_schema(limits=limits, validation_rules=[allowlist_rule(allowed)] if allowed else [])
 
 
+@dataclasses.dataclass
+class AppServices:
+    """Application-wide collaborators handed to every request's context (``context.services``)."""
+
+    broadcaster: Broadcaster
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -71,7 +81,8 @@ def create_app(
     clock = clock or SystemClock()
     if schema is None:
         schema = schema_for(settings)
-    graphql = TollgateGraphQL(schema, settings=settings, clock=clock)
+    services = AppServices(broadcaster=broadcaster_from_settings(settings))
+    graphql = TollgateGraphQL(schema, settings=settings, clock=clock, services=services)
     limiter, limiter_redis = rate_limiter_for(
         settings.rate_limit_per_second, settings.rate_limit_burst, settings.redis_url
     )
@@ -79,6 +90,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(services.broadcaster.aclose)  # live alerts: Redis or in-process
             if manage_orm:
                 await stack.enter_async_context(RegisterTortoise(app, config=tortoise_config(settings)))
             if run_background_tasks:
@@ -86,6 +98,11 @@ def create_app(
                     mailer_from_settings(settings), clock=clock, mail_from=settings.mail_from
                 )
                 await stack.enter_async_context(dispatcher.running())
+                # The "disabled today" e-mails of add-ons that ended (their limits already follow the clock).
+                lifecycle = AddOnLifecycleTask(
+                    clock=clock, interval=settings.lifecycle_interval_seconds, on_enqueued=dispatcher.wake
+                )
+                await stack.enter_async_context(lifecycle.running())
             if limiter_redis is not None:
                 stack.push_async_callback(limiter_redis.aclose)
             yield
@@ -109,4 +126,6 @@ def create_app(
     )
     app.state.settings = settings
     app.state.clock = clock
+    app.state.graphql = graphql
+    app.state.services = services
     return app

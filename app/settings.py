@@ -54,6 +54,8 @@ class Settings(BaseSettings):
 
     graphiql: bool = True
     introspection: bool = True
+    # Flat one-field operations (the connector's) skip the executor once they ran cleanly (app.fast_path).
+    fast_path: bool = True
     # Query limits (issue 6): over-limit documents get a GraphQL validation error.
     max_query_depth: int = Field(default=10, ge=2, le=100)
     max_query_aliases: int = Field(default=20, ge=0, le=1_000)

@@ -1,0 +1,161 @@
+"""The fast lane answers exactly what Strawberry answers, and only on its happy path (app.fast_path)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.clock import FrozenClock
+from app.main import create_app
+from app.seed import SeedResult
+from app.settings import Settings
+from tests.conftest import GraphQLClient
+
+QUOTA_LEAVES = [
+    "allowed",
+    "reason",
+    "creditsUsed",
+    "creditsLimit",
+    "processesUsed",
+    "processAllowance",
+    "period",
+]
+
+
+class Pair:
+    """The same database served by two apps: one with the fast lane, one without."""
+
+    def __init__(self, fast: httpx.AsyncClient, slow: httpx.AsyncClient, app: Any) -> None:
+        self.fast, self.slow, self.app = fast, slow, app
+
+    @property
+    def served(self) -> int:
+        served: int = self.app.state.graphql.fast_path.served
+        return served
+
+    async def post(self, client: httpx.AsyncClient, query: str, variables: dict[str, Any], key: str) -> Any:
+        response = await client.post(
+            "/graphql",
+            json={"query": query, "variables": variables},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        return response.status_code, response.json()
+
+
+@pytest.fixture
+async def pair(settings: Settings, clock: FrozenClock, demo: SeedResult) -> AsyncIterator[Pair]:
+    fast_app = create_app(settings, clock=clock, manage_orm=False, run_background_tasks=False)
+    slow_app = create_app(
+        settings.model_copy(update={"fast_path": False}),
+        clock=clock,
+        manage_orm=False,
+        run_background_tasks=False,
+    )
+    async with (
+        fast_app.router.lifespan_context(fast_app),
+        slow_app.router.lifespan_context(slow_app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=fast_app), base_url="http://t") as fast,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=slow_app), base_url="http://t") as slow,
+    ):
+        yield Pair(fast, slow, fast_app)
+
+
+async def same_answer(pair: Pair, query: str, variables: dict[str, Any], key: str) -> Any:
+    expected = await pair.post(pair.slow, query, variables, key)
+    await pair.post(pair.fast, query, variables, key)  # runs through Strawberry, and is learnt
+    served = pair.served
+    answer = await pair.post(pair.fast, query, variables, key)
+    assert answer == expected
+    return served, answer
+
+
+async def test_the_quota_check_is_served_fast_with_the_same_answer(pair: Pair, demo: SeedResult) -> None:
+    key = demo.connector_keys["acme"]
+    query = "query Quota($p: ProcessKind!) { quota(process: $p) { allowed reason creditsUsed creditsLimit } }"
+
+    served, (status, body) = await same_answer(pair, query, {"p": "PRODUCT_SYNC"}, key)
+
+    assert status == 200
+    assert body["data"]["quota"]["allowed"] is True
+    assert pair.served == served + 1
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    leaves=st.lists(st.sampled_from(QUOTA_LEAVES), min_size=1, max_size=7, unique=True),
+    aliased=st.lists(st.booleans(), min_size=7, max_size=7),
+    typename=st.booleans(),
+    process=st.sampled_from(["PRODUCT_SYNC", "STOCK_UPDATE", "ORDER_EXPORT"]),
+)
+async def test_any_flat_selection_gets_strawberrys_answer(
+    pair: Pair, demo: SeedResult, leaves: list[str], aliased: list[bool], typename: bool, process: str
+) -> None:
+    fields = " ".join(f"a{i}: {leaf}" if aliased[i] else leaf for i, leaf in enumerate(leaves))
+    selection = f"__typename {fields}" if typename else fields
+    query = f"query Q($p: ProcessKind!) {{ check: quota(process: $p) {{ {selection} }} }}"
+
+    served, _ = await same_answer(pair, query, {"p": process}, demo.connector_keys["nova"])
+
+    assert pair.served == served + 1
+
+
+async def test_process_starts_and_their_retries_answer_the_same(pair: Pair, demo: SeedResult) -> None:
+    key = demo.connector_keys["acme"]
+    start = """
+    mutation Start($k: String!) {
+      startProcess(process: PRODUCT_SYNC, idempotencyKey: $k) {
+        __typename
+        ... on ProcessStart { allowed reason ticket replayed processesUsed }
+        ... on Error { code message field }
+      }
+    }
+    """
+    first = await pair.post(pair.slow, start, {"k": "fast-1"}, key)
+    served, retried = await same_answer(pair, start, {"k": "fast-1"}, key)
+
+    assert retried[1]["data"]["startProcess"]["replayed"] is True
+    assert retried[1]["data"]["startProcess"]["ticket"] == first[1]["data"]["startProcess"]["ticket"]
+    assert pair.served == served + 1
+    fresh = await pair.post(pair.fast, start, {"k": "fast-2"}, key)
+    assert fresh[1]["data"]["startProcess"]["replayed"] is False
+    assert fresh[1]["data"]["startProcess"]["processesUsed"] == 2
+
+
+async def test_everything_off_the_happy_path_runs_through_strawberry(
+    pair: Pair, demo: SeedResult, gql: GraphQLClient
+) -> None:
+    query = "query Quota($p: ProcessKind!) { quota(process: $p) { allowed } }"
+    await same_answer(pair, query, {"p": "PRODUCT_SYNC"}, demo.connector_keys["acme"])
+    served = pair.served
+    partner = demo.connector_keys["acme"].replace("tg_", "tg_x")  # unknown key
+    admin = await gql.token_for("admin@acme.test")  # a user: no scope
+
+    for variables, key in [
+        ({"p": "NOPE"}, demo.connector_keys["acme"]),
+        ({"p": "PRODUCT_SYNC"}, partner),
+        ({"p": "PRODUCT_SYNC"}, admin),
+        ({}, demo.connector_keys["acme"]),
+    ]:
+        expected = await pair.post(pair.slow, query, variables, key)
+        assert await pair.post(pair.fast, query, variables, key) == expected
+        assert expected[1].get("errors")
+
+    assert pair.served == served
+
+
+async def test_mutations_are_never_served_over_get(pair: Pair, demo: SeedResult) -> None:
+    key = demo.connector_keys["acme"]
+    start = 'mutation S { startProcess(process: PRODUCT_SYNC, idempotencyKey: "get-1") { __typename } }'
+    await pair.post(pair.fast, start, {}, key)
+    await pair.post(pair.fast, start, {}, key)
+
+    response = await pair.fast.get(
+        "/graphql", params={"query": start}, headers={"Authorization": f"Bearer {key}"}
+    )
+
+    assert response.status_code == 405
