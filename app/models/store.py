@@ -38,6 +38,8 @@ class Cart(Model):
     coupon: fields.ForeignKeyNullableRelation[Coupon] = fields.ForeignKeyField(
         "models.Coupon", related_name="carts", null=True, on_delete=fields.SET_NULL
     )
+    # The coupon's terms when applied (as ``Order.coupon_terms``): checkout refuses other terms.
+    coupon_terms: fields.Field[dict[str, Any] | None] = fields.JSONField(null=True)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
     checked_out_at = fields.DatetimeField(null=True)

@@ -103,6 +103,11 @@ class CouponNotApplicableError(Error):
     pass
 
 
+@strawberry.type(description="The coupon's terms changed since it was applied: apply it again or remove it.")
+class CouponChangedError(Error):
+    pass
+
+
 @strawberry.type
 class CartEmptyError(Error):
     pass
@@ -139,11 +144,6 @@ class PriceChangedError(Error):
         )
 
 
-@strawberry.type
-class InvalidPeriodError(Error):
-    pass
-
-
 register_errors(
     {
         cart_service.AddOnUnavailable: AddOnUnavailableError,
@@ -156,9 +156,9 @@ register_errors(
         coupon_service.CouponExhausted: CouponExhaustedError,
         coupon_service.CouponAlreadyUsed: CouponAlreadyUsedError,
         coupon_service.CouponNotApplicable: CouponNotApplicableError,
+        coupon_service.CouponChanged: CouponChangedError,
         checkout_service.EmptyCart: CartEmptyError,
         checkout_service.PriceChanged: PriceChangedError,
-        invoice_service.InvalidPeriod: InvalidPeriodError,
     }
 )
 
@@ -196,6 +196,9 @@ class CartCoupon:
     duration: CouponDurationEnum  # type: ignore[valid-type]
     duration_months: int | None
     applies: bool = strawberry.field(description="Whether it discounts anything in the cart now.")
+    changed_since_applied: bool = strawberry.field(
+        description="Its terms changed since it was applied: checkout refuses until it is applied again."
+    )
 
 
 @strawberry.type(description='The "finish purchase" summary. Each total is the sum of the lines\' amounts.')
@@ -283,6 +286,7 @@ def coupon_of(view: cart_service.CartView) -> CartCoupon:
         duration=coupon.duration,
         duration_months=coupon.duration_months,
         applies=view.summary.coupon_applies,
+        changed_since_applied=view.coupon_changed,
     )
 
 
@@ -416,7 +420,8 @@ CheckoutResult = Annotated[
     | AddOnUnavailableError
     | QuantityAboveMaximumError
     | _CONDITIONS
-    | _COUPON,
+    | _COUPON
+    | CouponChangedError,
     strawberry.union("CheckoutResult"),
 ]
 
@@ -465,11 +470,6 @@ class InvoicePreview:
         )
 
 
-InvoicePreviewResult = Annotated[
-    InvoicePreview | _ACCESS | InvalidPeriodError, strawberry.union("InvoicePreviewResult")
-]
-
-
 # --- Root fields -------------------------------------------------------------------------------
 
 
@@ -490,9 +490,10 @@ class Query:
     @strawberry.field(
         name="invoicePreview",
         permission_classes=[IsAuthenticated],
-        description='The invoice of a billing period ("2026-11"; default: the current one).',
+        description='The invoice of a billing period ("2026-11"; default: the current one). A bad period '
+        "is an error with extensions.code INVALID_PERIOD (the type is API.md's, not a union).",
     )
-    async def invoice_preview(self, info: Info, period: str | None = None) -> InvoicePreviewResult:
+    async def invoice_preview(self, info: Info, period: str | None = None) -> InvoicePreview:
         invoice = await invoice_service.invoice_preview(
             await info.context.require_principal(),
             period_name=period,
@@ -505,7 +506,7 @@ class Query:
 @strawberry.type
 class Mutation:
     @strawberry.mutation(name="addToCart", permission_classes=[IsAuthenticated])
-    async def add_to_cart(self, info: Info, add_on_code: str, quantity: int = 1) -> AddToCartResult:
+    async def add_to_cart(self, info: Info, add_on_code: str, quantity: int | None = 1) -> AddToCartResult:
         view = await cart_service.add_to_cart(
             await info.context.require_principal(),
             add_on_code=add_on_code,

@@ -4,12 +4,15 @@ conditions checked on every change, a coupon, and the "finish purchase" summary.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
 from tortoise.functions import Sum
+from tortoise.transactions import in_transaction
 
 from app import money
 from app.auth.principal import Principal
@@ -24,6 +27,8 @@ from app.services.errors import DomainError, InvalidInput, NotFound, Unsupported
 from app.services.subscriptions import TenantPlan, load_tenant_plan
 
 MAX_LINE_QUANTITY = 1000  # a sanity bound for add-ons without a maximum of their own
+MAX_CODE_LENGTH = 64  # AddOn.code
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 class AddOnUnavailable(DomainError):
@@ -66,6 +71,7 @@ class CartView:
     lines: list[CartLineView]
     coupon: Coupon | None
     summary: pricing.Summary
+    coupon_changed: bool = False  # its terms are no longer those shown when it was applied
 
 
 def catalog_price(add_on: AddOn, currency: str) -> money.Money:
@@ -103,6 +109,33 @@ async def one_off_quantities_ordered(
     return {str(row["add_on_id"]): int(row["total"] or 0) for row in rows}
 
 
+async def already_contracted(view: TenantPlan, add_ons: Iterable[AddOn]) -> dict[str, int]:
+    """Units of each add-on the tenant already has, by code: the subscriptions counting now, plus
+    one-off items bought that left no subscription behind (a Start Pack is bought once)."""
+    active_quantity: dict[str, int] = {}
+    for subscription in view.add_ons:
+        code = subscription.add_on.code
+        active_quantity[code] = active_quantity.get(code, 0) + subscription.quantity
+    one_offs = [add_on for add_on in add_ons if add_on.cadence == Cadence.ONE_OFF]
+    ordered = await one_off_quantities_ordered(view.tenant.id, [a.id for a in one_offs]) if one_offs else {}
+    for add_on in one_offs:
+        active_quantity[add_on.code] = active_quantity.get(add_on.code, 0) + ordered.get(str(add_on.id), 0)
+    return active_quantity
+
+
+def maximum_of(add_on: AddOn) -> int:
+    return add_on.max_quantity if add_on.max_quantity is not None else MAX_LINE_QUANTITY
+
+
+async def room_for(view: TenantPlan, add_on: AddOn) -> int:
+    """How many units of ``add_on`` a cart line may hold at most."""
+    return maximum_of(add_on) - (await already_contracted(view, [add_on])).get(add_on.code, 0)
+
+
+async def contracted_quantity(view: TenantPlan, add_on: AddOn) -> int:
+    return (await already_contracted(view, [add_on])).get(add_on.code, 0)
+
+
 async def check_conditions(
     view: TenantPlan, wanted: list[tuple[AddOn, int]], *, in_cart: set[str], field: str = "addOnCode"
 ) -> None:
@@ -110,14 +143,8 @@ async def check_conditions(
     still sold, the plan may buy it, at most ``max_quantity`` counting what is already active,
     and the add-ons it requires active or in the cart."""
     plan_code = view.subscription.plan.code
-    active_quantity: dict[str, int] = {}
-    for subscription in view.add_ons:
-        code = subscription.add_on.code
-        active_quantity[code] = active_quantity.get(code, 0) + subscription.quantity
-    one_offs = [
-        add_on.id for add_on, _ in wanted if add_on.cadence == Cadence.ONE_OFF and add_on.max_quantity
-    ]
-    ordered = await one_off_quantities_ordered(view.tenant.id, one_offs) if one_offs else {}
+    contracted = await already_contracted(view, [add_on for add_on, _ in wanted])
+    active_codes = {subscription.add_on.code for subscription in view.add_ons}
     for add_on, quantity in wanted:
         if not add_on.is_active:
             raise AddOnUnavailable(f"{add_on.name} ({add_on.code}) is no longer sold.", field=field)
@@ -126,8 +153,8 @@ async def check_conditions(
                 f"{add_on.name} is available for the plans {', '.join(add_on.eligible_plan_codes)} only.",
                 field=field,
             )
-        already = active_quantity.get(add_on.code, 0) + ordered.get(str(add_on.id), 0)
-        maximum = add_on.max_quantity if add_on.max_quantity is not None else MAX_LINE_QUANTITY
+        already = contracted.get(add_on.code, 0)
+        maximum = maximum_of(add_on)
         if already + quantity > maximum:
             raise QuantityAboveMaximum(
                 f"{add_on.name}: at most {maximum} in all; {already} already contracted, "
@@ -137,9 +164,7 @@ async def check_conditions(
                 already_contracted=already,
             )
         missing = [
-            code
-            for code in add_on.requires_add_on_codes
-            if code not in active_quantity and code not in in_cart
+            code for code in add_on.requires_add_on_codes if code not in active_codes and code not in in_cart
         ]
         if missing:
             raise RequiredAddOnMissing(
@@ -147,11 +172,13 @@ async def check_conditions(
             )
 
 
-def validate_quantity(quantity: int) -> None:
-    if quantity < 1:
+def validate_quantity(quantity: int | None) -> int:
+    """At least 1 (API.md's ``quantity: Int = 1`` also lets a client send an explicit null)."""
+    if quantity is None or quantity < 1:
         raise InvalidInput(
             "The quantity must be at least 1; use removeFromCart to remove a line.", field="quantity"
         )
+    return quantity
 
 
 async def _open_cart(principal: Principal) -> Cart | None:
@@ -182,10 +209,21 @@ async def _lines_of(cart: Cart | None) -> list[CartLine]:
     return await CartLine.filter(cart_id=cart.id).select_related("add_on").order_by("position")
 
 
-async def active_add_on(code: str) -> AddOn:
-    add_on = await AddOn.get_or_none(code=code.strip(), is_active=True)
+def plausible_code(code: str) -> str | None:
+    """The code without surrounding spaces, or None when it cannot be a catalog code (too long,
+    control characters...): such input is answered without reaching the database."""
+    normalised = code.strip()
+    return normalised if _CODE.match(normalised) else None
+
+
+async def add_on_on_sale(code: str) -> AddOn:
+    """The add-on with this code: unknown codes are ``NotFound``, withdrawn ones ``AddOnUnavailable``."""
+    normalised = plausible_code(code)
+    add_on = await AddOn.get_or_none(code=normalised) if normalised else None
     if add_on is None:
-        raise NotFound(f"No add-on on sale with code {code!r}.", field="addOnCode")
+        raise NotFound(f"No add-on with code {code[:MAX_CODE_LENGTH]!r}.", field="addOnCode")
+    if not add_on.is_active:
+        raise AddOnUnavailable(f"{add_on.name} ({add_on.code}) is no longer sold.", field="addOnCode")
     return add_on
 
 
@@ -230,7 +268,8 @@ async def build_view(view: TenantPlan, cart: Cart | None, now: dt.datetime) -> C
         if line.add_on.is_active and currency in line.add_on.prices:
             current = money.price_in(line.add_on.prices, currency)
         line_views.append(CartLineView(line, current))
-    return CartView(cart, line_views, coupon, summarize_lines(view, lines, terms, now))
+    changed = coupon is not None and cart is not None and coupon_rules.terms_changed(cart.coupon_terms, terms)
+    return CartView(cart, line_views, coupon, summarize_lines(view, lines, terms, now), changed)
 
 
 async def _access(principal: Principal, eligible_since: dt.date, now: dt.datetime) -> TenantPlan:
@@ -245,36 +284,53 @@ async def view_cart(principal: Principal, *, eligible_since: dt.date, now: dt.da
 
 
 async def add_to_cart(
-    principal: Principal, *, add_on_code: str, quantity: int, eligible_since: dt.date, now: dt.datetime
+    principal: Principal, *, add_on_code: str, quantity: int | None, eligible_since: dt.date, now: dt.datetime
 ) -> CartView:
     """Add ``quantity`` units; a repeated add-on merges into its line. The line keeps the price
-    shown now, which checkout holds the purchase to."""
+    shown now, which checkout holds the purchase to.
+
+    Concurrent adds of one add-on cannot pass its maximum together: the line's quantity only moves
+    through one conditional UPDATE (``quantity + n <= room``) in the service's transaction.
+    """
     view = await _access(principal, eligible_since, now)
-    validate_quantity(quantity)
-    add_on = await active_add_on(add_on_code)
+    quantity = validate_quantity(quantity)
+    add_on = await add_on_on_sale(add_on_code)
     price = catalog_price(add_on, view.tenant.currency)
-    cart = await _open_cart(principal)
-    lines = await _lines_of(cart)
+    lines = await _lines_of(await _open_cart(principal))
     existing = next((line for line in lines if line.add_on_id == add_on.id), None)
-    total = quantity + (existing.quantity if existing else 0)
     in_cart = {line.add_on.code for line in lines} | {add_on.code}
-    await check_conditions(view, [(add_on, total)], in_cart=in_cart)
+    await check_conditions(
+        view, [(add_on, quantity + (existing.quantity if existing else 0))], in_cart=in_cart
+    )
+    room = await room_for(view, add_on)
     cart = await _get_or_create_cart(principal, now)
-    if existing is not None:
-        await CartLine.filter(id=existing.id).update(
-            quantity=total, unit_price=price.amount, currency=price.currency
+    async with in_transaction():
+        # The line exists after this (ON CONFLICT DO NOTHING: a concurrent add may have created it).
+        await CartLine.bulk_create(
+            [
+                CartLine(
+                    cart_id=cart.id,
+                    add_on_id=add_on.id,
+                    position=max((line.position for line in lines), default=-1) + 1,
+                    quantity=0,
+                    unit_price=price.amount,
+                    currency=price.currency,
+                    added_at=now,
+                )
+            ],
+            ignore_conflicts=True,
         )
-    else:
-        await CartLine.create(
-            cart_id=cart.id,
-            add_on_id=add_on.id,
-            position=max((line.position for line in lines), default=-1) + 1,
-            quantity=total,
-            unit_price=price.amount,
-            currency=price.currency,
-            added_at=now,
-        )
-    await Cart.filter(id=cart.id).update(updated_at=now)
+        added = await CartLine.filter(
+            cart_id=cart.id, add_on_id=add_on.id, quantity__lte=room - quantity
+        ).update(quantity=F("quantity") + quantity, unit_price=price.amount, currency=price.currency)
+        if not added:
+            raise QuantityAboveMaximum(
+                f"{add_on.name}: the cart may hold at most {max(room, 0)} (another request just added some).",
+                field="quantity",
+                maximum=maximum_of(add_on),
+                already_contracted=await contracted_quantity(view, add_on),
+            )
+        await Cart.filter(id=cart.id).update(updated_at=now)
     return await build_view(view, cart, now)
 
 
@@ -286,15 +342,16 @@ async def update_cart_item(
     validate_quantity(quantity)
     cart = await _open_cart(principal)
     lines = await _lines_of(cart)
-    line = next((line for line in lines if line.add_on.code == add_on_code.strip()), None)
+    line = next((line for line in lines if line.add_on.code == plausible_code(add_on_code)), None)
     if cart is None or line is None:
-        raise NotFound(f"{add_on_code!r} is not in the cart.", field="addOnCode")
+        raise NotFound(f"{add_on_code[:MAX_CODE_LENGTH]!r} is not in the cart.", field="addOnCode")
     await check_conditions(view, [(line.add_on, quantity)], in_cart={line.add_on.code for line in lines})
     price = catalog_price(line.add_on, view.tenant.currency)
-    await CartLine.filter(id=line.id).update(
-        quantity=quantity, unit_price=price.amount, currency=price.currency
-    )
-    await Cart.filter(id=cart.id).update(updated_at=now)
+    async with in_transaction():
+        await CartLine.filter(id=line.id).update(
+            quantity=quantity, unit_price=price.amount, currency=price.currency
+        )
+        await Cart.filter(id=cart.id).update(updated_at=now)
     return await build_view(view, cart, now)
 
 
@@ -303,13 +360,15 @@ async def remove_from_cart(
 ) -> CartView:
     view = await _access(principal, eligible_since, now)
     cart = await _open_cart(principal)
-    deleted = 0
-    if cart is not None:
-        deleted = await CartLine.filter(cart_id=cart.id, add_on__code=add_on_code.strip()).delete()
-    if not deleted:
-        raise NotFound(f"{add_on_code!r} is not in the cart.", field="addOnCode")
-    assert cart is not None
-    await Cart.filter(id=cart.id).update(updated_at=now)
+    line = None
+    code = plausible_code(add_on_code)
+    if cart is not None and code is not None:
+        line = await CartLine.get_or_none(cart_id=cart.id, add_on__code=code)
+    if cart is None or line is None:
+        raise NotFound(f"{add_on_code[:MAX_CODE_LENGTH]!r} is not in the cart.", field="addOnCode")
+    async with in_transaction():
+        await CartLine.filter(id=line.id).delete()
+        await Cart.filter(id=cart.id).update(updated_at=now)
     return await build_view(view, cart, now)
 
 
@@ -327,8 +386,13 @@ async def apply_coupon(
         raise coupon_rules.CouponNotApplicable(
             f"Coupon {coupon.code} applies to nothing in the cart.", field="code"
         )
-    await Cart.filter(id=cart.id, status=CartStatus.OPEN).update(coupon_id=coupon.id, updated_at=now)
+    # The terms shown now are kept: checkout refuses to apply other terms silently.
+    snapshot = coupon_rules.terms_snapshot(terms)
+    await Cart.filter(id=cart.id, status=CartStatus.OPEN).update(
+        coupon_id=coupon.id, coupon_terms=snapshot, updated_at=now
+    )
     cart.coupon_id = str(coupon.id)
+    cart.coupon_terms = snapshot
     return await build_view(view, cart, now)
 
 
@@ -336,6 +400,7 @@ async def remove_coupon(principal: Principal, *, eligible_since: dt.date, now: d
     view = await _access(principal, eligible_since, now)
     cart = await _open_cart(principal)
     if cart is not None:
-        await Cart.filter(id=cart.id).update(coupon_id=None, updated_at=now)
+        await Cart.filter(id=cart.id).update(coupon_id=None, coupon_terms=None, updated_at=now)
         cart.coupon_id = None
+        cart.coupon_terms = None
     return await build_view(view, cart, now)

@@ -5,13 +5,15 @@ the e-mails to the tenant's admins.
 Decisions:
 - The cart holds the unit price the admin saw; if the catalog price moved since, checkout answers
   ``PriceChanged`` listing the lines instead of charging another amount. ``updateCartItem`` (or
-  adding again) takes the new price.
+  adding again) takes the new price. Likewise the cart keeps the coupon's terms when applied, and
+  changed terms are ``CouponChanged``; changed conditions are the condition's own error.
 - Monthly items become ``AddOnSubscription`` rows at once (the limits grow the moment the purchase
   is confirmed). One-off items are recorded in the order; they become a subscription row only when
   they raise a limit or grant a feature (the Start Pack does neither, so it appears in the order and
   in the invoice, not in My plan).
 - Idempotency: the order is unique per (tenant, idempotency key). A retry with the same key returns
-  the stored order; with a different non-empty cart it is ``IdempotencyKeyReused``. Concurrent
+  the stored order; while the caller has another non-empty cart open, or for another admin, it is
+  ``IdempotencyKeyReused``. Concurrent
   calls race on the unique index; the losers roll back and read the winner's order outside their
   failed transaction (on PostgreSQL a failed statement aborts the transaction).
 """
@@ -27,6 +29,7 @@ from tortoise.transactions import in_transaction
 from app import money
 from app.auth.principal import Principal
 from app.models.billing import AddOnSubscription
+from app.models.catalog import AddOn
 from app.models.coupons import Coupon
 from app.models.enums import Cadence, ConfigurationStatus
 from app.models.store import Cart, CartLine, CartStatus, Order, OrderLine
@@ -75,10 +78,13 @@ class _KeyTaken(Exception):
     """Another checkout with the same key committed first."""
 
 
-def cart_fingerprint(lines: list[CartLine], coupon_id: str | None) -> str:
+def cart_fingerprint(cart: Cart, lines: list[CartLine]) -> str:
+    """The request a key stands for: this cart (another cart is another purchase), its lines and coupon."""
+    coupon_id = cart.coupon_id
     return fingerprint(
         {
-            "lines": sorted((line.add_on_id, line.quantity, str(line.unit_price)) for line in lines),
+            "cart": str(cart.id),
+            "lines": sorted((str(line.add_on_id), line.quantity, str(line.unit_price)) for line in lines),
             "coupon": str(coupon_id) if coupon_id else None,
         }
     )
@@ -92,8 +98,8 @@ async def checkout(
     principal: Principal, *, idempotency_key: str, eligible_since: dt.date, now: dt.datetime
 ) -> CheckoutResult:
     """Confirm the admin's cart. Same key, same order."""
-    key = validate_key(idempotency_key)
     require_store_access(principal, eligible_since=eligible_since)
+    key = validate_key(idempotency_key)
     existing = await Order.get_or_none(tenant_id=principal.tenant.id, idempotency_key=key)
     if existing is not None:
         return await _replay(principal, existing)
@@ -126,11 +132,18 @@ async def load_result(order: Order, *, replayed: bool) -> CheckoutResult:
 
 
 async def _replay(principal: Principal, order: Order) -> CheckoutResult:
+    """The stored order for a retry; an error when the key is reused for another purchase: another
+    admin's, or while the caller has a different cart open."""
     assert principal.user is not None
+    if str(order.user_id) != str(principal.user.id):
+        raise IdempotencyKeyReused(
+            "This idempotency key already confirmed another admin's purchase; use a new key.",
+            field="idempotencyKey",
+        )
     cart = await Cart.get_or_none(open_owner=str(principal.user.id))
     if cart is not None:
         lines = await CartLine.filter(cart_id=cart.id)
-        if lines and cart_fingerprint(lines, cart.coupon_id) != order.request_fingerprint:
+        if lines and cart_fingerprint(cart, lines) != order.request_fingerprint:
             raise IdempotencyKeyReused(
                 "This idempotency key already confirmed another purchase; use a new key for this cart.",
                 field="idempotencyKey",
@@ -168,6 +181,12 @@ async def _place_order(principal: Principal, key: str, now: dt.datetime) -> Orde
         coupon = await Coupon.get(id=cart.coupon_id)
         await coupon_rules.check_usable(coupon, tenant_id=view.tenant.id, now=now)
         terms = coupon_rules.terms_of(coupon, currency)
+        if coupon_rules.terms_changed(cart.coupon_terms, terms):
+            raise coupon_rules.CouponChanged(
+                f"The terms of coupon {coupon.code} changed since it was applied; apply it again to "
+                "see the new total, or remove it.",
+                field="code",
+            )
     summary = cart_rules.summarize_lines(view, lines, terms, now)
     if coupon is not None and not summary.coupon_applies:
         raise coupon_rules.CouponNotApplicable(
@@ -189,7 +208,7 @@ async def _place_order(principal: Principal, key: str, now: dt.datetime) -> Orde
             user_id=user.id,
             cart_id=cart.id,
             idempotency_key=key,
-            request_fingerprint=cart_fingerprint(lines, cart.coupon_id),
+            request_fingerprint=cart_fingerprint(cart, lines),
             currency=currency,
             period_start=summary.period.start,
             period_end=summary.period.end,
@@ -259,7 +278,15 @@ async def _place_order(principal: Principal, key: str, now: dt.datetime) -> Orde
         now=now,
         subject_id=order.id,
         idempotency_key=key,
-        lines=[{"add_on": line.add_on.code, "quantity": line.quantity} for line in lines],
+        lines=[
+            {
+                "add_on": line.item.code,
+                "quantity": line.item.quantity,
+                "unit_price": str(line.item.unit_price.amount),
+                "total": str(line.total.amount),
+            }
+            for line in summary.lines
+        ],
         coupon=coupon.code if coupon else None,
         total=str(summary.total.amount),
         currency=currency,
@@ -267,30 +294,48 @@ async def _place_order(principal: Principal, key: str, now: dt.datetime) -> Orde
     await notify_admins(
         view.tenant.id,
         subject=f"Your subscription was updated: order {str(order.id)[:8]}",
-        body=order_email_body(view.tenant.name, summary, coupon.code if coupon else None),
+        body=order_email_body(
+            view.tenant.name,
+            summary,
+            coupon.code if coupon else None,
+            bought_by=audit.actor_of(principal),
+            to_configure=[line.add_on for line in lines if line.add_on.requires_configuration],
+        ),
         now=now,
         dedupe_key=f"order:{order.id}",
     )
     return order
 
 
-def order_email_body(tenant_name: str, summary: pricing.Summary, coupon_code: str | None) -> str:
+def order_email_body(
+    tenant_name: str,
+    summary: pricing.Summary,
+    coupon_code: str | None,
+    *,
+    bought_by: str,
+    to_configure: list[AddOn],
+) -> str:
+    """The purchase e-mail to the admins (seed 000: "receberão um e-mail informando que a assinatura
+    foi atualizada")."""
     rows = []
     for line in summary.lines:
         price = "FREE" if line.item.is_free else f"{line.line_total}"
         cadence = "per month" if line.item.cadence == Cadence.MONTHLY else "once"
         rows.append(f"- {line.item.name} x {line.item.quantity}: {price} {cadence}")
     parts = [
-        f"The subscription of {tenant_name} was updated. The new limits are already enabled.",
+        f"The subscription of {tenant_name} was updated by {bought_by}. The new limits are already enabled.",
         "",
         *rows,
         "",
         f"Added to the monthly bill: {summary.monthly_increase}",
-        f"Due on the next invoice (prorated to {summary.period.end.isoformat()}): "
-        f"{summary.due_on_next_invoice}",
+        f"Due on the next invoice (prorated by day, {summary.days_left} days to "
+        f"{summary.period.last_day.isoformat()}): {summary.due_on_next_invoice}",
         f"Billed once: {summary.one_off_total}",
     ]
     if coupon_code:
         parts.append(f"Coupon {coupon_code}: -{summary.discount}")
     parts += [f"Total of this purchase: {summary.total}", f"New monthly total: {summary.new_monthly_total}"]
+    for add_on in to_configure:
+        labels = ", ".join(str(spec.get("label", spec.get("name"))) for spec in add_on.configuration_fields)
+        parts.append(f"{add_on.name} needs its settings ({labels}): configure it in My plan.")
     return "\n".join(parts)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
@@ -47,6 +48,11 @@ class CouponAlreadyUsed(DomainError):
     default_message = "This environment has already used this coupon."
 
 
+class CouponChanged(DomainError):
+    code = "COUPON_CHANGED"
+    default_message = "The coupon's terms changed since it was applied: review the cart and confirm again."
+
+
 class CouponNotApplicable(DomainError):
     code = "COUPON_NOT_APPLICABLE"
     default_message = "This coupon applies to nothing in the cart."
@@ -62,10 +68,11 @@ def normalise_code(code: str) -> str:
 async def find_coupon(code: str) -> Coupon:
     normalised = normalise_code(code)
     coupon = None
-    if len(normalised) <= MAX_CODE_LENGTH:
+    # Over-long codes or control characters (PostgreSQL refuses NUL in text) cannot be a coupon.
+    if len(normalised) <= MAX_CODE_LENGTH and normalised.isprintable():
         coupon = await Coupon.get_or_none(code=normalised, is_active=True)
     if coupon is None:
-        raise CouponNotFound(f"There is no coupon {normalised!r}.", field="code")
+        raise CouponNotFound(f"There is no coupon {normalised[:MAX_CODE_LENGTH]!r}.", field="code")
     return coupon
 
 
@@ -105,7 +112,7 @@ def terms_of(coupon: Coupon, currency: str) -> CouponTerms:
     )
 
 
-def terms_snapshot(terms: CouponTerms) -> dict[str, object]:
+def terms_snapshot(terms: CouponTerms) -> dict[str, Any]:
     """The terms as stored on the order, for the invoices of later periods."""
     return {
         "code": terms.code,
@@ -117,6 +124,13 @@ def terms_snapshot(terms: CouponTerms) -> dict[str, object]:
         "categories": sorted(terms.categories),
         "add_on_codes": sorted(terms.add_on_codes),
     }
+
+
+def terms_changed(applied: dict[str, Any] | None, current: CouponTerms | None) -> bool:
+    """Whether a coupon's terms differ from those shown when it was applied (or it stopped being sold)."""
+    if current is None:
+        return True
+    return applied is not None and terms_from_snapshot(applied) != current
 
 
 def terms_from_snapshot(snapshot: dict[str, object]) -> CouponTerms:

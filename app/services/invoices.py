@@ -3,16 +3,14 @@ bill from the contract date (the first bill is prorated by day). One-off items a
 
 Lines: the plan, each monthly add-on prorated by the days it was available in the period
 (``contracted_at`` to ``ends_at``), the one-off items ordered in the period, the storage overage of
-OVERAGE plans (per started GB over the effective storage limit), then the coupon discounts of the
-orders whose coupon still covers the period. The total is the sum of the lines.
+OVERAGE plans (2.30 EUR per started GB over the effective storage limit, i.e. the included 10 GB
+plus storage packs, measured on the storage last reported by the connector), then the coupon
+discounts of the orders whose coupon still covers the period. The total is the sum of the lines.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
-import uuid
-from typing import Any
 
 from tortoise.expressions import Q
 
@@ -27,6 +25,7 @@ from app.services.access import require_store_access
 from app.services.errors import DomainError
 from app.services.periods import BillingPeriod, period_containing, period_named
 from app.services.subscriptions import load_tenant_plan
+from app.services.usage import current_usage
 
 
 class InvalidPeriod(DomainError):
@@ -43,25 +42,6 @@ def parse_period(name: str | None, *, anchor_day: int, now: dt.datetime) -> Bill
         raise InvalidPeriod(
             f'{name!r} is not a billing period: use "YYYY-MM", e.g. "2026-11".', field="period"
         ) from None
-
-
-async def storage_used_bytes(tenant_id: uuid.UUID | str, *, at: dt.datetime) -> int:
-    """The tenant's storage use at ``at``, from the latest usage report; 0 while none exists.
-
-    Usage reports live in ``app.models.usage`` (owned by the usage module); until that module
-    exists, no usage is known and nothing is billed as overage.
-    """
-    try:
-        usage: Any = importlib.import_module("app.models.usage")
-    except ModuleNotFoundError:
-        return 0
-    report_model = getattr(usage, "UsageReport", None)
-    if report_model is None:
-        return 0
-    latest = (
-        await report_model.filter(tenant_id=tenant_id, measured_at__lte=at).order_by("-measured_at").first()
-    )
-    return int(getattr(latest, "storage_bytes", 0) or 0) if latest is not None else 0
 
 
 async def invoice_preview(
@@ -148,7 +128,7 @@ async def invoice_preview(
     overage = None
     if plan.storage_policy == StoragePolicy.OVERAGE and currency in plan.overage_prices_per_gb:
         overage = pricing.StorageOverage(
-            used_bytes=await storage_used_bytes(tenant.id, at=at),
+            used_bytes=(await current_usage(tenant.id)).storage_bytes,
             included_mb=view.effective_limits.storage_mb,
             price_per_gb=money.price_in(plan.overage_prices_per_gb, currency),
         )

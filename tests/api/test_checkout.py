@@ -339,3 +339,106 @@ async def test_coupon_is_used_once_per_tenant(gql: GraphQLClient, demo: SeedResu
 async def test_member_cannot_check_out(gql: GraphQLClient, demo: SeedResult) -> None:
     result = await checkout(gql, "member", as_="member@acme.test")
     assert result["code"] == "NOT_ADMIN"
+
+
+async def test_coupon_terms_changed_since_applied_are_reported_instead_of_charged(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    await add(gql, "start-pack")
+    await apply(gql, "WELCOME10")  # 49.00 off the 490.00 shown
+    await Coupon.filter(code="WELCOME10").update(percent_off=5)
+
+    cart = (await gql.post("{ cart { coupon { changedSinceApplied } } }", as_=ADMIN))["data"]["cart"]
+    refused = await checkout(gql, "changed-1")
+
+    assert cart["coupon"]["changedSinceApplied"] is True
+    assert (refused["__typename"], refused["code"], refused["field"]) == (
+        "CouponChangedError",
+        "COUPON_CHANGED",
+        "code",
+    )
+    assert await Order.all().count() == 0
+    assert (await Coupon.get(code="WELCOME10")).times_redeemed == 0
+    # Applying it again shows the new terms, which checkout then charges.
+    again = await apply(gql, "WELCOME10")
+    assert again["cart"]["coupon"]["changedSinceApplied"] is False
+    assert again["cart"]["summary"]["discount"] == eur("24.50")
+    accepted = await checkout(gql, "changed-2")
+    assert accepted["order"]["discount"] == eur("24.50")
+
+
+async def test_coupon_withdrawn_after_applying_is_refused_at_checkout(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    await add(gql, "users-1")
+    await apply(gql, "FIXED5")
+    await Coupon.filter(code="FIXED5").update(is_active=False)
+
+    result = await checkout(gql, "withdrawn-coupon")
+
+    assert (result["__typename"], result["field"]) == ("CouponNotFoundError", "code")
+    assert await Order.all().count() == 0
+
+
+async def test_key_of_another_admins_purchase_is_refused(gql: GraphQLClient, demo: SeedResult) -> None:
+    await add_second_admin()
+    await add(gql, "users-1")
+    await checkout(gql, "shared-key")
+
+    result = await checkout(gql, "shared-key", as_="owner@acme.test")
+
+    assert (result["__typename"], result["field"]) == ("IdempotencyKeyReusedError", "idempotencyKey")
+
+
+async def test_retry_after_the_cart_was_closed_returns_the_order_and_charges_once(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock, smtp_server: SmtpServer
+) -> None:
+    await add(gql, "users-1")
+    await apply(gql, "ONEUSE")
+    first = await checkout(gql, "retry")
+    await gql.post(CART, as_=ADMIN)  # the admin opens the (empty) cart again meanwhile
+    again = await checkout(gql, "retry")
+
+    assert again["order"]["id"] == first["order"]["id"]
+    assert again["replayed"] is True
+    assert (await Coupon.get(code="ONEUSE")).times_redeemed == 1
+    assert await smtp_server.dispatcher(clock).run_once() == 1  # one e-mail, not two
+
+
+async def test_same_key_may_be_used_by_another_tenant(gql: GraphQLClient, demo: SeedResult) -> None:
+    await add(gql, "users-1")
+    await add(gql, "users-1", as_="admin@nova.test")
+
+    acme = await checkout(gql, "tenant-scoped")
+    nova = await checkout(gql, "tenant-scoped", as_="admin@nova.test")
+
+    assert (acme["replayed"], nova["replayed"]) == (False, False)
+    assert acme["order"]["id"] != nova["order"]["id"]
+
+
+async def test_one_off_item_bought_once_cannot_be_bought_again(gql: GraphQLClient, demo: SeedResult) -> None:
+    await add(gql, "start-pack")
+    await checkout(gql, "pack-1")
+
+    again = await add(gql, "start-pack")
+
+    assert (again["__typename"], again["maximum"], again["alreadyContracted"]) == (
+        "QuantityAboveMaximumError",
+        1,
+        1,
+    )
+
+
+async def test_required_add_on_removed_from_the_cart_is_refused_at_checkout(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    nova = "admin@nova.test"
+    await add(gql, "fiscal-bookkeeping", as_=nova)
+    await add(gql, "make-to-order", as_=nova)
+    await gql.post('mutation { removeFromCart(addOnCode: "fiscal-bookkeeping") { __typename } }', as_=nova)
+
+    result = await checkout(gql, "needs", as_=nova)
+
+    assert (result["__typename"], result["field"]) == ("RequiredAddOnMissingError", "addOnCode")
+    assert "fiscal-bookkeeping" in result["message"]
+    assert await Order.all().count() == 0

@@ -9,8 +9,10 @@ from collections import Counter
 from app.models.audit import AuditEntry
 from app.models.billing import AddOnSubscription
 from app.models.coupons import Coupon
+from app.models.enums import Role
 from app.models.notifications import OutboxEmail
-from app.models.store import Cart, CouponRedemption, Order, OrderLine
+from app.models.store import Cart, CartLine, CouponRedemption, Order, OrderLine
+from app.models.tenancy import Tenant, User
 from app.seed import SeedResult
 from tests.api.test_checkout import CHECKOUT, checkout
 from tests.api.test_store import add, apply
@@ -38,6 +40,7 @@ async def test_one_use_coupon_checked_out_by_two_tenants_at_once_succeeds_once(
     assert await AddOnSubscription.filter(add_on__code="users-1").count() == 1
     assert await Cart.filter(status="OPEN", coupon__code="ONEUSE").count() == 1
     assert await AuditEntry.filter(action="checkout").count() == 1
+    assert await OutboxEmail.all().count() == 1  # the winner's one admin; nothing from the loser
 
 
 async def test_concurrent_checkouts_with_one_key_make_one_order(gql: GraphQLClient, demo: SeedResult) -> None:
@@ -74,3 +77,35 @@ async def test_concurrent_checkouts_of_one_cart_with_different_keys_make_one_ord
     assert names == {"CheckoutSuccess": 1, "CartEmptyError": RACERS - 1}
     assert await Order.all().count() == 1
     assert await AddOnSubscription.filter(add_on__code="users-1").count() == 1
+
+
+async def test_two_admins_of_one_tenant_cannot_both_use_its_coupon_at_once(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    acme = await Tenant.get(slug="acme")
+    await User.create(tenant=acme, email="owner@acme.test", name="Owner", role=Role.ADMIN)
+    for admin in ("admin@acme.test", "owner@acme.test"):
+        await add(gql, "start-pack" if admin == "owner@acme.test" else "users-1", as_=admin)
+        assert (await apply(gql, "WELCOME10", as_=admin))["__typename"] == "CartPayload"
+
+    results = await asyncio.gather(
+        checkout(gql, "admin", as_="admin@acme.test"), checkout(gql, "owner", as_="owner@acme.test")
+    )
+
+    assert sorted(result["__typename"] for result in results) == ["CheckoutSuccess", "CouponAlreadyUsedError"]
+    assert await CouponRedemption.all().count() == 1
+    assert (await Coupon.get(code="WELCOME10")).times_redeemed == 1
+    assert await Order.all().count() == 1
+
+
+async def test_concurrent_adds_never_pass_the_add_on_maximum(gql: GraphQLClient, demo: SeedResult) -> None:
+    # storage-10gb: at most 10, and acme already has one, so the cart holds at most 9.
+    await gql.token_for("admin@acme.test")
+    await add(gql, "storage-500mb")  # the cart exists; the racers all merge into one new line
+
+    results = await asyncio.gather(*(add(gql, "storage-10gb") for _ in range(12)))
+
+    names = Counter(result["__typename"] for result in results)
+    assert names == {"CartPayload": 9, "QuantityAboveMaximumError": 3}
+    lines = await CartLine.filter(add_on__code="storage-10gb")
+    assert [line.quantity for line in lines] == [9]

@@ -13,8 +13,12 @@ from typing import Any
 
 import pytest
 
+from app.clock import FrozenClock
 from app.models.billing import AddOnSubscription
+from app.models.coupons import Coupon
 from app.models.enums import AddOnStatus
+from app.models.tenancy import Tenant
+from app.models.usage import TenantUsage
 from app.seed import SeedResult
 from tests.api.test_checkout import checkout
 from tests.api.test_store import ADMIN, add, apply, eur
@@ -24,12 +28,9 @@ INVOICE = """
 query($period: String) {
   invoicePreview(period: $period) {
     __typename
-    ... on Error { code message field }
-    ... on InvoicePreview {
-      period { name start end }
-      lines { kind code description quantity days unitPrice { amount currency } amount { amount currency } }
-      subtotal { amount currency } discount { amount currency } total { amount currency }
-    }
+    period { name start end }
+    lines { kind code description quantity days unitPrice { amount currency } amount { amount currency } }
+    subtotal { amount currency } discount { amount currency } total { amount currency }
   }
 }
 """
@@ -39,10 +40,19 @@ async def preview(gql: GraphQLClient, period: str | None = None, *, as_: str = A
     body = await gql.post(INVOICE, {"period": period}, as_=as_)
     assert "errors" not in body, body
     result: dict[str, Any] = body["data"]["invoicePreview"]
-    if result["__typename"] == "InvoicePreview":
-        total = sum(Decimal(line["amount"]["amount"]) for line in result["lines"])
-        assert str(total) == result["total"]["amount"], "the lines add up to the total"
+    total = sum(Decimal(line["amount"]["amount"]) for line in result["lines"])
+    assert str(total) == result["total"]["amount"], "the lines add up to the total"
     return result
+
+
+async def preview_error(gql: GraphQLClient, period: str | None = None, *, as_: str = ADMIN) -> dict[str, Any]:
+    """invoicePreview returns API.md's ``InvoicePreview!``: failures are GraphQL errors with a code."""
+    body = await gql.post(INVOICE, {"period": period}, as_=as_)
+    assert body["data"] is None
+    [error] = body["errors"]
+    assert error["path"] == ["invoicePreview"]
+    extensions: dict[str, Any] = error["extensions"]
+    return extensions
 
 
 def amounts(invoice: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -159,12 +169,7 @@ async def test_nova_period_follows_its_anchor_day(gql: GraphQLClient, demo: Seed
 
 @pytest.mark.parametrize("period", ["2026-13", "nov", "2026-1", "", "2026-11-01", "x" * 1000])
 async def test_bad_period_is_a_typed_error(gql: GraphQLClient, demo: SeedResult, period: str) -> None:
-    invoice = await preview(gql, period)
-    assert (invoice["__typename"], invoice["code"], invoice["field"]) == (
-        "InvalidPeriodError",
-        "INVALID_PERIOD",
-        "period",
-    )
+    assert await preview_error(gql, period) == {"code": "INVALID_PERIOD", "field": "period"}
 
 
 async def test_period_with_surrounding_spaces_is_accepted(gql: GraphQLClient, demo: SeedResult) -> None:
@@ -172,5 +177,50 @@ async def test_period_with_surrounding_spaces_is_accepted(gql: GraphQLClient, de
 
 
 async def test_only_admins_of_eligible_environments(gql: GraphQLClient, demo: SeedResult) -> None:
-    assert (await preview(gql, as_="member@acme.test"))["code"] == "NOT_ADMIN"
-    assert (await preview(gql, as_="admin@legacy.test"))["code"] == "NOT_ELIGIBLE"
+    assert (await preview_error(gql, as_="member@acme.test"))["code"] == "NOT_ADMIN"
+    assert (await preview_error(gql, as_="admin@legacy.test"))["code"] == "NOT_ELIGIBLE"
+    body = await gql.post(INVOICE, {"period": None})
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_storage_overage_is_billed_per_started_gb_over_the_effective_storage(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
+) -> None:
+    # acme (OVERAGE plan): 10 GB included + a 10 GB pack = 20 GB; 21.5 GB used -> 2 started GB.
+    acme = await Tenant.get(slug="acme")
+    await TenantUsage.create(tenant=acme, storage_bytes=int(21.5 * 1024**3), measured_at=clock.now())
+
+    invoice = await preview(gql)
+
+    overage = invoice["lines"][-1]
+    assert (overage["kind"], overage["quantity"]) == ("STORAGE_OVERAGE", 2)
+    assert overage["unitPrice"] == eur("2.30")
+    assert overage["amount"] == eur("4.60")
+    assert invoice["total"] == eur("119.27")  # 114.67 + 4.60
+
+
+async def test_no_overage_within_the_storage_or_on_a_hard_cap_plan(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
+) -> None:
+    acme = await Tenant.get(slug="acme")
+    nova = await Tenant.get(slug="nova")  # erp-pro: HARD_CAP
+    await TenantUsage.create(tenant=acme, storage_bytes=20 * 1024**3, measured_at=clock.now())
+    await TenantUsage.create(tenant=nova, storage_bytes=50 * 1024**3, measured_at=clock.now())
+
+    within = await preview(gql)
+    hard_cap = await preview(gql, as_="admin@nova.test")
+
+    assert "STORAGE_OVERAGE" not in [line["kind"] for line in within["lines"]]
+    assert "STORAGE_OVERAGE" not in [line["kind"] for line in hard_cap["lines"]]
+
+
+async def test_forever_coupon_keeps_discounting_later_periods(gql: GraphQLClient, demo: SeedResult) -> None:
+    await Coupon.create(code="LOYAL", kind="PERCENT", percent_off=10, duration="FOREVER")
+    await add(gql, "users-1", 2)
+    await apply(gql, "LOYAL")
+    await checkout(gql, "forever")
+
+    later = await preview(gql, "2027-09")
+
+    assert amounts(later)[-2:] == [("ADD_ON", "users-1", "9.80"), ("DISCOUNT", "LOYAL", "-0.98")]
+    assert later["discount"] == eur("0.98")

@@ -16,7 +16,7 @@ from app.models.catalog import AddOn
 from app.models.coupons import Coupon
 from app.models.store import Cart, CartLine, CouponRedemption
 from app.seed import SeedResult
-from tests.conftest import GraphQLClient
+from tests.conftest import GraphQLClient, count_queries
 
 MONEY = "{ amount currency }"
 CART_FIELDS = f"""
@@ -26,7 +26,7 @@ CART_FIELDS = f"""
     unitPrice {MONEY} currentUnitPrice {MONEY} lineTotal {MONEY}
     amountDue {MONEY} discount {MONEY} total {MONEY}
   }}
-  coupon {{ code kind percentOff amountOff {MONEY} duration durationMonths applies }}
+  coupon {{ code kind percentOff amountOff {MONEY} duration durationMonths applies changedSinceApplied }}
   summary {{
     subtotal {MONEY} discount {MONEY} total {MONEY} monthlyIncrease {MONEY} dueOnNextInvoice {MONEY}
     oneOffTotal {MONEY} newMonthlyTotal {MONEY} daysLeft period {{ name start end }}
@@ -223,17 +223,25 @@ async def test_free_add_on_already_active_cannot_be_added_again(gql: GraphQLClie
     assert result["code"] == "QUANTITY_ABOVE_MAXIMUM"
 
 
-@pytest.mark.parametrize("code", ["no-such-add-on", "users-5 x", ""])
+@pytest.mark.parametrize(
+    "code", ["no-such-add-on", "users-5 x", "", "   ", "USERS-1", "u" * 10_000, "users-1\x00", "usérs-1"]
+)
 async def test_unknown_add_on_is_not_found(gql: GraphQLClient, demo: SeedResult, code: str) -> None:
     result = await add(gql, code)
     assert (result["__typename"], result["field"]) == ("NotFoundError", "addOnCode")
     assert await cart_rows() == (0, 0)
 
 
-async def test_inactive_add_on_is_not_found(gql: GraphQLClient, demo: SeedResult) -> None:
+async def test_withdrawn_add_on_is_unavailable_and_writes_nothing(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
     await AddOn.filter(code="users-1").update(is_active=False)
     result = await add(gql, "users-1")
-    assert result["code"] == "NOT_FOUND"
+    assert (result["__typename"], result["code"], result["field"]) == (
+        "AddOnUnavailableError",
+        "ADD_ON_UNAVAILABLE",
+        "addOnCode",
+    )
     assert await cart_rows() == (0, 0)
 
 
@@ -302,6 +310,7 @@ async def test_percent_coupon_updates_the_summary_at_once(gql: GraphQLClient, de
         "duration": "REPEATING",
         "durationMonths": 3,
         "applies": True,
+        "changedSinceApplied": False,
     }
     assert [line["discount"] for line in cart["lines"]] == [eur("0.26"), eur("49.00")]
     assert cart["summary"]["subtotal"] == eur("492.61")
@@ -342,6 +351,8 @@ async def test_coupon_code_ignores_case_and_surrounding_spaces(
         ("NOPE", "CouponNotFoundError", "COUPON_NOT_FOUND"),
         ("WELCOME 10", "CouponNotFoundError", "COUPON_NOT_FOUND"),
         ("W" * 500, "CouponNotFoundError", "COUPON_NOT_FOUND"),
+        ("WELCOME10\x00", "CouponNotFoundError", "COUPON_NOT_FOUND"),
+        ("WELCOME\u200b10", "CouponNotFoundError", "COUPON_NOT_FOUND"),
         ("   ", "InvalidInputError", "INVALID_INPUT"),
         ("EXPIRED", "CouponExpiredError", "COUPON_EXPIRED"),
         ("expired ", "CouponExpiredError", "COUPON_EXPIRED"),
@@ -452,3 +463,85 @@ async def test_cart_line_keeps_the_price_seen_and_flags_a_change(
     ]
     assert updated["cart"]["lines"][0]["unitPrice"] == eur("5.50")
     assert updated["cart"]["lines"][0]["priceChanged"] is False
+
+
+@pytest.mark.parametrize("code", ["start-pack", "users-1\x00", "x" * 10_000, ""])
+async def test_updating_or_removing_a_line_not_in_the_cart_is_not_found(
+    gql: GraphQLClient, demo: SeedResult, code: str
+) -> None:
+    await add(gql, "users-1", 2)
+
+    updated = (await gql.post(UPDATE, {"code": code, "quantity": 1}, as_=ADMIN))["data"]["updateCartItem"]
+    removed = (await gql.post(REMOVE, {"code": code}, as_=ADMIN))["data"]["removeFromCart"]
+
+    assert (updated["__typename"], updated["field"]) == ("NotFoundError", "addOnCode")
+    assert (removed["__typename"], removed["field"]) == ("NotFoundError", "addOnCode")
+    assert [(line.quantity) for line in await CartLine.all()] == [2]
+
+
+@pytest.mark.parametrize(
+    ("moment", "days_left", "due"),
+    [
+        (dt.datetime(2026, 11, 1, 0, 0, tzinfo=dt.UTC), 30, "19.90"),  # the whole period
+        (dt.datetime(2026, 11, 23, 23, 59, tzinfo=dt.UTC), 8, "5.31"),  # today counts whole
+        (dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC), 1, "0.66"),  # the last day: 19.90 / 30
+        (dt.datetime(2026, 12, 1, 0, 0, tzinfo=dt.UTC), 31, "19.90"),  # December has 31 days
+    ],
+)
+async def test_summary_is_prorated_by_day_from_the_clock(
+    gql: GraphQLClient,
+    demo: SeedResult,
+    clock: FrozenClock,
+    moment: dt.datetime,
+    days_left: int,
+    due: str,
+) -> None:
+    clock.set(moment)
+    summary = (await add(gql, "users-5"))["cart"]["summary"]
+
+    assert summary["daysLeft"] == days_left
+    assert summary["dueOnNextInvoice"] == eur(due)
+    assert summary["monthlyIncrease"] == eur("19.90")
+
+
+async def test_quantity_defaults_to_one_and_an_explicit_null_is_invalid_input(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    defaulted = await add(gql, "users-1")
+    body = await gql.post(ADD, {"code": "users-5", "quantity": None}, as_=ADMIN)
+
+    assert defaulted["cart"]["lines"][0]["quantity"] == 1
+    assert "errors" not in body
+    refused = body["data"]["addToCart"]
+    assert (refused["__typename"], refused["field"]) == ("InvalidInputError", "quantity")
+    assert [line.quantity for line in await CartLine.all()] == [1]
+
+
+async def test_cart_queries_do_not_grow_with_its_lines(gql: GraphQLClient, demo: SeedResult) -> None:
+    add_on = "addOn { code category isFree conditions { maxQuantity } }"
+    query = f"{{ cart {{ {CART_FIELDS} lines {{ {add_on} }} }} }}"
+    await add(gql, "users-1")
+    with count_queries() as one_line:
+        await gql.post(query, as_=ADMIN)
+    for code in ("users-5", "storage-500mb", "start-pack", "integration-shopify", "credits-5000"):
+        await add(gql, code)
+    with count_queries() as six_lines:
+        body = await gql.post(query, as_=ADMIN)
+
+    assert len(body["data"]["cart"]["lines"]) == 6
+    assert six_lines.count == one_line.count
+
+
+async def test_coupon_restricted_to_add_ons_discounts_only_those(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    await Coupon.create(code="PACK50", kind="PERCENT", percent_off=50, applies_to_add_on_codes=["start-pack"])
+    await add(gql, "users-1")
+    await add(gql, "start-pack")
+
+    cart = (await apply(gql, "pack50"))["cart"]
+
+    assert [(line["addOnCode"], line["discount"]) for line in cart["lines"]] == [
+        ("users-1", eur("0.00")),
+        ("start-pack", eur("245.00")),
+    ]
