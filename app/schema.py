@@ -9,22 +9,25 @@ import strawberry
 from graphql import GraphQLError
 from graphql.validation import ASTValidationRule
 from strawberry.extensions import AddValidationRules, MaskErrors, ParserCache
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from app.observability import OperationMetrics, current_request_id
 from app.query_limits import QueryLimits, limits_extension
-from app.resolvers import account, catalog, store
+from app.resolvers import account, addons, catalog, metering, store
 from app.resolvers.errors import exception_handlers
 from app.services.errors import DomainError
 
 # Each domain module contributes its own root classes; add new domains here.
-QUERIES: tuple[type, ...] = (catalog.Query, account.Query, store.Query)
-MUTATIONS: tuple[type, ...] = (store.Mutation,)
-SUBSCRIPTIONS: tuple[type, ...] = ()
+QUERIES: tuple[type, ...] = (catalog.Query, account.Query, store.Query, addons.Query, metering.Query)
+MUTATIONS: tuple[type, ...] = (store.Mutation, addons.Mutation, metering.Mutation)
+SUBSCRIPTIONS: tuple[type, ...] = (metering.Subscription,)
 
 Query = merge_types("Query", QUERIES)
 Mutation = merge_types("Mutation", MUTATIONS) if MUTATIONS else None
 Subscription = merge_types("Subscription", SUBSCRIPTIONS) if SUBSCRIPTIONS else None
+# Custom scalars (NewType -> definition), contributed by the domains.
+SCALAR_MAP: dict[object, Any] = {**metering.SCALARS}
 
 
 def is_unexpected(error: GraphQLError) -> bool:
@@ -70,6 +73,7 @@ def build_schema(
     """The schema with its query limits; tests may pass a ``query`` type extended with fields of their own."""
     rules = list(validation_rules)
     extra: list[Any] = [lambda: AddValidationRules(rules)] if rules else []
+    overrides.setdefault("config", StrawberryConfig(scalar_map=SCALAR_MAP))
     return TollgateSchema(
         query=query,
         mutation=Mutation,

@@ -8,5 +8,6 @@ MODEL_MODULES = [
     "app.models.notifications",
     "app.models.audit",
     "app.models.usage",
+    "app.models.metering",
     "app.models.store",
 ]

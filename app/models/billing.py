@@ -56,6 +56,8 @@ class AddOnSubscription(Model):
     status = fields.CharEnumField(AddOnStatus, max_length=16, default=AddOnStatus.ACTIVE)
     cancelled_at = fields.DatetimeField(null=True)
     ends_at = fields.DatetimeField(null=True)
+    # When the admins were told it ended (the "disabled today" e-mail): set once, by one conditional UPDATE.
+    end_notified_at = fields.DatetimeField(null=True)
     configuration_status = fields.CharEnumField(
         ConfigurationStatus, max_length=16, default=ConfigurationStatus.NOT_REQUIRED
     )

@@ -3,6 +3,11 @@
 Several gateway instances may run a dispatcher: a row is claimed by one conditional UPDATE, so
 only one of them sends it. Each message carries a Message-ID derived from its row, so a receiver
 can recognise the rare duplicate left by a crash between sending and recording the send.
+
+A dispatcher that dies while holding rows (its lease) leaves them PENDING: another one takes them
+over once the lease has expired. While the SMTP server is down or answers 4xx, messages wait, with
+the backoff capped at an hour, for as long as it takes; only permanent refusals (5xx) count towards
+``max_attempts`` and end up DEAD (tests/test_mail_delivery.py).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+import aiosmtplib
 from tortoise.expressions import F, Q
 
 from app.clock import Clock
@@ -24,6 +30,18 @@ from app.notifications.mailer import Mailer
 from app.observability import OUTBOX_DELIVERIES
 
 logger = logging.getLogger("tollgate.outbox")
+
+
+def is_transient(error: Exception) -> bool:
+    """Failures that say nothing about the message: the server is down, unreachable, slow, or answers
+    4xx ("try again later"). Only permanent refusals (5xx, a malformed message...) may give up."""
+    if isinstance(error, aiosmtplib.SMTPConnectError):
+        return True
+    if isinstance(error, aiosmtplib.SMTPResponseException):
+        return 400 <= error.code < 500
+    if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
+        return all(400 <= refused.code < 500 for refused in error.recipients)
+    return isinstance(error, OSError)
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -77,7 +95,9 @@ class OutboxDispatcher:
             await self.mailer.send(self._message(row))
         except Exception as error:  # any delivery failure is retried later
             attempts = row.attempts + 1
-            give_up = attempts >= self.max_attempts
+            # An SMTP server that is down loses nothing: the message waits (backoff capped at an hour)
+            # until it is back, however long that takes. Only permanent refusals end up DEAD.
+            give_up = attempts >= self.max_attempts and not is_transient(error)
             await OutboxEmail.filter(id=row.id).update(
                 attempts=F("attempts") + 1,
                 status=OutboxStatus.DEAD if give_up else OutboxStatus.PENDING,

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Annotated
 
 import strawberry
+from strawberry.scalars import JSON
 
 from app import money
 from app.auth.principal import Principal
@@ -17,12 +18,13 @@ from app.resolvers.common import BillingPeriod, Limits, Money
 from app.resolvers.context import Info
 from app.resolvers.errors import NoActivePlanError, NotAdminError, NotEligibleError
 from app.resolvers.permissions import IsAuthenticated
-from app.services import subscriptions
+from app.services import integrations, subscriptions
 from app.services.access import is_store_eligible
 
 RoleEnum = strawberry.enum(Role, name="Role")
 AddOnStatusEnum = strawberry.enum(AddOnStatus, name="AddOnStatus")
 ConfigurationStatusEnum = strawberry.enum(ConfigurationStatus, name="ConfigurationStatus")
+IntegrationSettingKindEnum = strawberry.enum(integrations.SettingKind, name="IntegrationSettingKind")
 
 
 @strawberry.enum
@@ -83,6 +85,29 @@ class Viewer:
         )
 
 
+@strawberry.type(description="A setting of an integration add-on. Secret values are never returned.")
+class IntegrationSetting:
+    name: str
+    label: str
+    kind: IntegrationSettingKindEnum  # type: ignore[valid-type]
+    secret: bool
+    required: bool
+    is_set: bool
+    value: JSON | None = strawberry.field(description="Null when unset; a secret that is set shows a mask.")
+
+    @classmethod
+    def of(cls, view: integrations.SettingView) -> IntegrationSetting:
+        return cls(
+            name=view.name,
+            label=view.label,
+            kind=view.kind,
+            secret=view.secret,
+            required=view.required,
+            is_set=view.is_set,
+            value=view.value,
+        )
+
+
 @strawberry.type(description="An add-on of the subscription, as shown in My plan.")
 class ActiveAddOn:
     id: strawberry.ID
@@ -97,6 +122,9 @@ class ActiveAddOn:
     ends_at: dt.datetime | None = strawberry.field(description="When it stops counting (after cancellation).")
     available_until: dt.date | None = strawberry.field(description="The last day it is available.")
     configuration_status: ConfigurationStatusEnum  # type: ignore[valid-type]
+    configuration: list[IntegrationSetting] = strawberry.field(
+        default_factory=list, description="The integration's declared settings, secrets masked."
+    )
 
     @classmethod
     def of(cls, subscription: billing.AddOnSubscription, *, now: dt.datetime) -> ActiveAddOn:
@@ -120,6 +148,10 @@ class ActiveAddOn:
             ends_at=ends_at,
             available_until=(ends_at - dt.timedelta(days=1)).date() if ends_at else None,
             configuration_status=subscription.configuration_status,
+            configuration=[
+                IntegrationSetting.of(view)
+                for view in integrations.masked_settings(subscription.add_on, subscription.configuration)
+            ],
         )
 
 

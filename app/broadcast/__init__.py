@@ -1,0 +1,21 @@
+"""Live events to subscribers (DESIGN.md 2, "broadcast (alerts)").
+
+Without ``TOLLGATE_REDIS_URL`` one process serves everything: an in-process broadcaster. With it,
+every gateway instance publishes to and listens on Redis pub/sub, so a subscriber connected to one
+instance receives what another one published.
+"""
+
+from __future__ import annotations
+
+from app.broadcast.base import Broadcaster
+from app.broadcast.memory import InProcessBroadcaster
+from app.broadcast.redis import RedisBroadcaster
+from app.settings import Settings
+
+__all__ = ["Broadcaster", "InProcessBroadcaster", "RedisBroadcaster", "broadcaster_from_settings"]
+
+
+def broadcaster_from_settings(settings: Settings) -> Broadcaster:
+    if settings.redis_url:
+        return RedisBroadcaster(settings.redis_url, prefix=settings.redis_channel_prefix)
+    return InProcessBroadcaster()

@@ -1,0 +1,150 @@
+"""Metering: the connector's usage reports, process counters and starts, and limit alerts.
+
+Per-tenant alert thresholds live on ``Tenant.alert_thresholds`` (80, 90, 100 by default).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from tortoise import fields
+from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from app.models.tenancy import Tenant
+
+
+class ProcessKind(StrEnum):
+    """The sync processes the connector launches (seed 002: imports, updates, synchronisation)."""
+
+    PRODUCT_SYNC = "PRODUCT_SYNC"
+    STOCK_UPDATE = "STOCK_UPDATE"
+    PRICE_UPDATE = "PRICE_UPDATE"
+    CUSTOMER_SYNC = "CUSTOMER_SYNC"
+    ORDER_EXPORT = "ORDER_EXPORT"
+    INVOICE_IMPORT = "INVOICE_IMPORT"
+    DELIVERY_NOTES = "DELIVERY_NOTES"
+    PENDING_ORDERS = "PENDING_ORDERS"
+    DATABASE_UPDATE = "DATABASE_UPDATE"
+
+
+class AlertKind(StrEnum):
+    CREDITS = "CREDITS"
+    PROCESSES = "PROCESSES"
+    STORAGE = "STORAGE"
+    USERS = "USERS"
+    INTEGRATIONS = "INTEGRATIONS"
+
+
+class AlertState(StrEnum):
+    TRIGGERED = "TRIGGERED"
+    RESOLVED = "RESOLVED"
+
+
+class UsageReport(Model):
+    """Every report received, applied or not: the idempotency record and the audit trail."""
+
+    id = fields.UUIDField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="usage_reports", on_delete=fields.CASCADE
+    )
+    idempotency_key = fields.CharField(max_length=128, null=True)
+    fingerprint = fields.CharField(max_length=64)
+    variants = fields.BigIntField()
+    customers = fields.BigIntField()
+    contacts = fields.BigIntField()
+    sales_reps = fields.BigIntField()
+    admin_users = fields.BigIntField()
+    users = fields.BigIntField(null=True)  # as reported; NULL: not reported
+    integrations = fields.BigIntField(null=True)
+    storage_bytes = fields.BigIntField()
+    measured_at = fields.DatetimeField()
+    applied = fields.BooleanField()  # False: older than the report already applied
+    received_at = fields.DatetimeField()
+
+    tenant_id: str
+
+    class Meta:
+        table = "usage_report"
+        unique_together = (("tenant", "idempotency_key"),)
+
+
+class ProcessCounter(Model):
+    """Processes started by a tenant in one billing period. Changed only by conditional UPDATEs."""
+
+    id = fields.BigIntField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="process_counters", on_delete=fields.CASCADE
+    )
+    period = fields.CharField(max_length=7)  # "2026-11"
+    used = fields.BigIntField(default=0)
+
+    tenant_id: str
+
+    class Meta:
+        table = "process_counter"
+        unique_together = (("tenant", "period"),)
+
+
+class ProcessStart(Model):
+    """A counted process start, whose id is the ticket. The idempotency key makes retries count once."""
+
+    id = fields.UUIDField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="process_starts", on_delete=fields.CASCADE
+    )
+    idempotency_key = fields.CharField(max_length=128)
+    process = fields.CharEnumField(ProcessKind, max_length=32)
+    period = fields.CharField(max_length=7)
+    started_at = fields.DatetimeField()
+
+    tenant_id: str
+
+    class Meta:
+        table = "process_start"
+        unique_together = (("tenant", "idempotency_key"),)
+
+
+class LimitAlert(Model):
+    """One crossing of a threshold (TRIGGERED) or its re-arming (RESOLVED), as stored and e-mailed."""
+
+    id = fields.BigIntField(primary_key=True)  # insertion order: the order alerts happened in
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="limit_alerts", on_delete=fields.CASCADE
+    )
+    kind = fields.CharEnumField(AlertKind, max_length=16)
+    threshold = fields.SmallIntField()
+    state = fields.CharEnumField(AlertState, max_length=16)
+    used = fields.BigIntField()
+    limit = fields.BigIntField()
+    period = fields.CharField(max_length=7, null=True)  # processes only
+    created_at = fields.DatetimeField()
+
+    tenant_id: str
+
+    class Meta:
+        table = "limit_alert"
+        indexes = (("tenant_id", "id"),)
+
+
+class AlertArming(Model):
+    """Whether a (kind, threshold) of a tenant has fired: a crossing fires only while it is armed.
+
+    Process alerts need no row: their counter only grows within a period, so the crossing itself
+    (``used - 1 < value <= used``) is seen by exactly one start.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="alert_armings", on_delete=fields.CASCADE
+    )
+    kind = fields.CharEnumField(AlertKind, max_length=16)
+    threshold = fields.SmallIntField()
+    triggered = fields.BooleanField(default=False)
+
+    tenant_id: str
+
+    class Meta:
+        table = "alert_arming"
+        unique_together = (("tenant", "kind", "threshold"),)

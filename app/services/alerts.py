@@ -1,0 +1,279 @@
+"""Limit alerts (DESIGN.md 1, "Credits and processes": alerts before a limit is reached).
+
+For credits, processes, storage, users and integrations, at the tenant's thresholds (80, 90 and
+100% by default): each upward crossing alerts once (TRIGGERED); falling back below a threshold
+re-arms it (RESOLVED). Alerts are stored, e-mailed to the tenant's admins through the outbox in the
+transaction of the change, and published live only after that transaction commits.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import orjson
+
+from app.broadcast import Broadcaster
+from app.models.metering import AlertArming, AlertKind, AlertState, LimitAlert
+from app.notifications.outbox import notify_admins
+from app.observability import ALERTS_RAISED
+from app.services.errors import InvalidInput
+
+logger = logging.getLogger("tollgate.alerts")
+
+DEFAULT_THRESHOLDS = (80, 90, 100)
+MAX_PAGE = 100
+DEFAULT_PAGE = 20
+
+LABELS = {
+    AlertKind.CREDITS: "Credits",
+    AlertKind.PROCESSES: "Processes this billing period",
+    AlertKind.STORAGE: "Storage (bytes)",
+    AlertKind.USERS: "Users",
+    AlertKind.INTEGRATIONS: "Integrations",
+}
+
+
+# --- The rules (pure) --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    kind: AlertKind
+    used: int
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    kind: AlertKind
+    threshold: int
+    state: AlertState
+    used: int
+    limit: int
+
+
+def normalized_thresholds(values: Iterable[object] | None) -> tuple[int, ...]:
+    """The tenant's setting as sorted distinct percentages in 1..1000; the defaults when unusable."""
+    valid = sorted(
+        {
+            value
+            for value in values or ()
+            if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 1000
+        }
+    )
+    return tuple(valid) or DEFAULT_THRESHOLDS
+
+
+def reached(used: int, limit: int, threshold: int) -> bool:
+    """``used`` is at or above ``threshold``% of ``limit``, in exact integers. A zero limit is
+    reached by any use."""
+    if limit <= 0:
+        return used > 0
+    return used * 100 >= threshold * limit
+
+
+def transitions(measure: Measure, thresholds: Sequence[int], triggered: set[int]) -> list[Transition]:
+    """What changes for one measure: crossings up fire once (ascending), drops re-arm (descending)."""
+    fired = [
+        Transition(measure.kind, threshold, AlertState.TRIGGERED, measure.used, measure.limit)
+        for threshold in sorted(thresholds)
+        if threshold not in triggered and reached(measure.used, measure.limit, threshold)
+    ]
+    rearmed = [
+        Transition(measure.kind, threshold, AlertState.RESOLVED, measure.used, measure.limit)
+        for threshold in sorted(thresholds, reverse=True)
+        if threshold in triggered and not reached(measure.used, measure.limit, threshold)
+    ]
+    return fired + rearmed
+
+
+def counter_crossings(used: int, limit: int, thresholds: Sequence[int]) -> list[int]:
+    """Thresholds that the start bringing a counter to ``used`` crossed: reached now, not one before.
+
+    A period's process counter only grows, and each value is reached by exactly one start, so each
+    crossing is seen once without any stored state.
+    """
+    return [t for t in sorted(thresholds) if reached(used, limit, t) and not reached(used - 1, limit, t)]
+
+
+# --- Recording (inside the caller's transaction) -----------------------------------------------
+
+
+async def apply_measures(
+    tenant_id: uuid.UUID | str, measures: Sequence[Measure], thresholds: Sequence[int], *, now: dt.datetime
+) -> list[LimitAlert]:
+    """Fire or re-arm each (kind, threshold) whose state differs from the measures.
+
+    Each change is one conditional UPDATE on its arming row, so two concurrent evaluations cannot
+    both fire the same crossing.
+    """
+    kinds = [measure.kind for measure in measures]
+    rows = await AlertArming.filter(tenant_id=tenant_id, kind__in=kinds)
+    known = {(row.kind, row.threshold): row.triggered for row in rows}
+    missing = [(kind, t) for kind in kinds for t in thresholds if (kind, t) not in known]
+    if missing:
+        await AlertArming.bulk_create(
+            [
+                AlertArming(tenant_id=tenant_id, kind=kind, threshold=t, triggered=False)
+                for kind, t in missing
+            ],
+            ignore_conflicts=True,
+        )
+    changes: list[Transition] = []
+    for measure in measures:
+        triggered = {t for (kind, t), is_on in known.items() if kind == measure.kind and is_on}
+        for change in transitions(measure, thresholds, triggered):
+            fire = change.state == AlertState.TRIGGERED
+            won = await AlertArming.filter(
+                tenant_id=tenant_id, kind=change.kind, threshold=change.threshold, triggered=not fire
+            ).update(triggered=fire)
+            if won:
+                changes.append(change)
+    return await record(tenant_id, changes, now=now)
+
+
+async def record(
+    tenant_id: uuid.UUID | str, changes: Sequence[Transition], *, now: dt.datetime, period: str | None = None
+) -> list[LimitAlert]:
+    """Store the alerts and queue their e-mails to the tenant's admins."""
+    alerts: list[LimitAlert] = []
+    for change in changes:
+        alert = await LimitAlert.create(
+            tenant_id=tenant_id,
+            kind=change.kind,
+            threshold=change.threshold,
+            state=change.state,
+            used=change.used,
+            limit=change.limit,
+            period=period,
+            created_at=now,
+        )
+        await notify_admins(
+            tenant_id,
+            subject=subject_of(alert),
+            body=body_of(alert),
+            now=now,
+            dedupe_key=f"limit-alert:{alert.id}",
+        )
+        alerts.append(alert)
+    return alerts
+
+
+def subject_of(alert: LimitAlert) -> str:
+    label = LABELS[alert.kind]
+    if alert.state == AlertState.TRIGGERED:
+        return f"{label} reached {alert.threshold}% of the limit"
+    return f"{label} back below {alert.threshold}% of the limit"
+
+
+def body_of(alert: LimitAlert) -> str:
+    label = LABELS[alert.kind]
+    period = f" in billing period {alert.period}" if alert.period else ""
+    lines = [f"{label}: {alert.used:,} used of {alert.limit:,}{period}."]
+    if alert.state == AlertState.TRIGGERED:
+        lines.append(f"This is at or above the {alert.threshold}% alert threshold.")
+        if alert.kind == AlertKind.CREDITS and alert.threshold >= 100:
+            lines.append("Above the credit limit no sync process is launched; the store keeps working.")
+        else:
+            lines.append("Consider a plan change or an add-on from the store before the limit is reached.")
+    else:
+        lines.append(f"Usage is back below the {alert.threshold}% threshold; the alert is re-armed.")
+    return "\n".join(lines) + "\n"
+
+
+# --- Publishing (after commit) -----------------------------------------------------------------
+
+
+def channel_of(tenant_id: uuid.UUID | str) -> str:
+    return f"alerts:{tenant_id}"
+
+
+def encode(alert: LimitAlert) -> str:
+    return orjson.dumps(
+        {
+            "id": alert.id,
+            "tenant_id": str(alert.tenant_id),
+            "kind": alert.kind.value,
+            "threshold": alert.threshold,
+            "state": alert.state.value,
+            "used": alert.used,
+            "limit": alert.limit,
+            "period": alert.period,
+            "at": alert.created_at.isoformat(),
+        }
+    ).decode()
+
+
+def decode(message: str) -> LimitAlert:
+    data = orjson.loads(message)
+    return LimitAlert(
+        id=data["id"],
+        tenant_id=uuid.UUID(data["tenant_id"]),
+        kind=AlertKind(data["kind"]),
+        threshold=data["threshold"],
+        state=AlertState(data["state"]),
+        used=data["used"],
+        limit=data["limit"],
+        period=data["period"],
+        created_at=dt.datetime.fromisoformat(data["at"]),
+    )
+
+
+async def publish(broadcaster: Broadcaster | None, alerts: Sequence[LimitAlert]) -> None:
+    """Call after the commit: count the alerts and push them to live subscribers. They are already
+    stored and e-mailed, so a broadcast failure is logged, not raised: the caller's change stands."""
+    for alert in alerts:
+        ALERTS_RAISED.labels(
+            kind=alert.kind.value, threshold=str(alert.threshold), state=alert.state.value
+        ).inc()
+        if broadcaster is None:
+            continue
+        try:
+            await broadcaster.publish(channel_of(alert.tenant_id), encode(alert))
+        except Exception:  # Redis away: the alert stays in the store and the outbox
+            logger.warning("alert not broadcast", exc_info=True, extra={"alert_id": alert.id})
+
+
+# --- Reading -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AlertPage:
+    alerts: list[LimitAlert]
+    has_next_page: bool
+    end_cursor: str | None
+
+
+def cursor_of(alert: LimitAlert) -> str:
+    return base64.urlsafe_b64encode(f"alert:{alert.id}".encode()).decode()
+
+
+def _position(cursor: str) -> int:
+    try:
+        kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        if kind != "alert":
+            raise ValueError(kind)
+        return int(value)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput("This cursor was not issued by the alerts list.", field="after") from None
+
+
+async def list_alerts(tenant_id: uuid.UUID | str, *, first: int | None, after: str | None) -> AlertPage:
+    """The tenant's alerts, newest first, ``first`` at a time (1..100) after ``after``."""
+    size = DEFAULT_PAGE if first is None else first
+    if not 1 <= size <= MAX_PAGE:
+        raise InvalidInput(f"first is between 1 and {MAX_PAGE}.", field="first")
+    query = LimitAlert.filter(tenant_id=tenant_id)
+    if after is not None:
+        query = query.filter(id__lt=_position(after))
+    rows = await query.order_by("-id").limit(size + 1)
+    page = rows[:size]
+    return AlertPage(
+        alerts=page, has_next_page=len(rows) > size, end_cursor=cursor_of(page[-1]) if page else None
+    )

@@ -1,0 +1,290 @@
+"""Cancelling an add-on (seed 000, "Como cancelar um complemento contratado"; DESIGN.md 1, "The add-on
+store", Cancellation).
+
+- ``preview``: until when the add-on stays available (the last day of the current billing period)
+  and what its loss would break: current usage (``app.services.usage.current_usage``) above the
+  limits left once it ends, or another add-on that requires it.
+- ``cancel``: records ``ends_at`` (the end of the current billing period) with one conditional
+  UPDATE, so of two cancellations, concurrent or not, exactly one wins and the other gets
+  ``AddOnAlreadyCancelled``; audits it and e-mails every admin with the date, in the same transaction.
+- ``undo``: before ``ends_at`` only, again one conditional UPDATE.
+
+From ``ends_at`` on the add-on stops counting in the effective limits because they are computed
+from the clock (``subscriptions.counting_at``); nothing has to run on that day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+
+from tortoise.transactions import in_transaction
+
+from app.auth.principal import Principal
+from app.models.billing import AddOnSubscription
+from app.models.catalog import Plan
+from app.models.enums import AddOnStatus, Cadence, StoragePolicy
+from app.notifications.outbox import notify_admins
+from app.services import audit
+from app.services.access import require_store_access
+from app.services.errors import DomainError
+from app.services.lifecycle import AddOnEnded, not_found, owned_add_on
+from app.services.limits import Limits, effective_limits
+from app.services.periods import BillingPeriod
+from app.services.subscriptions import TenantPlan, load_tenant_plan
+from app.services.usage import CurrentUsage, current_usage
+
+MB = 1024 * 1024
+
+
+class AddOnAlreadyCancelled(DomainError):
+    code = "ADD_ON_ALREADY_CANCELLED"
+    default_message = "This add-on is already cancelled."
+
+
+class AddOnNotCancelled(DomainError):
+    code = "ADD_ON_NOT_CANCELLED"
+    default_message = "This add-on is not cancelled: there is nothing to undo."
+
+
+class AddOnNotCancellable(DomainError):
+    code = "ADD_ON_NOT_CANCELLABLE"
+    default_message = "This add-on cannot be cancelled."
+
+
+class WarningKind(StrEnum):
+    CREDITS = "CREDITS"
+    USERS = "USERS"
+    INTEGRATIONS = "INTEGRATIONS"
+    STORAGE = "STORAGE"
+    REQUIRED_BY = "REQUIRED_BY"  # another add-on that stays needs this one
+
+
+@dataclass(frozen=True, slots=True)
+class CancellationWarning:
+    kind: WarningKind
+    message: str
+    used: int | None = None  # storage in MB (rounded up), like the limits
+    limit_now: int | None = None
+    limit_after: int | None = None
+    add_on_codes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CancellationTerms:
+    subscription: AddOnSubscription  # with ``add_on`` loaded
+    period: BillingPeriod
+    ends_at: dt.datetime  # the first instant it no longer counts
+    warnings: list[CancellationWarning]
+
+    @property
+    def available_until(self) -> dt.date:
+        return self.period.last_day
+
+
+def _usage_by_kind(usage: CurrentUsage) -> dict[WarningKind, int]:
+    return {
+        WarningKind.CREDITS: usage.credits,
+        WarningKind.USERS: usage.users,
+        WarningKind.INTEGRATIONS: usage.integrations,
+        WarningKind.STORAGE: -(-usage.storage_bytes // MB),
+    }
+
+
+def _limits_by_kind(limits: Limits) -> dict[WarningKind, int]:
+    return {
+        WarningKind.CREDITS: limits.credits,
+        WarningKind.USERS: limits.users,
+        WarningKind.INTEGRATIONS: limits.integrations,
+        WarningKind.STORAGE: limits.storage_mb,
+    }
+
+
+_CONSEQUENCE = {
+    WarningKind.CREDITS: "no sync process will be launched while credits used exceed the limit",
+    WarningKind.USERS: "no more users can be added",
+    WarningKind.INTEGRATIONS: "no more integrations can be connected",
+}
+
+
+def _consequence(kind: WarningKind, plan: Plan) -> str:
+    if kind == WarningKind.STORAGE:
+        if plan.storage_policy == StoragePolicy.OVERAGE:
+            return "the extra storage will be billed as overage per started GB"
+        return "uploads will be refused while storage is full"
+    return _CONSEQUENCE[kind]
+
+
+def assess(view: TenantPlan, subscription: AddOnSubscription, usage: CurrentUsage) -> CancellationTerms:
+    """When ``subscription`` would end if cancelled now, and what its loss would put over a limit."""
+    period = view.period
+    ends_at = period.end_instant()
+    # What still counts once it ends: the other add-ons that have not ended by then.
+    remaining = [s for s in view.add_ons if s.id != subscription.id and s.is_active_at(ends_at)]
+    after = _limits_by_kind(effective_limits(view.subscription.plan, remaining))
+    now = _limits_by_kind(view.effective_limits)
+    increments = _limits_by_kind(Limits.increments_of(subscription.add_on).times(subscription.quantity))
+    used = _usage_by_kind(usage)
+    name = subscription.add_on.name
+    warnings = []
+    for kind in (WarningKind.CREDITS, WarningKind.USERS, WarningKind.INTEGRATIONS, WarningKind.STORAGE):
+        if increments[kind] > 0 and used[kind] > after[kind]:
+            unit = " MB" if kind == WarningKind.STORAGE else ""
+            warnings.append(
+                CancellationWarning(
+                    kind=kind,
+                    message=(
+                        f"Without {name}, the {kind.lower()} limit drops to {after[kind]}{unit} while "
+                        f"{used[kind]}{unit} are in use: {_consequence(kind, view.subscription.plan)}."
+                    ),
+                    used=used[kind],
+                    limit_now=now[kind],
+                    limit_after=after[kind],
+                )
+            )
+    code = subscription.add_on.code
+    still_provided = any(s.add_on.code == code for s in remaining)
+    dependants = sorted(
+        {s.add_on.code for s in remaining if code in s.add_on.requires_add_on_codes}
+        if not still_provided
+        else ()
+    )
+    if dependants:
+        warnings.append(
+            CancellationWarning(
+                kind=WarningKind.REQUIRED_BY,
+                message=f"Contracted add-ons that require {name}: {', '.join(dependants)}. "
+                "They stay contracted but lose what it provides.",
+                add_on_codes=tuple(dependants),
+            )
+        )
+    return CancellationTerms(subscription=subscription, period=period, ends_at=ends_at, warnings=warnings)
+
+
+def _refuse_if_not_cancellable(subscription: AddOnSubscription, now: dt.datetime) -> None:
+    name = subscription.add_on.name
+    status = subscription.status_at(now)
+    if status == AddOnStatus.ENDED:
+        raise AddOnEnded(f"{name} already ended.", field="addOnId")
+    if status == AddOnStatus.CANCELING or subscription.ends_at is not None:
+        until = (
+            f": it stays available until {(subscription.ends_at - dt.timedelta(days=1)).date().isoformat()}"
+            if subscription.ends_at is not None
+            else ""
+        )
+        raise AddOnAlreadyCancelled(f"{name} is already cancelled{until}.", field="addOnId")
+    if subscription.add_on.cadence == Cadence.ONE_OFF:
+        raise AddOnNotCancellable(f"{name} was billed once: there is nothing to cancel.", field="addOnId")
+
+
+async def _terms(principal: Principal, add_on_id: str, now: dt.datetime) -> CancellationTerms:
+    subscription = await owned_add_on(principal, add_on_id)
+    if subscription.contracted_at > now:
+        raise not_found()
+    _refuse_if_not_cancellable(subscription, now)
+    view = await load_tenant_plan(principal.tenant, now=now)
+    return assess(view, subscription, await current_usage(principal.tenant.id))
+
+
+async def preview(
+    principal: Principal, *, add_on_id: str, eligible_since: dt.date, now: dt.datetime
+) -> CancellationTerms:
+    """``cancellationPreview``: until when it stays available, and the warnings."""
+    require_store_access(principal, eligible_since=eligible_since)
+    return await _terms(principal, add_on_id, now)
+
+
+def cancelled_email_body(terms: CancellationTerms, *, tenant_name: str, actor: str) -> str:
+    subscription = terms.subscription
+    lines = [
+        f"{actor} cancelled the add-on {subscription.add_on.name} of {tenant_name}.",
+        "",
+        f"It stays available until {terms.available_until.isoformat()} and will be disabled on "
+        f"{terms.ends_at.date().isoformat()}, at the end of the current billing period.",
+        "Until then the cancellation can be undone in My plan.",
+    ]
+    if terms.warnings:
+        lines += ["", "Please note:", *(f"- {warning.message}" for warning in terms.warnings)]
+    return "\n".join(lines)
+
+
+async def cancel(
+    principal: Principal, *, add_on_id: str, eligible_since: dt.date, now: dt.datetime
+) -> CancellationTerms:
+    """``cancelAddOn``: ends the add-on at the end of the current billing period."""
+    require_store_access(principal, eligible_since=eligible_since)
+    terms = await _terms(principal, add_on_id, now)
+    subscription = terms.subscription
+    async with in_transaction():
+        # The one write that decides: a concurrent or repeated cancellation matches no row.
+        won = await AddOnSubscription.filter(
+            id=subscription.id, tenant_id=principal.tenant.id, status=AddOnStatus.ACTIVE, ends_at__isnull=True
+        ).update(status=AddOnStatus.CANCELING, cancelled_at=now, ends_at=terms.ends_at)
+        if not won:
+            current = await AddOnSubscription.get(id=subscription.id).select_related("add_on")
+            _refuse_if_not_cancellable(current, now)
+            raise AddOnAlreadyCancelled(f"{subscription.add_on.name} was just cancelled.", field="addOnId")
+        await audit.record(
+            tenant_id=principal.tenant.id,
+            principal=principal,
+            action="add_on.cancel",
+            now=now,
+            subject_id=subscription.id,
+            add_on=subscription.add_on.code,
+            ends_at=terms.ends_at.isoformat(),
+            warnings=[warning.kind.value for warning in terms.warnings],
+        )
+        await notify_admins(
+            principal.tenant.id,
+            subject=f"Add-on cancelled: {subscription.add_on.name} "
+            f"(available until {terms.available_until.isoformat()})",
+            body=cancelled_email_body(
+                terms, tenant_name=principal.tenant.name, actor=audit.actor_of(principal)
+            ),
+            now=now,
+        )
+    subscription.status = AddOnStatus.CANCELING
+    subscription.cancelled_at = now
+    subscription.ends_at = terms.ends_at
+    return terms
+
+
+async def undo(
+    principal: Principal, *, add_on_id: str, eligible_since: dt.date, now: dt.datetime
+) -> AddOnSubscription:
+    """``undoCancellation``: before the end date only; the add-on is ACTIVE again."""
+    require_store_access(principal, eligible_since=eligible_since)
+    subscription = await owned_add_on(principal, add_on_id)
+    name = subscription.add_on.name
+    async with in_transaction():
+        won = await AddOnSubscription.filter(
+            id=subscription.id, tenant_id=principal.tenant.id, status=AddOnStatus.CANCELING, ends_at__gt=now
+        ).update(status=AddOnStatus.ACTIVE, cancelled_at=None, ends_at=None)
+        if not won:
+            current = await AddOnSubscription.get(id=subscription.id)
+            if current.ends_at is not None and current.ends_at <= now:
+                raise AddOnEnded(
+                    f"{name} already ended: contract it again in the add-on store.", field="addOnId"
+                )
+            raise AddOnNotCancelled(f"{name} is not cancelled: there is nothing to undo.", field="addOnId")
+        await audit.record(
+            tenant_id=principal.tenant.id,
+            principal=principal,
+            action="add_on.undo_cancellation",
+            now=now,
+            subject_id=subscription.id,
+            add_on=subscription.add_on.code,
+            cancelled_ends_at=subscription.ends_at.isoformat() if subscription.ends_at else None,
+        )
+        await notify_admins(
+            principal.tenant.id,
+            subject=f"Cancellation withdrawn: {name}",
+            body=f"{audit.actor_of(principal)} withdrew the cancellation of the add-on {name} of "
+            f"{principal.tenant.name}. It stays active and keeps being billed monthly.",
+            now=now,
+        )
+    subscription.status = AddOnStatus.ACTIVE
+    subscription.cancelled_at = None
+    subscription.ends_at = None
+    return subscription

@@ -1,0 +1,288 @@
+"""Configuring an integration add-on after purchase (seed 000, "Integrações": "será necessário configurar
+os parâmetros correspondentes (credenciais, url...)"; DESIGN.md 1, "The add-on store").
+
+The add-on declares its settings in ``AddOn.configuration_fields``::
+
+    {"name": "api_token", "label": "API token", "kind": "SECRET", "secret": true, "required": true}
+
+``kind`` is STRING, SECRET, URL (an absolute https:// URL), INTEGER or BOOLEAN; ``secret`` defaults to
+true for SECRET and false otherwise; ``required`` defaults to true; ``max_length`` (strings) is
+optional. Submitted settings are checked against the declaration (unknown keys, missing required
+values, types, URL format) and every problem is reported at once. Secret values are stored as
+``{"fernet": <token>}`` (``app.services.secrets``) and never returned: reads show a mask.
+
+Reconfiguring replaces the settings, except that a secret left out keeps its stored value: the
+client cannot resend what it was never shown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit
+
+from tortoise.transactions import in_transaction
+
+from app.auth.principal import Principal
+from app.models.billing import AddOnSubscription
+from app.models.catalog import AddOn
+from app.models.enums import AddOnStatus, ConfigurationStatus
+from app.services import audit
+from app.services.access import require_store_access
+from app.services.errors import DomainError
+from app.services.lifecycle import AddOnEnded, owned_add_on
+from app.services.secrets import SecretBox
+
+SECRET_MASK = "••••••••"
+DEFAULT_MAX_LENGTH = 2000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class SettingKind(StrEnum):
+    STRING = "STRING"
+    SECRET = "SECRET"
+    URL = "URL"
+    INTEGER = "INTEGER"
+    BOOLEAN = "BOOLEAN"
+
+
+@dataclass(frozen=True, slots=True)
+class SettingSpec:
+    name: str
+    label: str
+    kind: SettingKind
+    secret: bool
+    required: bool
+    max_length: int = DEFAULT_MAX_LENGTH
+
+    @classmethod
+    def of(cls, declaration: dict[str, Any]) -> SettingSpec:
+        kind = SettingKind(str(declaration.get("kind", SettingKind.STRING)).upper())
+        name = str(declaration["name"])
+        return cls(
+            name=name,
+            label=str(declaration.get("label") or name),
+            kind=kind,
+            secret=bool(declaration.get("secret", kind == SettingKind.SECRET)),
+            required=bool(declaration.get("required", True)),
+            max_length=int(declaration.get("max_length", DEFAULT_MAX_LENGTH)),
+        )
+
+
+def specs_of(add_on: AddOn) -> list[SettingSpec]:
+    return [SettingSpec.of(declaration) for declaration in add_on.configuration_fields]
+
+
+@dataclass(frozen=True, slots=True)
+class SettingProblem:
+    field: str  # "settings.<name>", or "settings" for the whole value
+    code: str  # REQUIRED, UNKNOWN_SETTING, WRONG_TYPE, INVALID_URL, TOO_LONG, NOT_AN_OBJECT
+    message: str
+
+
+class InvalidSettings(DomainError):
+    code = "INVALID_SETTINGS"
+    default_message = "The settings are not valid."
+
+    def __init__(self, problems: list[SettingProblem]) -> None:
+        summary = "; ".join(problem.message for problem in problems)
+        super().__init__(f"The settings are not valid: {summary}", field="settings")
+        self.problems = problems
+
+
+class NotConfigurable(DomainError):
+    code = "NOT_CONFIGURABLE"
+    default_message = "This add-on has no settings to configure."
+
+
+@dataclass(frozen=True, slots=True)
+class SettingView:
+    """A setting as reads show it: secrets masked."""
+
+    name: str
+    label: str
+    kind: SettingKind
+    secret: bool
+    required: bool
+    is_set: bool
+    value: Any  # None when unset; the mask for a secret that is set
+
+
+@dataclass(slots=True)
+class _Outcome:
+    stored: dict[str, Any] = field(default_factory=dict)
+    problems: list[SettingProblem] = field(default_factory=list)
+    secrets_changed: list[str] = field(default_factory=list)
+
+
+def _check_value(spec: SettingSpec, value: Any) -> tuple[Any, SettingProblem | None]:
+    """The value to store (plaintext; secrets are encrypted by the caller), or a problem."""
+    where = f"settings.{spec.name}"
+    if spec.kind == SettingKind.INTEGER:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return None, SettingProblem(where, "WRONG_TYPE", f"{spec.label} must be a whole number.")
+        return value, None
+    if spec.kind == SettingKind.BOOLEAN:
+        if not isinstance(value, bool):
+            return None, SettingProblem(where, "WRONG_TYPE", f"{spec.label} must be true or false.")
+        return value, None
+    if not isinstance(value, str):
+        return None, SettingProblem(where, "WRONG_TYPE", f"{spec.label} must be text.")
+    text = value if spec.secret else value.strip()
+    if not text.strip():
+        return None, SettingProblem(where, "REQUIRED", f"{spec.label} is required.")
+    if len(text) > spec.max_length:
+        return None, SettingProblem(
+            where, "TOO_LONG", f"{spec.label} is longer than {spec.max_length} characters."
+        )
+    if _CONTROL.search(text):
+        return None, SettingProblem(where, "WRONG_TYPE", f"{spec.label} contains control characters.")
+    if spec.kind == SettingKind.URL and not _is_https_url(text):
+        return None, SettingProblem(
+            where, "INVALID_URL", f"{spec.label} must be an absolute https:// URL with a host name."
+        )
+    return text, None
+
+
+def _is_https_url(text: str) -> bool:
+    if any(character.isspace() for character in text):
+        return False
+    try:
+        parts = urlsplit(text)
+        _ = parts.port  # raises ValueError for a port out of range or not a number
+    except ValueError:
+        return False
+    return parts.scheme == "https" and bool(parts.hostname)
+
+
+def validate_settings(
+    specs: list[SettingSpec], submitted: Any, *, stored: dict[str, Any], box: SecretBox
+) -> _Outcome:
+    """Check ``submitted`` against the declaration; secrets come back encrypted."""
+    outcome = _Outcome()
+    if not isinstance(submitted, dict):
+        outcome.problems.append(
+            SettingProblem("settings", "NOT_AN_OBJECT", "The settings must be a JSON object of name: value.")
+        )
+        return outcome
+    declared = {spec.name for spec in specs}
+    for name in sorted(set(submitted) - declared):
+        outcome.problems.append(
+            SettingProblem(
+                f"settings.{name}",
+                "UNKNOWN_SETTING",
+                f"{name!r} is not a setting of this add-on (expected: {', '.join(sorted(declared))}).",
+            )
+        )
+    for spec in specs:
+        value = submitted.get(spec.name)
+        if value is None:
+            kept = stored.get(spec.name)
+            if spec.secret and spec.name not in submitted and kept is not None:
+                outcome.stored[spec.name] = kept  # left out: keep the secret already stored
+            elif spec.required:
+                outcome.problems.append(
+                    SettingProblem(f"settings.{spec.name}", "REQUIRED", f"{spec.label} is required.")
+                )
+            continue
+        checked, problem = _check_value(spec, value)
+        if problem is not None:
+            outcome.problems.append(problem)
+        elif spec.secret:
+            outcome.stored[spec.name] = {"fernet": box.encrypt(str(checked))}
+            outcome.secrets_changed.append(spec.name)
+        else:
+            outcome.stored[spec.name] = checked
+    return outcome
+
+
+def masked_settings(add_on: AddOn, configuration: dict[str, Any]) -> list[SettingView]:
+    """The declared settings with their values, secrets replaced by a mask (nothing is decrypted)."""
+    views = []
+    for spec in specs_of(add_on):
+        stored = configuration.get(spec.name)
+        is_set = stored is not None
+        views.append(
+            SettingView(
+                name=spec.name,
+                label=spec.label,
+                kind=spec.kind,
+                secret=spec.secret,
+                required=spec.required,
+                is_set=is_set,
+                value=(SECRET_MASK if spec.secret else stored) if is_set else None,
+            )
+        )
+    return views
+
+
+def reveal_secret(subscription: AddOnSubscription, name: str, box: SecretBox) -> str | None:
+    """The plaintext of a stored secret, for the code that calls the integration (never for GraphQL)."""
+    stored = subscription.configuration.get(name)
+    if not isinstance(stored, dict) or "fernet" not in stored:
+        return None
+    return box.decrypt(str(stored["fernet"]))
+
+
+async def configure_integration(
+    principal: Principal,
+    *,
+    add_on_id: str,
+    settings: Any,
+    box: SecretBox,
+    eligible_since: dt.date,
+    now: dt.datetime,
+) -> AddOnSubscription:
+    """``configureIntegration``: validate, encrypt the secrets, store, PENDING -> CONFIGURED, audit."""
+    require_store_access(principal, eligible_since=eligible_since)
+    subscription = await owned_add_on(principal, add_on_id)
+    add_on = subscription.add_on
+    if not add_on.requires_configuration or not add_on.configuration_fields:
+        raise NotConfigurable(f"{add_on.name} has no settings to configure.", field="addOnId")
+    if subscription.status_at(now) == AddOnStatus.ENDED:
+        raise AddOnEnded(f"{add_on.name} ended; it can no longer be configured.", field="addOnId")
+    outcome = validate_settings(specs_of(add_on), settings, stored=subscription.configuration, box=box)
+    if outcome.problems:
+        raise InvalidSettings(outcome.problems)
+    async with in_transaction():
+        await AddOnSubscription.filter(id=subscription.id, tenant_id=principal.tenant.id).update(
+            configuration=outcome.stored, configuration_status=ConfigurationStatus.CONFIGURED
+        )
+        await audit.record(
+            tenant_id=principal.tenant.id,
+            principal=principal,
+            action="add_on.configure",
+            now=now,
+            subject_id=subscription.id,
+            add_on=add_on.code,
+            settings=sorted(outcome.stored),  # names only: values (and secrets) stay out of the log
+            secrets_changed=sorted(outcome.secrets_changed),
+            previous_status=str(subscription.configuration_status),
+        )
+    subscription.configuration = outcome.stored
+    subscription.configuration_status = ConfigurationStatus.CONFIGURED
+    return subscription
+
+
+async def reencrypt_secrets(box: SecretBox) -> int:
+    """Re-encrypt every stored secret with the newest key (after a new key was put in front of the list),
+    so that the old key can be removed afterwards. Returns how many secrets changed.
+
+    An operator task: run it while nobody reconfigures integrations (a configuration saved between the
+    read and the write here would be overwritten with its previous values).
+    """
+    changed = 0
+    for subscription in await AddOnSubscription.filter(configuration_status=ConfigurationStatus.CONFIGURED):
+        configuration = dict(subscription.configuration)
+        rotated = 0
+        for name, stored in configuration.items():
+            if isinstance(stored, dict) and "fernet" in stored and not box.is_current(str(stored["fernet"])):
+                configuration[name] = {"fernet": box.rotate(str(stored["fernet"]))}
+                rotated += 1
+        if rotated:
+            await AddOnSubscription.filter(id=subscription.id).update(configuration=configuration)
+            changed += rotated
+    return changed

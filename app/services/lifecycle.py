@@ -1,0 +1,147 @@
+"""The life of a contracted add-on after checkout: finding the caller's own add-on by id, and the
+periodic task behind the "disabled today" e-mail (DESIGN.md 1, "The add-on store": on the date a
+cancelled add-on ends it stops counting towards the limits, and the admins are e-mailed).
+
+Whether an add-on still counts is computed from the clock (``AddOnSubscription.is_active_at``), so
+the limits never wait for this task: it only tells the admins, once, and records it. ``once`` holds
+even with several gateway instances or a task that runs late: each subscription is claimed by one
+conditional UPDATE of ``end_notified_at``, and the e-mails carry a dedupe key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+from tortoise.transactions import in_transaction
+
+from app.auth.principal import Principal
+from app.clock import Clock
+from app.models.billing import AddOnSubscription
+from app.models.enums import AddOnStatus
+from app.notifications.outbox import notify_admins
+from app.services import audit
+from app.services.errors import DomainError, NotFound
+
+logger = logging.getLogger("tollgate.lifecycle")
+
+
+class AddOnEnded(DomainError):
+    code = "ADD_ON_ENDED"
+    default_message = "This add-on has already ended."
+
+
+def not_found() -> NotFound:
+    # The same answer for a malformed id, an unknown one and another tenant's: ids leak nothing.
+    return NotFound("This environment has no add-on with this id.", field="addOnId")
+
+
+async def owned_add_on(principal: Principal, add_on_id: str) -> AddOnSubscription:
+    """The caller's tenant's add-on subscription ``add_on_id``, with ``add_on`` loaded."""
+    try:
+        subscription_id = uuid.UUID(str(add_on_id))
+    except ValueError:
+        raise not_found() from None
+    subscription = await AddOnSubscription.get_or_none(
+        id=subscription_id, tenant_id=principal.tenant.id
+    ).select_related("add_on")
+    if subscription is None:
+        raise not_found()
+    return subscription
+
+
+def ended_email_body(subscription: AddOnSubscription, tenant_name: str) -> str:
+    assert subscription.ends_at is not None
+    return "\n".join(
+        [
+            f"The add-on {subscription.add_on.name} of {tenant_name} was disabled on "
+            f"{subscription.ends_at.date().isoformat()}, at the end of the billing period in which it "
+            "was cancelled.",
+            "",
+            "Its limits and features no longer count towards the subscription, and it is no longer billed.",
+            "You can contract it again at any time in the add-on store.",
+        ]
+    )
+
+
+async def notify_ended_add_ons(now: dt.datetime, *, batch_size: int = 200) -> int:
+    """E-mail the admins of every add-on that ended by ``now`` and has not been announced yet.
+
+    Returns how many add-ons were announced. Safe to call from any number of places at once.
+    """
+    due = (
+        await AddOnSubscription.filter(ends_at__lte=now, end_notified_at__isnull=True)
+        .select_related("add_on", "tenant")
+        .order_by("ends_at", "id")
+        .limit(batch_size)
+    )
+    announced = 0
+    for subscription in due:
+        async with in_transaction():
+            claimed = await AddOnSubscription.filter(
+                id=subscription.id, ends_at__lte=now, end_notified_at__isnull=True
+            ).update(end_notified_at=now, status=AddOnStatus.ENDED)
+            if not claimed:  # another instance got there first
+                continue
+            assert subscription.ends_at is not None
+            await notify_admins(
+                subscription.tenant_id,
+                subject=f"Add-on disabled today: {subscription.add_on.name}",
+                body=ended_email_body(subscription, subscription.tenant.name),
+                now=now,
+                dedupe_key=f"add-on-ended:{subscription.id}",
+            )
+            await audit.record(
+                tenant_id=subscription.tenant_id,
+                principal=None,
+                action="add_on.end",
+                now=now,
+                subject_id=subscription.id,
+                add_on=subscription.add_on.code,
+                ended_at=subscription.ends_at.isoformat(),
+            )
+        announced += 1
+    return announced
+
+
+class AddOnLifecycleTask:
+    """Runs ``notify_ended_add_ons`` every ``interval`` seconds in the app's lifespan."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        interval: float = 60.0,
+        on_enqueued: Callable[[], None] | None = None,
+    ) -> None:
+        self.clock = clock
+        self.interval = interval
+        self.on_enqueued = on_enqueued  # e.g. the outbox dispatcher's ``wake``
+
+    async def run_once(self) -> int:
+        announced = await notify_ended_add_ons(self.clock.now())
+        if announced and self.on_enqueued is not None:
+            self.on_enqueued()
+        return announced
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:  # the database may be briefly away; try again at the next tick
+                logger.exception("add-on lifecycle pass failed")
+            await asyncio.sleep(self.interval)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[AddOnLifecycleTask]:
+        task = asyncio.create_task(self._loop(), name="add-on-lifecycle")
+        try:
+            yield self
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,88 @@
+"""The connector's quota check before each sync process (DESIGN.md 1, "Credits and processes").
+
+Above the credit limit no process is launched (the answer is "no" with a reason); an inactive plan
+launches nothing either. Processes beyond the monthly allowance are still allowed: the vendor is
+alerted instead (see ``processes.start_process``). The store itself is never blocked here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+
+from app.models.metering import ProcessKind
+from app.models.tenancy import Tenant
+from app.observability import QUOTA_DECISIONS
+from app.services.credits import process_allowance, processes_used
+from app.services.errors import NoActivePlan
+from app.services.periods import BillingPeriod, period_containing
+from app.services.subscriptions import TenantPlan, load_tenant_plan
+from app.services.usage import current_usage
+
+
+class QuotaReason(StrEnum):
+    CREDITS_EXCEEDED = "CREDITS_EXCEEDED"  # denied: credits used above the limit
+    PLAN_INACTIVE = "PLAN_INACTIVE"  # denied: no active plan
+    BEYOND_ALLOWANCE = "BEYOND_ALLOWANCE"  # allowed: past the monthly allowance, the vendor is alerted
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaDecision:
+    process: ProcessKind
+    allowed: bool
+    reason: QuotaReason | None
+    credits_used: int
+    credits_limit: int
+    processes_used: int
+    process_allowance: int
+    period: BillingPeriod
+
+
+async def active_plan(tenant: Tenant, *, now: dt.datetime) -> TenantPlan | None:
+    """The plan and limits, or ``None`` when the tenant has no active plan (nothing may start)."""
+    try:
+        return await load_tenant_plan(tenant, now=now)
+    except NoActivePlan:
+        return None
+
+
+def credits_exceeded(credits_used: int, credits_limit: int) -> bool:
+    """Seed 002: "Si se supera el límite de créditos, no se lanzarán procesos" - at the limit is fine."""
+    return credits_used > credits_limit
+
+
+async def check_quota(tenant: Tenant, process: ProcessKind, *, now: dt.datetime) -> QuotaDecision:
+    """May ``process`` start now? Four queries; counts nothing."""
+    plan = await active_plan(tenant, now=now)
+    usage = await current_usage(tenant.id)
+    period = plan.period if plan else period_containing(now, tenant.billing_anchor_day)
+    used = await processes_used(tenant.id, period)
+    if plan is None:
+        decision = QuotaDecision(process, False, QuotaReason.PLAN_INACTIVE, usage.credits, 0, used, 0, period)
+    else:
+        limit = plan.effective_limits.credits
+        allowance = process_allowance(limit, plan.subscription.plan.process_buffer_percent)
+        reason = None
+        if credits_exceeded(usage.credits, limit):
+            reason = QuotaReason.CREDITS_EXCEEDED
+        elif used >= allowance:
+            reason = QuotaReason.BEYOND_ALLOWANCE
+        decision = QuotaDecision(
+            process,
+            allowed=reason != QuotaReason.CREDITS_EXCEEDED,
+            reason=reason,
+            credits_used=usage.credits,
+            credits_limit=limit,
+            processes_used=used,
+            process_allowance=allowance,
+            period=period,
+        )
+    record_decision(decision.allowed, decision.reason)
+    return decision
+
+
+def record_decision(allowed: bool, reason: QuotaReason | None) -> None:
+    QUOTA_DECISIONS.labels(
+        decision="allowed" if allowed else "denied", reason=reason.value if reason else "OK"
+    ).inc()

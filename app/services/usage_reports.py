@@ -1,0 +1,164 @@
+"""Usage reports from the ERP connector (DESIGN.md 1, "Credits and processes"; DESIGN.md 3, idempotency).
+
+A report carries absolute counts (variants, customers, contacts, sales reps, admin users, and
+optionally users and integrations), storage bytes and when they were measured. It replaces the
+tenant's usage only when measured later than the one applied (one conditional UPDATE on
+``measured_at``), so late reports change nothing; a retried report (same idempotency key) returns
+the first answer. An applied report re-evaluates the credits, storage, users and integrations
+alerts; their e-mails are queued in the same transaction and they are published after it commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import asdict, dataclass, field
+
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
+from app.broadcast import Broadcaster
+from app.models.enums import AddOnCategory
+from app.models.metering import AlertKind, LimitAlert, UsageReport
+from app.models.tenancy import Tenant
+from app.models.usage import TenantUsage
+from app.services import alerts
+from app.services.credits import BYTES_PER_MB
+from app.services.errors import InvalidInput
+from app.services.idempotency import IdempotencyKeyReused, fingerprint, validate_key
+from app.services.quota import active_plan
+from app.services.subscriptions import TenantPlan
+from app.services.usage import CurrentUsage, current_usage
+
+MAX_COUNT = 1_000_000_000  # a billion variants or customers is not a measurement, it is a bug
+MAX_STORAGE_BYTES = 10**16  # 10 PB
+
+COUNT_FIELDS = ("variants", "customers", "contacts", "sales_reps", "admin_users")
+GRAPHQL_NAMES = {
+    "variants": "variants",
+    "customers": "customers",
+    "contacts": "contacts",
+    "sales_reps": "salesReps",
+    "admin_users": "adminUsers",
+    "users": "users",
+    "integrations": "integrations",
+    "storage_bytes": "storageBytes",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class UsageCounts:
+    variants: int
+    customers: int
+    contacts: int
+    sales_reps: int
+    admin_users: int
+    storage_bytes: int
+    measured_at: dt.datetime
+    users: int | None = None  # None: the admin users count
+    integrations: int | None = None  # None: the active integration add-ons
+
+
+@dataclass(frozen=True, slots=True)
+class ReportOutcome:
+    report_id: uuid.UUID
+    applied: bool
+    replayed: bool
+    usage: CurrentUsage
+    alerts: list[LimitAlert] = field(default_factory=list)
+
+
+def validate(counts: UsageCounts, *, now: dt.datetime, max_skew: dt.timedelta) -> UsageCounts:
+    """Counts are whole numbers from 0 to a billion (storage to 10 PB), measured not in the future."""
+    for name in (*COUNT_FIELDS, "users", "integrations"):
+        value = getattr(counts, name)
+        if value is not None and not 0 <= value <= MAX_COUNT:
+            raise InvalidInput(
+                f"{GRAPHQL_NAMES[name]} must be between 0 and {MAX_COUNT:,}.", field=GRAPHQL_NAMES[name]
+            )
+    if not 0 <= counts.storage_bytes <= MAX_STORAGE_BYTES:
+        raise InvalidInput(f"storageBytes must be between 0 and {MAX_STORAGE_BYTES:,}.", field="storageBytes")
+    measured_at = counts.measured_at
+    if measured_at.tzinfo is None:
+        measured_at = measured_at.replace(tzinfo=dt.UTC)  # ISO 8601 without offset: UTC, as API.md says
+    if measured_at > now + max_skew:
+        raise InvalidInput("measuredAt is in the future.", field="measuredAt")
+    return UsageCounts(**{**asdict(counts), "measured_at": measured_at.astimezone(dt.UTC)})
+
+
+def integrations_in_use(plan: TenantPlan | None) -> int:
+    """Active integration add-ons (times quantity): the integrations count when none is reported."""
+    if plan is None:
+        return 0
+    return sum(s.quantity for s in plan.add_ons if s.add_on.category == AddOnCategory.INTEGRATIONS)
+
+
+async def report_usage(
+    tenant: Tenant,
+    counts: UsageCounts,
+    *,
+    idempotency_key: str | None,
+    now: dt.datetime,
+    max_skew: dt.timedelta = dt.timedelta(minutes=5),
+    broadcaster: Broadcaster | None = None,
+) -> ReportOutcome:
+    """Record and, when newer than the last applied one, apply a usage report."""
+    counts = validate(counts, now=now, max_skew=max_skew)
+    if idempotency_key is not None:
+        validate_key(idempotency_key)
+    digest = fingerprint(asdict(counts))
+    plan = await active_plan(tenant, now=now)
+    users = counts.users if counts.users is not None else counts.admin_users
+    integrations = counts.integrations if counts.integrations is not None else integrations_in_use(plan)
+    credits = sum(getattr(counts, name) for name in COUNT_FIELDS)
+    report_id = uuid.uuid4()
+    async with in_transaction():
+        row = UsageReport(
+            id=report_id,
+            tenant_id=tenant.id,
+            idempotency_key=idempotency_key,
+            fingerprint=digest,
+            **asdict(counts),
+            applied=False,
+            received_at=now,
+        )
+        if idempotency_key is None:
+            await row.save(force_create=True)
+        else:
+            await UsageReport.bulk_create([row], ignore_conflicts=True)
+            first = await UsageReport.get(tenant_id=tenant.id, idempotency_key=idempotency_key)
+            if first.id != report_id:
+                if first.fingerprint != digest:
+                    raise IdempotencyKeyReused(field="idempotencyKey")
+                return ReportOutcome(first.id, first.applied, True, await current_usage(tenant.id))
+        values = {
+            **{name: getattr(counts, name) for name in COUNT_FIELDS},
+            "credits": credits,
+            "users": users,
+            "integrations": integrations,
+            "storage_bytes": counts.storage_bytes,
+            "measured_at": counts.measured_at,
+            "updated_at": now,
+        }
+        newer = Q(tenant_id=tenant.id) & (Q(measured_at__isnull=True) | Q(measured_at__lt=counts.measured_at))
+        applied = await TenantUsage.filter(newer).update(**values)
+        if not applied:
+            # The tenant's first report creates its row (and a concurrent first report loses cleanly).
+            await TenantUsage.bulk_create([TenantUsage(tenant_id=tenant.id)], ignore_conflicts=True)
+            applied = await TenantUsage.filter(newer).update(**values)
+        raised: list[LimitAlert] = []
+        if applied:
+            await UsageReport.filter(id=report_id).update(applied=True)
+            if plan is not None:
+                limits = plan.effective_limits
+                measures = [
+                    alerts.Measure(AlertKind.CREDITS, credits, limits.credits),
+                    alerts.Measure(AlertKind.STORAGE, counts.storage_bytes, limits.storage_mb * BYTES_PER_MB),
+                    alerts.Measure(AlertKind.USERS, users, limits.users),
+                    alerts.Measure(AlertKind.INTEGRATIONS, integrations, limits.integrations),
+                ]
+                thresholds = alerts.normalized_thresholds(tenant.alert_thresholds)
+                raised = await alerts.apply_measures(tenant.id, measures, thresholds, now=now)
+        usage = await current_usage(tenant.id)
+    await alerts.publish(broadcaster, raised)  # after the commit, never before
+    return ReportOutcome(report_id, bool(applied), False, usage, raised)

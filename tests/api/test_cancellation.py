@@ -1,0 +1,499 @@
+"""Cancelling an add-on over GraphQL: cancellationPreview, cancelAddOn, undoCancellation, the end date
+computed from the clock, the "disabled today" e-mail sent once, concurrency (SQLite and PostgreSQL).
+
+The clock is 2026-11-23 12:00 UTC. acme (EUR, anchor day 1, storefront-m: 3,000 credits, 5 users,
+2 integrations, OVERAGE storage) is in the period 2026-11-01..12-01: a cancelled add-on stays until
+2026-11-30 and ends at 2026-12-01 00:00. Its add-ons: storage-10gb, the free sales dashboard and
+credits-1000 (effective credits 4,000, storage 20,480 MB). nova (BRL, anchor day 10, erp-pro: 10
+users + users-5, 3 integrations + Mercado Livre) is in 2026-11-10..12-10.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections import Counter
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from app.clock import FrozenClock
+from app.main import create_app
+from app.models.audit import AuditEntry
+from app.models.billing import AddOnSubscription
+from app.models.catalog import AddOn
+from app.models.enums import AddOnStatus, Role
+from app.models.notifications import OutboxEmail
+from app.models.tenancy import Tenant, User
+from app.models.usage import TenantUsage
+from app.seed import SeedResult
+from app.services import lifecycle
+from app.settings import Settings
+from tests.conftest import GraphQLClient, count_queries
+from tests.smtp import SmtpServer
+
+ACME = "admin@acme.test"
+NOVA = "admin@nova.test"
+RACERS = 8
+ENDS_AT = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+ERROR = "__typename ... on Error { code message field }"
+ACTIVE = "id name status endsAt availableUntil addOn { code }"
+WARNINGS = "warnings { kind message used limitNow limitAfter addOnCodes }"
+PREVIEW = f"""
+query($id: ID!) {{
+  cancellationPreview(addOnId: $id) {{
+    {ERROR}
+    ... on CancellationPreview {{
+      availableUntil endsAt period {{ name start end }} addOn {{ {ACTIVE} }} {WARNINGS}
+    }}
+  }}
+}}
+"""
+CANCEL = f"""
+mutation($id: ID!) {{
+  cancelAddOn(addOnId: $id) {{
+    {ERROR}
+    ... on CancelAddOnSuccess {{ availableUntil endsAt addOn {{ {ACTIVE} }} {WARNINGS} }}
+  }}
+}}
+"""
+UNDO = f"""
+mutation($id: ID!) {{
+  undoCancellation(addOnId: $id) {{ {ERROR} ... on UndoCancellationSuccess {{ addOn {{ {ACTIVE} }} }} }}
+}}
+"""
+MY_PLAN = f"""
+{{ myPlan {{ ... on MyPlan {{
+  effectiveLimits {{ storageMb users integrations credits }} addOns {{ {ACTIVE} }}
+}} }} }}
+"""
+
+
+async def add_on_id(code: str, tenant: str = "acme") -> str:
+    return str((await AddOnSubscription.get(add_on__code=code, tenant__slug=tenant)).id)
+
+
+async def call(
+    gql: GraphQLClient, document: str, field: str, add_on: str, *, as_: str = ACME
+) -> dict[str, Any]:
+    body = await gql.post(document, {"id": add_on}, as_=as_)
+    assert "errors" not in body, body
+    result: dict[str, Any] = body["data"][field]
+    return result
+
+
+async def cancel(gql: GraphQLClient, add_on: str, *, as_: str = ACME) -> dict[str, Any]:
+    return await call(gql, CANCEL, "cancelAddOn", add_on, as_=as_)
+
+
+async def preview(gql: GraphQLClient, add_on: str, *, as_: str = ACME) -> dict[str, Any]:
+    return await call(gql, PREVIEW, "cancellationPreview", add_on, as_=as_)
+
+
+async def undo(gql: GraphQLClient, add_on: str, *, as_: str = ACME) -> dict[str, Any]:
+    return await call(gql, UNDO, "undoCancellation", add_on, as_=as_)
+
+
+async def my_plan(gql: GraphQLClient, *, as_: str = ACME) -> dict[str, Any]:
+    result: dict[str, Any] = (await gql.post(MY_PLAN, as_=as_))["data"]["myPlan"]
+    return result
+
+
+async def report_usage(tenant: str, **counts: int) -> None:
+    """What the connector's reportUsage leaves behind; this issue only reads it."""
+    await TenantUsage.create(tenant=await Tenant.get(slug=tenant), **counts)
+
+
+async def add_second_admin(tenant: str = "acme") -> None:
+    await User.create(
+        tenant=await Tenant.get(slug=tenant),
+        email=f"boss@{tenant}.test",
+        name="Second admin",
+        role=Role.ADMIN,
+    )
+
+
+# --- Preview -----------------------------------------------------------------------------------
+
+
+async def test_preview_tells_until_when_the_add_on_stays_available_and_changes_nothing(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    credits = await add_on_id("credits-1000")
+
+    result = await preview(gql, credits)
+
+    assert result["__typename"] == "CancellationPreview"
+    assert (result["availableUntil"], result["endsAt"]) == ("2026-11-30", "2026-12-01T00:00:00+00:00")
+    assert result["period"] == {"name": "2026-11", "start": "2026-11-01", "end": "2026-12-01"}
+    assert result["addOn"]["status"] == "ACTIVE"
+    assert result["warnings"] == []
+    assert (await AddOnSubscription.get(id=credits)).ends_at is None
+    assert not await AuditEntry.exists()
+    assert not await OutboxEmail.exists()
+
+
+async def test_the_end_date_follows_the_tenants_billing_anchor_day(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    result = await preview(gql, await add_on_id("users-5", "nova"), as_=NOVA)
+    assert (result["availableUntil"], result["endsAt"]) == ("2026-12-09", "2026-12-10T00:00:00+00:00")
+
+
+async def test_preview_warns_when_losing_credits_would_put_usage_over_the_limit(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    # 1,500 + 900 + 700 + 5 + 3 = 3,108 credits used: within 4,000, above the plan's 3,000.
+    await report_usage("acme", variants=1500, customers=900, contacts=700, sales_reps=5, admin_users=3)
+
+    result = await preview(gql, await add_on_id("credits-1000"))
+
+    [warning] = result["warnings"]
+    assert {k: warning[k] for k in ("kind", "used", "limitNow", "limitAfter")} == {
+        "kind": "CREDITS",
+        "used": 3108,
+        "limitNow": 4000,
+        "limitAfter": 3000,
+    }
+    assert "no sync process" in warning["message"]
+    # The storage pack adds no credits: losing it warns about nothing here.
+    assert (await preview(gql, await add_on_id("storage-10gb")))["warnings"] == []
+
+
+async def test_preview_warns_about_storage_in_mb_and_says_it_will_be_billed_as_overage(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    await report_usage("acme", storage_bytes=15 * 1024**3 + 1)
+
+    result = await preview(gql, await add_on_id("storage-10gb"))
+
+    [warning] = result["warnings"]
+    assert (warning["kind"], warning["used"], warning["limitNow"], warning["limitAfter"]) == (
+        "STORAGE",
+        15 * 1024 + 1,  # MB, rounded up
+        20480,
+        10240,
+    )
+    assert "overage" in warning["message"]
+
+
+async def test_preview_warns_about_users_and_integrations(gql: GraphQLClient, demo: SeedResult) -> None:
+    await report_usage("nova", users=12, integrations=4)
+
+    users = await preview(gql, await add_on_id("users-5", "nova"), as_=NOVA)
+    integration = await preview(gql, await add_on_id("integration-mercado-livre", "nova"), as_=NOVA)
+
+    assert [(w["kind"], w["used"], w["limitNow"], w["limitAfter"]) for w in users["warnings"]] == [
+        ("USERS", 12, 15, 10)
+    ]
+    assert [(w["kind"], w["used"], w["limitNow"], w["limitAfter"]) for w in integration["warnings"]] == [
+        ("INTEGRATIONS", 4, 4, 3)
+    ]
+
+
+async def test_no_warning_while_usage_still_fits_the_limit_left(gql: GraphQLClient, demo: SeedResult) -> None:
+    await report_usage("nova", users=10, integrations=3)
+    assert (await preview(gql, await add_on_id("users-5", "nova"), as_=NOVA))["warnings"] == []
+    mercado_livre = await add_on_id("integration-mercado-livre", "nova")
+    assert (await preview(gql, mercado_livre, as_=NOVA))["warnings"] == []
+
+
+async def test_preview_warns_when_another_add_on_requires_it(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
+) -> None:
+    nova = await Tenant.get(slug="nova")
+    for code in ("fiscal-bookkeeping", "make-to-order"):
+        add_on = await AddOn.get(code=code)
+        await AddOnSubscription.create(
+            tenant=nova, add_on=add_on, unit_price=Decimal(add_on.prices["BRL"]), currency="BRL",
+            contracted_at=clock.now() - dt.timedelta(days=2),
+        )  # fmt: skip
+
+    result = await preview(gql, await add_on_id("fiscal-bookkeeping", "nova"), as_=NOVA)
+
+    [warning] = result["warnings"]
+    assert (warning["kind"], warning["addOnCodes"], warning["used"]) == (
+        "REQUIRED_BY",
+        ["make-to-order"],
+        None,
+    )
+
+
+# --- Cancel ------------------------------------------------------------------------------------
+
+
+async def test_cancel_records_the_end_date_emails_every_admin_and_audits(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock, smtp_server: SmtpServer
+) -> None:
+    await add_second_admin()
+    credits = await add_on_id("credits-1000")
+
+    result = await cancel(gql, credits)
+
+    assert result["__typename"] == "CancelAddOnSuccess"
+    assert (result["availableUntil"], result["endsAt"]) == ("2026-11-30", "2026-12-01T00:00:00+00:00")
+    assert (result["addOn"]["status"], result["addOn"]["availableUntil"]) == ("CANCELING", "2026-11-30")
+    # My plan shows the disable date; it still counts until then.
+    plan = await my_plan(gql)
+    shown = next(a for a in plan["addOns"] if a["id"] == credits)
+    assert (shown["status"], shown["endsAt"], shown["availableUntil"]) == (
+        "CANCELING",
+        "2026-12-01T00:00:00+00:00",
+        "2026-11-30",
+    )
+    assert plan["effectiveLimits"]["credits"] == 4000
+    stored = await AddOnSubscription.get(id=credits)
+    assert (stored.status, stored.cancelled_at, stored.ends_at) == (
+        AddOnStatus.CANCELING,
+        clock.now(),
+        ENDS_AT,
+    )
+    entry = await AuditEntry.get(action="add_on.cancel")
+    assert (entry.actor, entry.subject_id, entry.details["ends_at"]) == (ACME, credits, ENDS_AT.isoformat())
+
+    assert await smtp_server.dispatcher(clock).run_once() == 2
+    assert sorted(m["To"] for m in smtp_server.inbox.messages) == ["admin@acme.test", "boss@acme.test"]
+    message = smtp_server.inbox.to("boss@acme.test")[0]
+    assert "1,000 credits" in message["Subject"]
+    assert "available until 2026-11-30" in message["Subject"]
+    body = message.get_payload(decode=True).decode()
+    assert "disabled on 2026-12-01" in body
+    assert "admin@acme.test cancelled" in body
+
+
+async def test_moving_the_clock_past_the_end_date_removes_the_add_on_and_sends_one_email(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock, smtp_server: SmtpServer
+) -> None:
+    credits = await add_on_id("credits-1000")
+    await cancel(gql, credits)
+    dispatcher = smtp_server.dispatcher(clock)
+    await dispatcher.run_once()  # the cancellation e-mail
+    clock.set(ENDS_AT - dt.timedelta(seconds=1))
+    assert (await my_plan(gql))["effectiveLimits"]["credits"] == 4000
+
+    clock.set(ENDS_AT)
+
+    # Nothing has run: the limits follow the clock.
+    plan = await my_plan(gql)
+    assert plan["effectiveLimits"]["credits"] == 3000
+    assert credits not in [a["id"] for a in plan["addOns"]]
+    assert (await preview(gql, credits))["__typename"] == "AddOnEndedError"
+    # The periodic task sends "disabled today" once, however often it runs.
+    task = lifecycle.AddOnLifecycleTask(clock=clock)
+    assert await task.run_once() == 1
+    assert await task.run_once() == 0
+    clock.advance(dt.timedelta(days=3))
+    assert await lifecycle.notify_ended_add_ons(clock.now()) == 0
+    await dispatcher.run_once()
+    await dispatcher.run_once()
+    disabled = [m for m in smtp_server.inbox.to(ACME) if "disabled today" in str(m["Subject"])]
+    assert len(disabled) == 1
+    assert "1,000 credits" in disabled[0]["Subject"]
+    assert "disabled on 2026-12-01" in disabled[0].get_payload(decode=True).decode()
+    assert (await AddOnSubscription.get(id=credits)).status == AddOnStatus.ENDED
+    entry = await AuditEntry.get(action="add_on.end")
+    assert (entry.actor, entry.subject_id) == ("system", credits)
+
+
+async def test_the_periodic_task_in_the_apps_lifespan_sends_the_disabled_today_email(
+    demo: SeedResult, clock: FrozenClock, settings: Settings, smtp_server: SmtpServer, gql: GraphQLClient
+) -> None:
+    await cancel(gql, await add_on_id("credits-1000"))
+    clock.set(ENDS_AT + dt.timedelta(hours=1))
+    settings.smtp_url = smtp_server.url
+    settings.lifecycle_interval_seconds = 0.05
+    app = create_app(settings, clock=clock, manage_orm=False, run_background_tasks=True)
+
+    async with app.router.lifespan_context(app):
+        for _ in range(200):
+            if any("disabled today" in s for s in smtp_server.inbox.subjects()):
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # a few more passes of both loops
+
+    subjects = smtp_server.inbox.subjects()
+    assert sum("disabled today" in s for s in subjects) == 1
+    assert sum("Add-on cancelled" in s for s in subjects) == 1
+
+
+async def test_cancelling_twice_is_a_typed_error_and_sends_no_second_email(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    credits = await add_on_id("credits-1000")
+    await cancel(gql, credits)
+
+    again = await cancel(gql, credits)
+
+    assert (again["__typename"], again["code"], again["field"]) == (
+        "AddOnAlreadyCancelledError",
+        "ADD_ON_ALREADY_CANCELLED",
+        "addOnId",
+    )
+    assert "2026-11-30" in again["message"]
+    assert (await preview(gql, credits))["__typename"] == "AddOnAlreadyCancelledError"
+    assert await OutboxEmail.all().count() == 1
+    assert await AuditEntry.filter(action="add_on.cancel").count() == 1
+
+
+async def test_two_concurrent_cancellations_one_wins_the_other_gets_a_typed_error(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    credits = await add_on_id("credits-1000")
+    await gql.token_for(ACME)
+
+    results = await asyncio.gather(*(cancel(gql, credits) for _ in range(RACERS)))
+
+    assert Counter(r["__typename"] for r in results) == {
+        "CancelAddOnSuccess": 1,
+        "AddOnAlreadyCancelledError": RACERS - 1,
+    }
+    assert await AuditEntry.filter(action="add_on.cancel").count() == 1
+    assert await OutboxEmail.all().count() == 1  # acme has one admin
+    assert (await AddOnSubscription.get(id=credits)).ends_at == ENDS_AT
+
+
+async def test_concurrent_cancel_and_undo_leave_a_consistent_add_on(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    credits = await add_on_id("credits-1000")
+    await cancel(gql, credits)
+    await gql.token_for(ACME)
+
+    results = await asyncio.gather(*(undo(gql, credits) for _ in range(RACERS)))
+
+    assert Counter(r["__typename"] for r in results) == {
+        "UndoCancellationSuccess": 1,
+        "AddOnNotCancelledError": RACERS - 1,
+    }
+    stored = await AddOnSubscription.get(id=credits)
+    assert (stored.status, stored.ends_at, stored.cancelled_at) == (AddOnStatus.ACTIVE, None, None)
+
+
+async def test_another_tenants_add_on_answers_exactly_like_an_unknown_id(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    novas = await add_on_id("users-5", "nova")
+    unknown = "00000000-0000-4000-8000-000000000000"
+    for document, field in (
+        (PREVIEW, "cancellationPreview"),
+        (CANCEL, "cancelAddOn"),
+        (UNDO, "undoCancellation"),
+    ):
+        answers = [await call(gql, document, field, add_on) for add_on in (novas, unknown, "42")]
+        assert answers[0] == answers[1] == answers[2]
+        assert (answers[0]["__typename"], answers[0]["field"]) == ("NotFoundError", "addOnId")
+    stored = await AddOnSubscription.get(id=novas)
+    assert (stored.status, stored.ends_at) == (AddOnStatus.ACTIVE, None)
+    assert not await OutboxEmail.exists()
+
+
+async def test_a_one_off_item_cannot_be_cancelled(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
+) -> None:
+    start_pack = await AddOn.get(code="start-pack")
+    subscription = await AddOnSubscription.create(
+        tenant=await Tenant.get(slug="acme"), add_on=start_pack, unit_price=Decimal("490.00"), currency="EUR",
+        contracted_at=clock.now() - dt.timedelta(days=1),
+    )  # fmt: skip
+    result = await cancel(gql, str(subscription.id))
+    assert (result["__typename"], result["code"]) == ("AddOnNotCancellableError", "ADD_ON_NOT_CANCELLABLE")
+
+
+@pytest.mark.parametrize(
+    ("caller", "typename"), [("member@acme.test", "NotAdminError"), ("admin@legacy.test", "NotEligibleError")]
+)
+async def test_only_admins_of_eligible_environments_cancel(
+    gql: GraphQLClient, demo: SeedResult, caller: str, typename: str
+) -> None:
+    credits = await add_on_id("credits-1000")
+    assert (await cancel(gql, credits, as_=caller))["__typename"] == typename
+    assert (await preview(gql, credits, as_=caller))["__typename"] == typename
+    assert (await undo(gql, credits, as_=caller))["__typename"] == typename
+    assert (await AddOnSubscription.get(id=credits)).ends_at is None
+
+
+async def test_cancelling_needs_credentials(gql: GraphQLClient, demo: SeedResult) -> None:
+    body = await gql.post(CANCEL, {"id": await add_on_id("credits-1000")})
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+# --- Undo --------------------------------------------------------------------------------------
+
+
+async def test_undo_before_the_end_date_keeps_the_add_on_counting(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock, smtp_server: SmtpServer
+) -> None:
+    credits = await add_on_id("credits-1000")
+    await cancel(gql, credits)
+    clock.set(ENDS_AT - dt.timedelta(minutes=1))
+
+    result = await undo(gql, credits)
+
+    assert result["__typename"] == "UndoCancellationSuccess"
+    assert (result["addOn"]["status"], result["addOn"]["endsAt"], result["addOn"]["availableUntil"]) == (
+        "ACTIVE",
+        None,
+        None,
+    )
+    clock.set(ENDS_AT + dt.timedelta(days=1))
+    assert (await my_plan(gql))["effectiveLimits"]["credits"] == 4000
+    assert await lifecycle.notify_ended_add_ons(clock.now()) == 0
+    assert await AuditEntry.filter(action="add_on.undo_cancellation", subject_id=credits).count() == 1
+    await smtp_server.dispatcher(clock).run_once()
+    assert [str(s).split(":")[0] for s in smtp_server.inbox.subjects()] == [
+        "Add-on cancelled",
+        "Cancellation withdrawn",
+    ]
+    # It can be cancelled again, in the period it is in now.
+    again = await cancel(gql, credits)
+    assert again["availableUntil"] == "2026-12-31"
+
+
+async def test_undo_after_the_end_date_is_refused(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
+) -> None:
+    credits = await add_on_id("credits-1000")
+    await cancel(gql, credits)
+    clock.set(ENDS_AT)
+
+    result = await undo(gql, credits)
+
+    assert (result["__typename"], result["code"]) == ("AddOnEndedError", "ADD_ON_ENDED")
+    assert (await cancel(gql, credits))["__typename"] == "AddOnEndedError"
+    assert (await my_plan(gql))["effectiveLimits"]["credits"] == 3000
+
+
+async def test_undo_of_an_add_on_that_is_not_cancelled_is_a_typed_error(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    result = await undo(gql, await add_on_id("credits-1000"))
+    assert (result["__typename"], result["code"], result["field"]) == (
+        "AddOnNotCancelledError",
+        "ADD_ON_NOT_CANCELLED",
+        "addOnId",
+    )
+    assert not await OutboxEmail.exists()
+
+
+async def test_preview_and_cancel_use_a_constant_number_of_queries(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
+) -> None:
+    credits = await add_on_id("credits-1000")
+    await gql.token_for(ACME)
+    with count_queries() as few:
+        await preview(gql, credits)
+    acme = await Tenant.get(slug="acme")
+    pack = await AddOn.get(code="users-1")
+    for hours in range(1, 31):
+        await AddOnSubscription.create(
+            tenant=acme, add_on=pack, unit_price=Decimal("4.90"), currency="EUR",
+            contracted_at=clock.now() - dt.timedelta(hours=hours),
+        )  # fmt: skip
+    with count_queries() as many:
+        await preview(gql, credits)
+    with count_queries() as cancelling:
+        await cancel(gql, credits)
+
+    assert many.count == few.count <= 5  # caller, add-on, plan, add-ons, usage
+    assert cancelling.count <= 9  # the same reads, the conditional UPDATE, audit, admins, outbox
