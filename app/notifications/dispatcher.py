@@ -23,6 +23,7 @@ from email.utils import format_datetime
 import aiosmtplib
 from tortoise.expressions import F, Q
 
+from app.background import running_in_background
 from app.clock import Clock
 from app.models.enums import OutboxStatus
 from app.models.notifications import OutboxEmail
@@ -136,10 +137,5 @@ class OutboxDispatcher:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[OutboxDispatcher]:
-        task = asyncio.create_task(self._loop(), name="outbox-dispatcher")
-        try:
+        async with running_in_background(self._loop, "outbox-dispatcher"):
             yield self
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task

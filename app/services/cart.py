@@ -31,6 +31,11 @@ MAX_CODE_LENGTH = 64  # AddOn.code
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
+class CartBusy(DomainError):
+    code = "CART_BUSY"
+    default_message = "The cart was being confirmed at the same moment; try again."
+
+
 class AddOnUnavailable(DomainError):
     code = "ADD_ON_UNAVAILABLE"
     default_message = "This add-on is no longer sold."
@@ -303,35 +308,59 @@ async def add_to_cart(
         view, [(add_on, quantity + (existing.quantity if existing else 0))], in_cart=in_cart
     )
     room = await room_for(view, add_on)
-    cart = await _get_or_create_cart(principal, now)
-    async with in_transaction():
-        # The line exists after this (ON CONFLICT DO NOTHING: a concurrent add may have created it).
-        await CartLine.bulk_create(
-            [
-                CartLine(
-                    cart_id=cart.id,
-                    add_on_id=add_on.id,
-                    position=max((line.position for line in lines), default=-1) + 1,
-                    quantity=0,
-                    unit_price=price.amount,
-                    currency=price.currency,
-                    added_at=now,
-                )
-            ],
-            ignore_conflicts=True,
-        )
-        added = await CartLine.filter(
-            cart_id=cart.id, add_on_id=add_on.id, quantity__lte=room - quantity
-        ).update(quantity=F("quantity") + quantity, unit_price=price.amount, currency=price.currency)
-        if not added:
-            raise QuantityAboveMaximum(
-                f"{add_on.name}: the cart may hold at most {max(room, 0)} (another request just added some).",
-                field="quantity",
-                maximum=maximum_of(add_on),
-                already_contracted=await contracted_quantity(view, add_on),
+    for _attempt in range(3):
+        cart = await _get_or_create_cart(principal, now)
+        async with in_transaction():
+            if not await _hold_open(cart, now):
+                continue  # checked out meanwhile: the add goes to a new cart
+            await _add_line(cart, add_on, quantity, price, room, lines, view, now)
+        return await build_view(view, cart, now)
+    raise CartBusy()
+
+
+async def _hold_open(cart: Cart, now: dt.datetime) -> bool:
+    """Touch the cart row while it is open, first in the transaction: this takes the row's lock, so a
+    checkout of this cart either finished before (and this edit goes elsewhere) or waits for this edit
+    and buys it. Never an edit landing in a cart that was closed without it."""
+    return bool(await Cart.filter(id=cart.id, status=CartStatus.OPEN).update(updated_at=now))
+
+
+async def _add_line(
+    cart: Cart,
+    add_on: AddOn,
+    quantity: int,
+    price: money.Money,
+    room: int,
+    lines: list[CartLine],
+    view: TenantPlan,
+    now: dt.datetime,
+) -> None:
+    """Merge ``quantity`` into the add-on's line, within ``room`` (one conditional UPDATE)."""
+    # The line exists after this (ON CONFLICT DO NOTHING: a concurrent add may have created it).
+    await CartLine.bulk_create(
+        [
+            CartLine(
+                cart_id=cart.id,
+                add_on_id=add_on.id,
+                position=max((line.position for line in lines), default=-1) + 1,
+                quantity=0,
+                unit_price=price.amount,
+                currency=price.currency,
+                added_at=now,
             )
-        await Cart.filter(id=cart.id).update(updated_at=now)
-    return await build_view(view, cart, now)
+        ],
+        ignore_conflicts=True,
+    )
+    added = await CartLine.filter(cart_id=cart.id, add_on_id=add_on.id, quantity__lte=room - quantity).update(
+        quantity=F("quantity") + quantity, unit_price=price.amount, currency=price.currency
+    )
+    if not added:
+        raise QuantityAboveMaximum(
+            f"{add_on.name}: the cart may hold at most {max(room, 0)} (another request just added some).",
+            field="quantity",
+            maximum=maximum_of(add_on),
+            already_contracted=await contracted_quantity(view, add_on),
+        )
 
 
 async def update_cart_item(
@@ -348,10 +377,11 @@ async def update_cart_item(
     await check_conditions(view, [(line.add_on, quantity)], in_cart={line.add_on.code for line in lines})
     price = catalog_price(line.add_on, view.tenant.currency)
     async with in_transaction():
+        if not await _hold_open(cart, now):
+            raise NotFound(f"{add_on_code[:MAX_CODE_LENGTH]!r} is not in the cart.", field="addOnCode")
         await CartLine.filter(id=line.id).update(
             quantity=quantity, unit_price=price.amount, currency=price.currency
         )
-        await Cart.filter(id=cart.id).update(updated_at=now)
     return await build_view(view, cart, now)
 
 
@@ -367,8 +397,9 @@ async def remove_from_cart(
     if cart is None or line is None:
         raise NotFound(f"{add_on_code[:MAX_CODE_LENGTH]!r} is not in the cart.", field="addOnCode")
     async with in_transaction():
+        if not await _hold_open(cart, now):
+            raise NotFound(f"{add_on_code[:MAX_CODE_LENGTH]!r} is not in the cart.", field="addOnCode")
         await CartLine.filter(id=line.id).delete()
-        await Cart.filter(id=cart.id).update(updated_at=now)
     return await build_view(view, cart, now)
 
 

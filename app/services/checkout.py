@@ -155,10 +155,22 @@ async def _place_order(principal: Principal, key: str, now: dt.datetime) -> Orde
     user = principal.user
     assert user is not None
     cart = await Cart.get_or_none(open_owner=str(user.id))
-    lines = (
-        await CartLine.filter(cart_id=cart.id).select_related("add_on").order_by("position") if cart else []
+    if cart is None:
+        raise EmptyCart()
+    # Close the cart before reading it: the UPDATE locks the cart row, so a concurrent checkout of the
+    # same cart waits here, then finds it closed (PostgreSQL re-checks the condition after the first
+    # commits) and fails without having written anything; and a concurrent edit of the cart (which
+    # touches this row first, see app.services.cart) either lands before the lines are read, and is
+    # bought, or after the commit, and goes to a new cart: never into a closed cart unbought. Any
+    # refusal below rolls the transaction back, which reopens the cart. Inserting the order first
+    # would deadlock: its foreign key share-locks the cart row that the other transaction updates.
+    closed = await Cart.filter(id=cart.id, status=CartStatus.OPEN).update(
+        status=CartStatus.CHECKED_OUT, open_owner=None, checked_out_at=now, updated_at=now
     )
-    if cart is None or not lines:
+    if not closed:
+        raise EmptyCart("This cart was just confirmed by another request.")
+    lines = await CartLine.filter(cart_id=cart.id).select_related("add_on").order_by("position")
+    if not lines:
         raise EmptyCart()
     view = await load_tenant_plan(principal.tenant, now=now)
     currency = view.tenant.currency
@@ -193,15 +205,6 @@ async def _place_order(principal: Principal, key: str, now: dt.datetime) -> Orde
             f"Coupon {coupon.code} applies to nothing in the cart; remove it to confirm.", field="code"
         )
 
-    # Close the cart before any other write: it locks the cart row, so a concurrent checkout of the
-    # same cart waits here, then finds it closed (PostgreSQL re-checks the condition after the first
-    # commits) and fails without having written anything. Inserting the order first would deadlock:
-    # its foreign key share-locks the cart row that the other transaction wants to update.
-    closed = await Cart.filter(id=cart.id, status=CartStatus.OPEN).update(
-        status=CartStatus.CHECKED_OUT, open_owner=None, checked_out_at=now, updated_at=now
-    )
-    if not closed:
-        raise EmptyCart("This cart was just confirmed by another request.")
     try:
         order = await Order.create(
             tenant_id=view.tenant.id,

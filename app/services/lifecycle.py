@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from tortoise.transactions import in_transaction
 
 from app.auth.principal import Principal
+from app.background import running_in_background
 from app.clock import Clock
 from app.models.billing import AddOnSubscription
 from app.models.enums import AddOnStatus
@@ -138,10 +139,5 @@ class AddOnLifecycleTask:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[AddOnLifecycleTask]:
-        task = asyncio.create_task(self._loop(), name="add-on-lifecycle")
-        try:
+        async with running_in_background(self._loop, "add-on-lifecycle"):
             yield self
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task

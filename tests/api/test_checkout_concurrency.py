@@ -8,6 +8,7 @@ from collections import Counter
 
 from app.models.audit import AuditEntry
 from app.models.billing import AddOnSubscription
+from app.models.catalog import AddOn
 from app.models.coupons import Coupon
 from app.models.enums import Role
 from app.models.notifications import OutboxEmail
@@ -109,3 +110,27 @@ async def test_concurrent_adds_never_pass_the_add_on_maximum(gql: GraphQLClient,
     assert names == {"CartPayload": 9, "QuantityAboveMaximumError": 3}
     lines = await CartLine.filter(add_on__code="storage-10gb")
     assert [line.quantity for line in lines] == [9]
+
+
+async def test_cart_edits_racing_a_checkout_are_bought_or_kept_never_lost(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    await gql.token_for("admin@acme.test")
+    users_1 = (await AddOn.get(code="users-1")).id
+    for round_ in range(8):
+        await add(gql, "storage-500mb")
+        # A checkout and an edit of the same cart at once, in whichever order the database takes them.
+        result, edit = await asyncio.gather(checkout(gql, f"edit-race-{round_}"), add(gql, "users-1"))
+        assert result["__typename"] == "CheckoutSuccess", result
+        assert edit["__typename"] == "CartPayload", edit
+
+        bought = {
+            line.add_on_id async for line in OrderLine.filter(order__idempotency_key=f"edit-race-{round_}")
+        }
+        kept = {line.add_on_id async for line in CartLine.filter(cart__status="OPEN")}
+        assert users_1 in bought | kept  # the edit the admin was told succeeded is somewhere
+        await CartLine.filter(cart__status="OPEN").delete()
+
+    # Every line of every confirmed cart was bought in that cart's order.
+    for line in await CartLine.filter(cart__status="CHECKED_OUT"):
+        assert await OrderLine.filter(order__cart_id=line.cart_id, add_on_id=line.add_on_id).exists()
