@@ -100,7 +100,10 @@ def create_app(
                 await stack.enter_async_context(dispatcher.running())
                 # The "disabled today" e-mails of add-ons that ended (their limits already follow the clock).
                 lifecycle = AddOnLifecycleTask(
-                    clock=clock, interval=settings.lifecycle_interval_seconds, on_enqueued=dispatcher.wake
+                    clock=clock,
+                    interval=settings.lifecycle_interval_seconds,
+                    on_enqueued=dispatcher.wake,
+                    broadcaster=services.broadcaster,
                 )
                 await stack.enter_async_context(lifecycle.running())
             if limiter_redis is not None:

@@ -570,6 +570,7 @@ class Mutation:
             idempotency_key=idempotency_key,
             eligible_since=info.context.settings.store_eligible_since,
             now=info.context.clock.now(),
+            broadcaster=info.context.services.broadcaster,
         )
         return CheckoutSuccess(
             order=Order.of(result),

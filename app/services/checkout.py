@@ -28,13 +28,14 @@ from tortoise.transactions import in_transaction
 
 from app import money
 from app.auth.principal import Principal
+from app.broadcast import Broadcaster
 from app.models.billing import AddOnSubscription
 from app.models.catalog import AddOn
 from app.models.coupons import Coupon
 from app.models.enums import Cadence, ConfigurationStatus
 from app.models.store import Cart, CartLine, CartStatus, Order, OrderLine
 from app.notifications.outbox import notify_admins
-from app.services import audit, pricing
+from app.services import alerts, audit, pricing, usage_reports
 from app.services import cart as cart_rules
 from app.services import coupons as coupon_rules
 from app.services.access import require_store_access
@@ -95,9 +96,14 @@ def activates_subscription(cadence: Cadence, *, has_increments: bool, has_featur
 
 
 async def checkout(
-    principal: Principal, *, idempotency_key: str, eligible_since: dt.date, now: dt.datetime
+    principal: Principal,
+    *,
+    idempotency_key: str,
+    eligible_since: dt.date,
+    now: dt.datetime,
+    broadcaster: Broadcaster | None = None,
 ) -> CheckoutResult:
-    """Confirm the admin's cart. Same key, same order."""
+    """Confirm the admin's cart. Same key, same order. The new limits may resolve usage alerts."""
     require_store_access(principal, eligible_since=eligible_since)
     key = validate_key(idempotency_key)
     existing = await Order.get_or_none(tenant_id=principal.tenant.id, idempotency_key=key)
@@ -106,6 +112,7 @@ async def checkout(
     try:
         async with in_transaction():
             order = await _place_order(principal, key, now)
+            raised = await usage_reports.reevaluate_alerts(principal.tenant, now=now)
     except (_KeyTaken, DomainError) as error:
         # Outside the rolled-back transaction: a concurrent request with this key may have committed
         # meanwhile (taking the key, closing the cart, redeeming the coupon); this one is its retry.
@@ -115,6 +122,7 @@ async def checkout(
                 raise EmptyCart("This cart was just confirmed by another request.") from None
             raise
         return await _replay(principal, winner)
+    await alerts.publish(broadcaster, raised)  # after the commit, never before
     return await load_result(order, replayed=False)
 
 

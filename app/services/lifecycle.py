@@ -21,11 +21,13 @@ from tortoise.transactions import in_transaction
 
 from app.auth.principal import Principal
 from app.background import running_in_background
+from app.broadcast import Broadcaster
 from app.clock import Clock
 from app.models.billing import AddOnSubscription
 from app.models.enums import AddOnStatus
+from app.models.metering import LimitAlert
 from app.notifications.outbox import notify_admins
-from app.services import audit
+from app.services import alerts, audit, usage_reports
 from app.services.errors import DomainError, NotFound
 
 logger = logging.getLogger("tollgate.lifecycle")
@@ -69,7 +71,9 @@ def ended_email_body(subscription: AddOnSubscription, tenant_name: str) -> str:
     )
 
 
-async def notify_ended_add_ons(now: dt.datetime, *, batch_size: int = 200) -> int:
+async def notify_ended_add_ons(
+    now: dt.datetime, *, batch_size: int = 200, broadcaster: Broadcaster | None = None
+) -> int:
     """E-mail the admins of every add-on that ended by ``now`` and has not been announced yet.
 
     Returns how many add-ons were announced. Safe to call from any number of places at once.
@@ -81,6 +85,7 @@ async def notify_ended_add_ons(now: dt.datetime, *, batch_size: int = 200) -> in
         .limit(batch_size)
     )
     announced = 0
+    raised: list[LimitAlert] = []
     for subscription in due:
         async with in_transaction():
             claimed = await AddOnSubscription.filter(
@@ -88,6 +93,8 @@ async def notify_ended_add_ons(now: dt.datetime, *, batch_size: int = 200) -> in
             ).update(end_notified_at=now, status=AddOnStatus.ENDED)
             if not claimed:  # another instance got there first
                 continue
+            # Lower limits now: the last usage may cross a threshold it was under.
+            raised += await usage_reports.reevaluate_alerts(subscription.tenant, now=now)
             assert subscription.ends_at is not None
             await notify_admins(
                 subscription.tenant_id,
@@ -106,6 +113,7 @@ async def notify_ended_add_ons(now: dt.datetime, *, batch_size: int = 200) -> in
                 ended_at=subscription.ends_at.isoformat(),
             )
         announced += 1
+    await alerts.publish(broadcaster, raised)  # after the commits
     return announced
 
 
@@ -118,13 +126,15 @@ class AddOnLifecycleTask:
         clock: Clock,
         interval: float = 60.0,
         on_enqueued: Callable[[], None] | None = None,
+        broadcaster: Broadcaster | None = None,
     ) -> None:
         self.clock = clock
+        self.broadcaster = broadcaster
         self.interval = interval
         self.on_enqueued = on_enqueued  # e.g. the outbox dispatcher's ``wake``
 
     async def run_once(self) -> int:
-        announced = await notify_ended_add_ons(self.clock.now())
+        announced = await notify_ended_add_ons(self.clock.now(), broadcaster=self.broadcaster)
         if announced and self.on_enqueued is not None:
             self.on_enqueued()
         return announced

@@ -149,16 +149,39 @@ async def report_usage(
         raised: list[LimitAlert] = []
         if applied:
             await UsageReport.filter(id=report_id).update(applied=True)
-            if plan is not None:
-                limits = plan.effective_limits
-                measures = [
-                    alerts.Measure(AlertKind.CREDITS, credits, limits.credits),
-                    alerts.Measure(AlertKind.STORAGE, counts.storage_bytes, limits.storage_mb * BYTES_PER_MB),
-                    alerts.Measure(AlertKind.USERS, users, limits.users),
-                    alerts.Measure(AlertKind.INTEGRATIONS, integrations, limits.integrations),
-                ]
-                thresholds = alerts.normalized_thresholds(tenant.alert_thresholds)
-                raised = await alerts.apply_measures(tenant.id, measures, thresholds, now=now)
         usage = await current_usage(tenant.id)
+        if applied and plan is not None:
+            raised = await _apply(tenant, plan, usage, now=now)
     await alerts.publish(broadcaster, raised)  # after the commit, never before
     return ReportOutcome(report_id, bool(applied), False, usage, raised)
+
+
+def usage_measures(plan: TenantPlan, usage: CurrentUsage) -> list[alerts.Measure]:
+    """What the alerts watch: credits, storage, users and integrations against the effective limits."""
+    limits = plan.effective_limits
+    return [
+        alerts.Measure(AlertKind.CREDITS, usage.credits, limits.credits),
+        alerts.Measure(AlertKind.STORAGE, usage.storage_bytes, limits.storage_mb * BYTES_PER_MB),
+        alerts.Measure(AlertKind.USERS, usage.users, limits.users),
+        alerts.Measure(AlertKind.INTEGRATIONS, usage.integrations, limits.integrations),
+    ]
+
+
+async def _apply(
+    tenant: Tenant, plan: TenantPlan, usage: CurrentUsage, *, now: dt.datetime
+) -> list[LimitAlert]:
+    thresholds = alerts.normalized_thresholds(tenant.alert_thresholds)
+    return await alerts.apply_measures(tenant.id, usage_measures(plan, usage), thresholds, now=now)
+
+
+async def reevaluate_alerts(tenant: Tenant, *, now: dt.datetime) -> list[LimitAlert]:
+    """The last usage against limits that just changed (a purchase, an add-on that ended).
+
+    A crossing caused by the limit moving is a crossing all the same: it fires (or re-arms) once.
+    Runs inside the caller's transaction; the caller publishes the alerts after its commit.
+    """
+    plan = await active_plan(tenant, now=now)
+    usage = await current_usage(tenant.id)
+    if plan is None or usage.measured_at is None:
+        return []  # nothing reported yet: nothing to compare
+    return await _apply(tenant, plan, usage, now=now)

@@ -13,6 +13,10 @@ from app.models.notifications import OutboxEmail
 from app.models.tenancy import Tenant
 from app.observability import REGISTRY
 from app.seed import SeedResult
+from app.services.lifecycle import notify_ended_add_ons
+from tests.api.test_cancellation import add_on_id, cancel
+from tests.api.test_checkout import checkout
+from tests.api.test_store import add
 from tests.api.test_usage_reports import report
 from tests.conftest import GraphQLClient
 from tests.smtp import SmtpServer
@@ -217,3 +221,37 @@ async def test_concurrent_reports_above_a_threshold_alert_once(
 
     assert await alert_log("acme") == [("CREDITS", 80, "TRIGGERED")]
     assert await OutboxEmail.filter(tenant__slug="acme").count() == 1
+
+
+async def test_a_purchase_that_raises_the_limit_resolves_the_alerts_it_no_longer_deserves(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
+) -> None:
+    await credits_to(gql, demo.connector_keys["acme"], clock, 3700)  # 92.5% of 4,000
+
+    await add(gql, "credits-1000")
+    assert (await checkout(gql, "more-credits"))["__typename"] == "CheckoutSuccess"
+
+    assert await alert_log("acme") == [  # 3,700 of 5,000 is 74%
+        ("CREDITS", 80, "TRIGGERED"),
+        ("CREDITS", 90, "TRIGGERED"),
+        ("CREDITS", 90, "RESOLVED"),
+        ("CREDITS", 80, "RESOLVED"),
+    ]
+
+
+async def test_an_add_on_that_ends_raises_the_alerts_its_loss_causes(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
+) -> None:
+    await credits_to(gql, demo.connector_keys["acme"], clock, 3300)  # 82.5% of 4,000
+    ends_at = (await cancel(gql, await add_on_id("credits-1000")))["endsAt"]
+
+    clock.set(dt.datetime.fromisoformat(ends_at) + dt.timedelta(minutes=1))
+    assert await notify_ended_add_ons(clock.now()) == 1
+
+    assert await alert_log("acme") == [  # 3,300 of 3,000 is 110%
+        ("CREDITS", 80, "TRIGGERED"),
+        ("CREDITS", 90, "TRIGGERED"),
+        ("CREDITS", 100, "TRIGGERED"),
+    ]
+    assert await notify_ended_add_ons(clock.now()) == 0
+    assert len(await alert_log("acme")) == 3
