@@ -106,6 +106,19 @@ async def revoke_api_key(settings: Settings, prefix: str) -> None:
     await _with_orm(settings, work)
 
 
+async def reencrypt_secrets(settings: Settings) -> int:
+    """After a new key was put first in TOLLGATE_ENCRYPTION_KEY: move every secret to it."""
+    from app.services.integrations import reencrypt_secrets as reencrypt
+    from app.services.secrets import SecretBox
+
+    async def work() -> int:
+        changed: int = await reencrypt(SecretBox(settings.encryption_keys))
+        return changed
+
+    result: int = await _with_orm(settings, work)
+    return result
+
+
 def serve(settings: Settings, host: str, port: int, demo: bool) -> None:
     import uvicorn
 
@@ -149,6 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
     revoke_parser = apikey_commands.add_parser("revoke", help="revoke a key by its prefix")
     revoke_parser.add_argument("prefix")
 
+    secrets_parser = commands.add_parser("secrets", help="integration secrets")
+    secrets_commands = secrets_parser.add_subparsers(dest="secrets_command", required=True)
+    secrets_commands.add_parser(
+        "reencrypt", help="re-encrypt every secret with the first key of TOLLGATE_ENCRYPTION_KEY"
+    )
+
     commands.add_parser("export-schema", help="print the GraphQL SDL")
     return parser
 
@@ -180,6 +199,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     elif args.command == "apikey" and args.apikey_command == "revoke":
         asyncio.run(revoke_api_key(settings, args.prefix))
         print(f"API key {args.prefix} revoked.")
+    elif args.command == "secrets" and args.secrets_command == "reencrypt":
+        changed = asyncio.run(reencrypt_secrets(settings))
+        print(f"{changed} secrets re-encrypted with the newest key; older keys may now be removed.")
     elif args.command == "export-schema":
         from app.schema import schema
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 
 from app.schema import schema
 from tests.live import live_gateway
@@ -98,3 +100,35 @@ def test_serve_demo_answers_graphql(env: dict[str, str], tmp_path: Path) -> None
     graphql_lines = [line for line in access if line["path"] == "/graphql"]
     assert graphql_lines[0]["request_id"] == response.headers["x-request-id"]
     assert graphql_lines[0]["status"] == 200
+
+
+def test_secrets_move_to_a_new_key_so_the_old_one_can_go(env: dict[str, str], tmp_path: Path) -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    env = {**env, "TOLLGATE_ENCRYPTION_KEY": old}
+    with live_gateway(env, tmp_path / "serve.log") as gateway:
+        headers = {"Authorization": f"Bearer {gateway.token('admin@nova.test')}"}
+        plan = httpx.post(
+            f"{gateway.url}/graphql",
+            headers=headers,
+            timeout=10,
+            json={"query": "{ myPlan { ... on MyPlan { addOns { id addOn { code } } } } }"},
+        ).json()["data"]["myPlan"]["addOns"]
+        target = next(a["id"] for a in plan if a["addOn"]["code"] == "integration-mercado-livre")
+        configure = "mutation C($id: ID!, $s: JSON!) { configureIntegration(addOnId: $id, settings: $s) { __typename } }"
+        settings = {"api_token": "tok-123", "shop_url": "https://shop.example"}
+        answer = httpx.post(
+            f"{gateway.url}/graphql",
+            headers=headers,
+            timeout=10,
+            json={"query": configure, "variables": {"id": target, "s": settings}},
+        ).json()
+        assert answer["data"]["configureIntegration"]["__typename"] == "ConfigureIntegrationSuccess"
+
+    rotated = tollgate("secrets", "reencrypt", env={**env, "TOLLGATE_ENCRYPTION_KEY": f"{new},{old}"})
+
+    assert rotated.stdout.startswith("1 secrets re-encrypted")
+    with sqlite3.connect(tmp_path / "cli.sqlite3") as database:
+        (stored,) = database.execute(
+            "SELECT configuration FROM add_on_subscription WHERE configuration_status = 'CONFIGURED'"
+        ).fetchone()
+    assert Fernet(new.encode()).decrypt(json.loads(stored)["api_token"]["fernet"].encode()) == b"tok-123"
