@@ -114,7 +114,10 @@ def test_secrets_move_to_a_new_key_so_the_old_one_can_go(env: dict[str, str], tm
             json={"query": "{ myPlan { ... on MyPlan { addOns { id addOn { code } } } } }"},
         ).json()["data"]["myPlan"]["addOns"]
         target = next(a["id"] for a in plan if a["addOn"]["code"] == "integration-mercado-livre")
-        configure = "mutation C($id: ID!, $s: JSON!) { configureIntegration(addOnId: $id, settings: $s) { __typename } }"
+        configure = (
+            "mutation C($id: ID!, $s: JSON!) "
+            "{ configureIntegration(addOnId: $id, settings: $s) { __typename } }"
+        )
         settings = {"api_token": "tok-123", "shop_url": "https://shop.example"}
         answer = httpx.post(
             f"{gateway.url}/graphql",
