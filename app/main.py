@@ -30,6 +30,7 @@ from app.rate_limit import RateLimitMiddleware, rate_limiter_for
 from app.schema import DEFAULT_LIMITS, build_schema
 from app.schema import schema as default_schema
 from app.services.lifecycle import AddOnLifecycleTask
+from app.services.plan_cache import PlanCache, following_changes
 from app.settings import Settings, get_settings
 
 
@@ -66,6 +67,7 @@ class AppServices:
     """Application-wide collaborators handed to every request's context (``context.services``)."""
 
     broadcaster: Broadcaster
+    plan_cache: PlanCache = dataclasses.field(default_factory=PlanCache)
 
 
 def create_app(
@@ -91,6 +93,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(services.broadcaster.aclose)  # live alerts: Redis or in-process
+            await stack.enter_async_context(following_changes(services.plan_cache, services.broadcaster))
             if manage_orm:
                 await stack.enter_async_context(RegisterTortoise(app, config=tortoise_config(settings)))
             if run_background_tasks:

@@ -335,7 +335,12 @@ class Query:
     @strawberry.field(extensions=_scope(scopes.QUOTA_CHECK), description="May this process start now?")
     async def quota(self, info: Info, process: ProcessKindEnum) -> QuotaDecision:  # type: ignore[valid-type]
         principal = await info.context.require_principal()
-        decision = await quota_service.check_quota(principal.tenant, process, now=info.context.clock.now())
+        decision = await quota_service.check_quota(
+            principal.tenant,
+            process,
+            now=info.context.clock.now(),
+            plan_cache=info.context.services.plan_cache,
+        )
         return QuotaDecision.of(decision)
 
     @strawberry.field(permission_classes=[IsAuthenticated])
@@ -377,6 +382,7 @@ class Mutation:
             now=context.clock.now(),
             ops_email=context.settings.ops_email,
             broadcaster=_broadcaster(info),
+            plan_cache=context.services.plan_cache,
         )
         return ProcessStart.of(outcome)
 

@@ -571,6 +571,7 @@ class Mutation:
             eligible_since=info.context.settings.store_eligible_since,
             now=info.context.clock.now(),
             broadcaster=info.context.services.broadcaster,
+            plan_cache=info.context.services.plan_cache,
         )
         return CheckoutSuccess(
             order=Order.of(result),

@@ -41,6 +41,7 @@ from app.services import coupons as coupon_rules
 from app.services.access import require_store_access
 from app.services.errors import DomainError
 from app.services.idempotency import IdempotencyKeyReused, fingerprint, validate_key
+from app.services.plan_cache import PlanCache, limits_changed
 from app.services.subscriptions import load_tenant_plan
 
 
@@ -102,6 +103,7 @@ async def checkout(
     eligible_since: dt.date,
     now: dt.datetime,
     broadcaster: Broadcaster | None = None,
+    plan_cache: PlanCache | None = None,
 ) -> CheckoutResult:
     """Confirm the admin's cart. Same key, same order. The new limits may resolve usage alerts."""
     require_store_access(principal, eligible_since=eligible_since)
@@ -122,7 +124,9 @@ async def checkout(
                 raise EmptyCart("This cart was just confirmed by another request.") from None
             raise
         return await _replay(principal, winner)
-    await alerts.publish(broadcaster, raised)  # after the commit, never before
+    # After the commit, never before: the new limits, here and in the other instances.
+    await limits_changed(principal.tenant.id, cache=plan_cache, broadcaster=broadcaster)
+    await alerts.publish(broadcaster, raised)
     return await load_result(order, replayed=False)
 
 

@@ -29,6 +29,7 @@ from app.services import alerts
 from app.services.credits import process_allowance
 from app.services.idempotency import IdempotencyKeyReused, validate_key
 from app.services.periods import period_containing
+from app.services.plan_cache import PlanCache
 from app.services.quota import QuotaReason, active_plan, record_decision
 from app.services.usage import current_usage
 
@@ -70,11 +71,13 @@ async def start_process(
     now: dt.datetime,
     ops_email: str,
     broadcaster: Broadcaster | None = None,
+    plan_cache: PlanCache | None = None,
 ) -> StartOutcome:
     """Decide and count a start. Six queries when allowed: plan, add-ons, the start's INSERT and
     SELECT, the counter's UPDATE and SELECT (a counter's first start of a period adds an INSERT)."""
     validate_key(idempotency_key)
-    plan = await active_plan(tenant, now=now)
+    # A cached plan is only ever stricter than the truth (see app.services.plan_cache).
+    plan = await (plan_cache.active_plan(tenant, now=now) if plan_cache else active_plan(tenant, now=now))
     if plan is None:
         record_decision(False, QuotaReason.PLAN_INACTIVE)
         period_name = period_containing(now, tenant.billing_anchor_day).name

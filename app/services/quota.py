@@ -17,6 +17,7 @@ from app.observability import QUOTA_DECISIONS
 from app.services.credits import process_allowance, processes_used
 from app.services.errors import NoActivePlan
 from app.services.periods import BillingPeriod, period_containing
+from app.services.plan_cache import PlanCache
 from app.services.subscriptions import TenantPlan, load_tenant_plan
 from app.services.usage import current_usage
 
@@ -52,9 +53,11 @@ def credits_exceeded(credits_used: int, credits_limit: int) -> bool:
     return credits_used > credits_limit
 
 
-async def check_quota(tenant: Tenant, process: ProcessKind, *, now: dt.datetime) -> QuotaDecision:
-    """May ``process`` start now? Four queries; counts nothing."""
-    plan = await active_plan(tenant, now=now)
+async def check_quota(
+    tenant: Tenant, process: ProcessKind, *, now: dt.datetime, plan_cache: PlanCache | None = None
+) -> QuotaDecision:
+    """May ``process`` start now? Counts nothing. The limits come from ``plan_cache`` when given."""
+    plan = await (plan_cache.active_plan(tenant, now=now) if plan_cache else active_plan(tenant, now=now))
     usage = await current_usage(tenant.id)
     period = plan.period if plan else period_containing(now, tenant.billing_anchor_day)
     used = await processes_used(tenant.id, period)

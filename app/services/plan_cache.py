@@ -1,0 +1,98 @@
+"""The tenant's plan and effective limits, cached for the connector's hot path (issue 5).
+
+``quota`` and ``startProcess`` run before every sync process of every store; recomputing the effective
+limits (two queries) on each would be most of their cost. The cache is safe for money and limits because
+the only thing that lowers a limit is an add-on reaching its end date, and an entry never outlives the
+earliest end date of the add-ons it counted (nor its billing period, nor ``ttl``). What raises a limit (a
+purchase) invalidates the entry at once, here and, through the broadcaster, in every other instance; until
+then a stale entry is stricter than the truth, never looser. The credit usage itself is never cached: the
+process start's conditional UPDATE reads it in the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from app.background import running_in_background
+from app.broadcast import Broadcaster
+from app.models.tenancy import Tenant
+from app.services.errors import NoActivePlan
+from app.services.subscriptions import TenantPlan, load_tenant_plan
+
+CHANNEL = "limits-changed"
+logger = logging.getLogger("tollgate.plan_cache")
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    plan: TenantPlan | None  # None: no active plan
+    loaded_at: dt.datetime
+    valid_until: dt.datetime
+
+
+class PlanCache:
+    def __init__(self, *, ttl: dt.timedelta = dt.timedelta(seconds=30), max_tenants: int = 100_000) -> None:
+        self.ttl = ttl
+        self.max_tenants = max_tenants
+        self._entries: dict[str, _Entry] = {}
+
+    async def active_plan(self, tenant: Tenant, *, now: dt.datetime) -> TenantPlan | None:
+        """The plan and limits at ``now`` (``None`` without an active plan), from the cache while it is
+        provably the same answer."""
+        key = str(tenant.id)
+        entry = self._entries.get(key)
+        if entry is not None and entry.loaded_at <= now < entry.valid_until:
+            return entry.plan
+        try:
+            plan: TenantPlan | None = await load_tenant_plan(tenant, now=now)
+        except NoActivePlan:
+            plan = None
+        if len(self._entries) >= self.max_tenants:
+            self._entries.clear()  # crude but bounded: entries are cheap to rebuild
+        self._entries[key] = _Entry(plan, now, valid_until(plan, now, self.ttl))
+        return plan
+
+    def invalidate(self, tenant_id: object) -> None:
+        self._entries.pop(str(tenant_id), None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+def valid_until(plan: TenantPlan | None, now: dt.datetime, ttl: dt.timedelta) -> dt.datetime:
+    """The first instant the answer could change without a write: an add-on's end, the period's end."""
+    bounds = [now + ttl]
+    if plan is not None:
+        bounds.append(dt.datetime.combine(plan.period.end, dt.time(), tzinfo=dt.UTC))
+        bounds += [add_on.ends_at for add_on in plan.add_ons if add_on.ends_at is not None]
+    return min(bounds)
+
+
+async def limits_changed(
+    tenant_id: object, *, cache: PlanCache | None, broadcaster: Broadcaster | None
+) -> None:
+    """After a commit that raised a tenant's limits: drop the entry here and in every other instance."""
+    if cache is not None:
+        cache.invalidate(tenant_id)
+    if broadcaster is not None:
+        try:
+            await broadcaster.publish(CHANNEL, str(tenant_id))
+        except Exception:  # the others' entries expire by themselves (ttl), stricter meanwhile
+            logger.warning("could not broadcast a limits change", exc_info=True)
+
+
+@contextlib.asynccontextmanager
+async def following_changes(cache: PlanCache, broadcaster: Broadcaster) -> AsyncIterator[None]:
+    """In the app's lifespan: drop the entries other instances report as changed."""
+
+    async def listen() -> None:
+        async with broadcaster.subscribe(CHANNEL) as messages:
+            async for tenant_id in messages:
+                cache.invalidate(tenant_id)
+
+    async with running_in_background(listen, "plan-cache-invalidation"):
+        yield
