@@ -16,6 +16,7 @@ from starlette.routing import Route, WebSocketRoute
 from tortoise.connection import get_connection
 from tortoise.contrib.starlette import RegisterTortoise
 
+from app.auth.principal import PrincipalCache
 from app.broadcast import Broadcaster, broadcaster_from_settings
 from app.clock import Clock, SystemClock
 from app.db import tortoise_config
@@ -68,6 +69,7 @@ class AppServices:
 
     broadcaster: Broadcaster
     plan_cache: PlanCache = dataclasses.field(default_factory=PlanCache)
+    principals: PrincipalCache | None = None
 
 
 def create_app(
@@ -83,7 +85,10 @@ def create_app(
     clock = clock or SystemClock()
     if schema is None:
         schema = schema_for(settings)
-    services = AppServices(broadcaster=broadcaster_from_settings(settings))
+    services = AppServices(
+        broadcaster=broadcaster_from_settings(settings),
+        principals=PrincipalCache(settings.auth_cache_seconds),
+    )
     graphql = TollgateGraphQL(schema, settings=settings, clock=clock, services=services)
     limiter, limiter_redis = rate_limiter_for(
         settings.rate_limit_per_second, settings.rate_limit_burst, settings.redis_url

@@ -66,8 +66,13 @@ def clock() -> FrozenClock:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     # No rate limit by default: tests fire hundreds of concurrent requests as one caller on purpose.
+    # No credential cache: tests revoke keys and disable users and expect it at once (see test_auth).
     return Settings(
-        env="test", mail_dir=tmp_path / "mail", database_url=database_url(), rate_limit_per_second=0
+        env="test",
+        mail_dir=tmp_path / "mail",
+        database_url=database_url(),
+        rate_limit_per_second=0,
+        auth_cache_seconds=0,
     )
 
 

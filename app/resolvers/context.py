@@ -48,7 +48,10 @@ class Context:
         """The caller, or ``None`` without credentials; raises ``Unauthenticated`` for bad ones."""
         if self._principal is _UNRESOLVED:
             self._principal = await authenticate(
-                self.authorization, jwt_secret=self.settings.jwt_secret, now=self.clock.now()
+                self.authorization,
+                jwt_secret=self.settings.jwt_secret,
+                now=self.clock.now(),
+                cache=getattr(self.services, "principals", None),
             )
         return self._principal
 
