@@ -8,18 +8,20 @@ alerted instead (see ``processes.start_process``). The store itself is never blo
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from enum import StrEnum
+
+from tortoise import connections
 
 from app.models.metering import ProcessKind
 from app.models.tenancy import Tenant
 from app.observability import QUOTA_DECISIONS
-from app.services.credits import process_allowance, processes_used
+from app.services.credits import process_allowance
 from app.services.errors import NoActivePlan
 from app.services.periods import BillingPeriod, period_containing
 from app.services.plan_cache import PlanCache
 from app.services.subscriptions import TenantPlan, load_tenant_plan
-from app.services.usage import current_usage
 
 
 class QuotaReason(StrEnum):
@@ -58,16 +60,15 @@ async def check_quota(
 ) -> QuotaDecision:
     """May ``process`` start now? Counts nothing. The limits come from ``plan_cache`` when given."""
     plan = await (plan_cache.active_plan(tenant, now=now) if plan_cache else active_plan(tenant, now=now))
-    usage = await current_usage(tenant.id)
     period = plan.period if plan else period_containing(now, tenant.billing_anchor_day)
-    used = await processes_used(tenant.id, period)
+    credits_used, used = await credits_and_processes(tenant.id, period.name)
     if plan is None:
-        decision = QuotaDecision(process, False, QuotaReason.PLAN_INACTIVE, usage.credits, 0, used, 0, period)
+        decision = QuotaDecision(process, False, QuotaReason.PLAN_INACTIVE, credits_used, 0, used, 0, period)
     else:
         limit = plan.effective_limits.credits
         allowance = process_allowance(limit, plan.subscription.plan.process_buffer_percent)
         reason = None
-        if credits_exceeded(usage.credits, limit):
+        if credits_exceeded(credits_used, limit):
             reason = QuotaReason.CREDITS_EXCEEDED
         elif used >= allowance:
             reason = QuotaReason.BEYOND_ALLOWANCE
@@ -75,7 +76,7 @@ async def check_quota(
             process,
             allowed=reason != QuotaReason.CREDITS_EXCEEDED,
             reason=reason,
-            credits_used=usage.credits,
+            credits_used=credits_used,
             credits_limit=limit,
             processes_used=used,
             process_allowance=allowance,
@@ -89,3 +90,22 @@ def record_decision(allowed: bool, reason: QuotaReason | None) -> None:
     QUOTA_DECISIONS.labels(
         decision="allowed" if allowed else "denied", reason=reason.value if reason else "OK"
     ).inc()
+
+
+# One round trip for the two live figures of a quota answer (neither is cached: see plan_cache).
+_FIGURES = (
+    "SELECT (SELECT credits FROM tenant_usage WHERE tenant_id = {0}),"
+    " (SELECT used FROM process_counter WHERE tenant_id = {0} AND period = {1})"
+)
+
+
+async def credits_and_processes(tenant_id: uuid.UUID | str, period: str) -> tuple[int, int]:
+    """The credits used (last report) and the processes counted in ``period``, 0 when none."""
+    connection = connections.get("default")
+    if connection.capabilities.dialect == "postgres":
+        sql, values = _FIGURES.format("$1", "$2"), [uuid.UUID(str(tenant_id)), period]
+    else:
+        sql, values = _FIGURES.format("?", "?"), [str(tenant_id), str(tenant_id), period]
+    _, rows = await connection.execute_query(sql, values)
+    credits, used = tuple(rows[0])
+    return int(credits or 0), int(used or 0)
