@@ -22,6 +22,7 @@ from app.fast_path import FastPath
 from app.graphiql import render_page
 from app.persisted_queries import PersistedQueries, PersistedQueryError, load_manifest
 from app.resolvers.context import Context
+from app.response_cache import CatalogCache, is_public_catalog_query
 from app.services.errors import Unauthenticated
 from app.settings import Settings
 
@@ -49,6 +50,7 @@ class TollgateGraphQL(GraphQL[Context, None]):
         manifest = load_manifest(settings.persisted_queries_file) if settings.persisted_queries_file else {}
         self.persisted_queries = PersistedQueries(manifest=manifest, allowlist_only=settings.allowlist_only)
         self.fast_path = FastPath(schema) if settings.fast_path else None
+        self.catalog_cache = CatalogCache(settings.catalog_cache_seconds)
 
     async def execute_single(
         self,
@@ -66,7 +68,11 @@ class TollgateGraphQL(GraphQL[Context, None]):
             return ExecutionResult(
                 data=None, errors=[GraphQLError(error.message, extensions={"code": error.code})]
             )
-        result = await self._execute_fast(request_adapter, context, request_data)
+        catalog_key = await self._catalog_key(context, request_data)
+        cached = self.catalog_cache.get(catalog_key) if catalog_key is not None else None
+        result = ExecutionResult(data=cached, errors=None) if cached is not None else None
+        if result is None:
+            result = await self._execute_fast(request_adapter, context, request_data)
         if result is not None:
             self._negotiate(request, sub_response, result)
             return result
@@ -79,10 +85,24 @@ class TollgateGraphQL(GraphQL[Context, None]):
                 # A mutation over GET: 405, so that no link or image tag can ever change anything.
                 raise HTTPException(405, error.reason) from error
             raise
-        if self.fast_path is not None and not result.errors:
-            self.fast_path.learn(request_data.query, request_data.operation_name)
+        if not result.errors:
+            if self.fast_path is not None:
+                self.fast_path.learn(request_data.query, request_data.operation_name)
+            if catalog_key is not None and result.data is not None:
+                self.catalog_cache.put(catalog_key, result.data)
         self._negotiate(request, sub_response, result)
         return result
+
+    async def _catalog_key(self, context: Context, request_data: GraphQLRequestData) -> Any:
+        """The cache key of a public catalog query (it depends on the caller's currency), else None."""
+        query = request_data.query
+        if self.catalog_cache.ttl <= 0 or query is None:
+            return None
+        if not is_public_catalog_query(query, request_data.operation_name):
+            return None
+        principal = await context.optional_principal()
+        currency = principal.tenant.currency if principal else self.settings.default_currency
+        return self.catalog_cache.key(query, request_data.operation_name, request_data.variables, currency)
 
     async def _execute_fast(
         self, request_adapter: AsyncHTTPRequestAdapter, context: Context, request_data: GraphQLRequestData

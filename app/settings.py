@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     introspection: bool = True
     # Flat one-field operations (the connector's) skip the executor once they ran cleanly (app.fast_path).
     fast_path: bool = True
+    # Answers to the public catalog (plans, addOns) are reused this long; checkout re-reads every price.
+    catalog_cache_seconds: float = Field(default=60, ge=0, le=3600)
     # Query limits (issue 6): over-limit documents get a GraphQL validation error.
     max_query_depth: int = Field(default=10, ge=2, le=100)
     max_query_aliases: int = Field(default=20, ge=0, le=1_000)

@@ -66,13 +66,15 @@ def clock() -> FrozenClock:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     # No rate limit by default: tests fire hundreds of concurrent requests as one caller on purpose.
-    # No credential cache: tests revoke keys and disable users and expect it at once (see test_auth).
+    # No credential or catalog cache: tests change keys, users and the catalog and expect it at once
+    # (the caches have tests of their own: test_auth, test_catalog_cache).
     return Settings(
         env="test",
         mail_dir=tmp_path / "mail",
         database_url=database_url(),
         rate_limit_per_second=0,
         auth_cache_seconds=0,
+        catalog_cache_seconds=0,
     )
 
 
