@@ -207,5 +207,6 @@ class Query:
             await info.context.require_principal(),
             eligible_since=info.context.settings.store_eligible_since,
             now=info.context.clock.now(),
+            plans=info.context.tenant_plan,
         )
         return MyPlan.of(view)

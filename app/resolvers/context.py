@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 from typing import Any
 
 from starlette.requests import Request
@@ -11,7 +13,9 @@ from strawberry.types import Info as StrawberryInfo
 
 from app.auth.principal import Principal, authenticate
 from app.clock import Clock
+from app.models.tenancy import Tenant
 from app.services.errors import Unauthenticated
+from app.services.subscriptions import TenantPlan, load_tenant_plan
 from app.settings import Settings
 
 _UNRESOLVED: Any = object()
@@ -36,6 +40,7 @@ class Context:
         # Set by Strawberry from the graphql-transport-ws ``connection_init`` payload.
         self.connection_params: dict[str, Any] | None = None
         self._principal: Principal | None = _UNRESOLVED
+        self._plans: dict[object, asyncio.Future[TenantPlan]] = {}
 
     @property
     def authorization(self) -> str | None:
@@ -54,6 +59,13 @@ class Context:
                 cache=getattr(self.services, "principals", None),
             )
         return self._principal
+
+    async def tenant_plan(self, tenant: Tenant, now: dt.datetime) -> TenantPlan:
+        """``load_tenant_plan`` once per request and tenant: ``myPlan`` and ``creditUsage`` side by side
+        share it (the first caller's ``now`` holds for the request)."""
+        if tenant.id not in self._plans:
+            self._plans[tenant.id] = asyncio.ensure_future(load_tenant_plan(tenant, now=now))
+        return await asyncio.shield(self._plans[tenant.id])
 
     async def require_principal(self) -> Principal:
         principal = await self.principal()

@@ -329,7 +329,9 @@ class Query:
     @strawberry.field(name="creditUsage", permission_classes=[IsAuthenticated])
     async def credit_usage(self, info: Info) -> CreditUsage:
         principal = await info.context.require_principal()
-        view = await credit_service.credit_usage(principal.tenant, now=info.context.clock.now())
+        view = await credit_service.credit_usage(
+            principal.tenant, now=info.context.clock.now(), plans=info.context.tenant_plan
+        )
         return CreditUsage.of(view)
 
     @strawberry.field(extensions=_scope(scopes.QUOTA_CHECK), description="May this process start now?")

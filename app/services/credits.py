@@ -21,7 +21,7 @@ from app.models.metering import ProcessCounter
 from app.models.tenancy import Tenant
 from app.services.forecast import ProcessForecast, forecast_processes
 from app.services.periods import BillingPeriod
-from app.services.subscriptions import load_tenant_plan
+from app.services.subscriptions import PlanLoader, load_tenant_plan
 from app.services.usage import CurrentUsage, current_usage
 
 ESTIMATE_DAYS = 30  # seed 002: "Créditos máximos del plan x 30 días"
@@ -108,9 +108,11 @@ async def processes_used(tenant_id: object, period: BillingPeriod) -> int:
     return counter.used if counter else 0
 
 
-async def credit_usage(tenant: Tenant, *, now: dt.datetime) -> CreditUsageView:
+async def credit_usage(
+    tenant: Tenant, *, now: dt.datetime, plans: PlanLoader | None = None
+) -> CreditUsageView:
     """The figures of the credits screen, in four queries (plan, add-ons, usage, process counter)."""
-    plan_view = await load_tenant_plan(tenant, now=now)
+    plan_view = await plans(tenant, now) if plans else await load_tenant_plan(tenant, now=now)
     usage = await current_usage(tenant.id)
     limits = plan_view.effective_limits
     period = plan_view.period

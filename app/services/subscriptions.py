@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from tortoise.expressions import Q
@@ -54,7 +55,16 @@ async def load_tenant_plan(tenant: Tenant, *, now: dt.datetime) -> TenantPlan:
     )
 
 
-async def my_plan(principal: Principal, *, eligible_since: dt.date, now: dt.datetime) -> TenantPlan:
+PlanLoader = Callable[[Tenant, dt.datetime], Awaitable[TenantPlan]]
+
+
+async def _load(tenant: Tenant, now: dt.datetime) -> TenantPlan:
+    return await load_tenant_plan(tenant, now=now)
+
+
+async def my_plan(
+    principal: Principal, *, eligible_since: dt.date, now: dt.datetime, plans: PlanLoader = _load
+) -> TenantPlan:
     """ "My plan": admins of eligible environments only (seed 000, "Como visualizar...")."""
     require_store_access(principal, eligible_since=eligible_since)
-    return await load_tenant_plan(principal.tenant, now=now)
+    return await plans(principal.tenant, now)

@@ -162,3 +162,16 @@ async def test_credit_usage_runs_a_constant_number_of_queries(
     assert body["data"]["creditUsage"]["used"] == 2748
     # The caller, the plan, its add-ons, the usage row, the process counter.
     assert queries.count == 5, queries.statements
+
+
+async def test_my_plan_and_credit_usage_side_by_side_load_the_plan_once(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    both = "query Dashboard { myPlan { __typename } creditUsage { used limit } }"
+
+    with count_queries() as queries:
+        body = await gql.post(both, as_="admin@acme.test")
+
+    assert body["data"]["myPlan"]["__typename"] == "MyPlan"
+    plan_loads = [s for s in queries.statements if 'FROM "plan_subscription"' in s]
+    assert len(plan_loads) == 1, plan_loads
