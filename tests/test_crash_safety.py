@@ -33,7 +33,7 @@ mutation Checkout($key: String!) {
 }
 """
 QUOTA = "query Quota { quota(process: PRODUCT_SYNC) { processesUsed } }"
-STARTS = 400
+STARTS = 1_000
 CHECKOUTS_PER_ADMIN = 25
 
 
@@ -89,7 +89,7 @@ async def burst_and_kill(gateway: LiveGateway, tokens: dict[str, str], connector
 
         async def kill_mid_burst() -> None:
             # Once both kinds of write are flowing, and well before they are done.
-            while len(outcomes.orders) < 4 or len(outcomes.tickets) < STARTS // 4:  # noqa: ASYNC110 (polls counters of many tasks)
+            while len(outcomes.orders) < 4 or len(outcomes.tickets) < 200:  # noqa: ASYNC110 (polls counters of many tasks)
                 await asyncio.sleep(0.005)
             gateway.process.kill()
 
