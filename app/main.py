@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import functools
 from collections.abc import AsyncIterator
 from typing import Any
@@ -103,7 +104,10 @@ def create_app(
                 await stack.enter_async_context(RegisterTortoise(app, config=tortoise_config(settings)))
             if run_background_tasks:
                 dispatcher = OutboxDispatcher(
-                    mailer_from_settings(settings), clock=clock, mail_from=settings.mail_from
+                    mailer_from_settings(settings),
+                    clock=clock,
+                    mail_from=settings.mail_from,
+                    lease=dt.timedelta(seconds=settings.outbox_lease_seconds),
                 )
                 await stack.enter_async_context(dispatcher.running())
                 # The "disabled today" e-mails of add-ons that ended (their limits already follow the clock).

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
 
     # How often the add-on lifecycle task looks for add-ons that ended (the "disabled today" e-mail).
     lifecycle_interval_seconds: float = Field(default=60.0, gt=0)
+    # An e-mail being sent is held this long; if its sender dies, another instance takes it over after it.
+    outbox_lease_seconds: float = Field(default=120, gt=0, le=3600)
 
     store_eligible_since: dt.date = dt.date(2022, 1, 1)
     default_currency: str = "EUR"

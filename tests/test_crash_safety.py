@@ -130,7 +130,12 @@ async def test_a_killed_gateway_loses_nothing_and_doubles_nothing(
     tmp_path: Path, smtp_server: SmtpServer
 ) -> None:
     database = tmp_path / "live.sqlite3"
-    env = gateway_env(tmp_path, TOLLGATE_SMTP_URL=smtp_server.url, TOLLGATE_RATE_LIMIT_PER_SECOND="0")
+    env = gateway_env(
+        tmp_path,
+        TOLLGATE_SMTP_URL=smtp_server.url,
+        TOLLGATE_RATE_LIMIT_PER_SECOND="0",
+        TOLLGATE_OUTBOX_LEASE_SECONDS="3",  # e-mails the killed sender held are taken over after 3 s
+    )
 
     with live_gateway(env, tmp_path / "first.log") as first:
         connector = first.connector_key("acme")
@@ -173,7 +178,11 @@ async def test_a_killed_gateway_loses_nothing_and_doubles_nothing(
     assert queued
     assert {status for _, status in queued} == {"SENT"}
     message_ids = [message["Message-ID"] for message in smtp_server.inbox.messages]
-    assert len(message_ids) == len(set(message_ids)) == len(queued)
+    assert set(message_ids) == {f"<{row_id}@tollgate>" for row_id, _ in queued}
+    # Once each, except that a message the SMTP server accepted in the very instant of the kill, before
+    # it was marked sent, goes again (same Message-ID, so the receiving side folds it): at most one,
+    # as the dispatcher sends one message at a time.
+    assert len(message_ids) - len(set(message_ids)) <= 1
     print(
         f"\ncrash: {STARTS} starts ({len(outcomes.lost_starts)} lost in the kill, retried), "
         f"{len(orders)} orders ({len(outcomes.lost_checkouts)} checkouts lost, retried), "
