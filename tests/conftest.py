@@ -11,7 +11,7 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,21 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def app(settings: Settings, clock: FrozenClock, db: TortoiseContext) -> Any:
     return create_app(settings, clock=clock, manage_orm=False, run_background_tasks=False)
+
+
+@asynccontextmanager
+async def client_for(
+    settings: Settings, clock: FrozenClock, **changes: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app of its own, with ``changes`` to the test settings and its lifespan running."""
+    app = create_app(
+        settings.model_copy(update=changes), clock=clock, manage_orm=False, run_background_tasks=False
+    )
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://tollgate.test") as client,
+    ):
+        yield client
 
 
 @pytest.fixture

@@ -87,12 +87,23 @@ async def limits_changed(
 
 @contextlib.asynccontextmanager
 async def following_changes(cache: PlanCache, broadcaster: Broadcaster) -> AsyncIterator[None]:
-    """In the app's lifespan: drop the entries other instances report as changed."""
+    """In the app's lifespan: drop the entries other instances report as changed.
 
-    async def listen() -> None:
-        async with broadcaster.subscribe(CHANNEL) as messages:
+    The subscription is made before the app serves (never torn down half-made by a quick shutdown);
+    if it cannot be made, entries still expire by themselves (``ttl``), stricter meanwhile.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            messages = await stack.enter_async_context(broadcaster.subscribe(CHANNEL))
+        except Exception:
+            logger.warning("plan cache not following other instances' changes", exc_info=True)
+            messages = None
+
+        async def listen() -> None:
+            assert messages is not None
             async for tenant_id in messages:
                 cache.invalidate(tenant_id)
 
-    async with running_in_background(listen, "plan-cache-invalidation"):
+        if messages is not None:
+            await stack.enter_async_context(running_in_background(listen, "plan-cache-invalidation"))
         yield

@@ -5,18 +5,16 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-import httpx
 import jwt
 
 from app.auth import scopes
 from app.auth.api_keys import generate_api_key
 from app.auth.tokens import issue_user_token
 from app.clock import FrozenClock
-from app.main import create_app
 from app.models.tenancy import ApiKey, Tenant, User
 from app.seed import SeedResult
 from app.settings import Settings
-from tests.conftest import GraphQLClient, count_queries
+from tests.conftest import GraphQLClient, client_for, count_queries
 
 VIEWER = (
     "{ viewer { kind role scopes keyPrefix tenant { slug currency storeEligible } user { email role } } }"
@@ -156,13 +154,7 @@ async def test_the_credential_cache_remembers_a_caller_for_its_ttl_only(
     settings: Settings, clock: FrozenClock, demo: SeedResult
 ) -> None:
     key = demo.connector_keys["acme"]
-    app = create_app(
-        settings.model_copy(update={"auth_cache_seconds": 0.3}),
-        clock=clock,
-        manage_orm=False,
-        run_background_tasks=False,
-    )
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+    async with client_for(settings, clock, auth_cache_seconds=0.3) as http:
         cached = GraphQLClient(http, settings, clock)
         assert "errors" not in await cached.post(VIEWER, key=key)
         await ApiKey.filter(prefix=key.split("_")[1]).update(revoked_at=clock.now())
@@ -180,13 +172,7 @@ async def test_the_credential_cache_remembers_a_caller_for_its_ttl_only(
 async def test_a_remembered_token_still_expires_on_time(
     settings: Settings, clock: FrozenClock, demo: SeedResult
 ) -> None:
-    app = create_app(
-        settings.model_copy(update={"auth_cache_seconds": 300}),
-        clock=clock,
-        manage_orm=False,
-        run_background_tasks=False,
-    )
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+    async with client_for(settings, clock, auth_cache_seconds=300) as http:
         client = GraphQLClient(http, settings, clock)
         assert "errors" not in await client.post(VIEWER, as_="admin@acme.test")  # a 30-day token, now cached
         clock.advance(dt.timedelta(days=31))

@@ -6,15 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 
 from app.clock import FrozenClock
-from app.main import create_app
 from app.models.catalog import AddOn
 from app.seed import SeedResult
 from app.settings import Settings
-from tests.conftest import GraphQLClient, count_queries
+from tests.conftest import GraphQLClient, client_for, count_queries
 
 CATALOG = (
     "query Catalog { plans { code price { amount currency } } addOns { code price { amount currency } } }"
@@ -23,13 +21,7 @@ CATALOG = (
 
 @pytest.fixture
 async def cached(settings: Settings, clock: FrozenClock, demo: SeedResult) -> AsyncIterator[GraphQLClient]:
-    app = create_app(
-        settings.model_copy(update={"catalog_cache_seconds": 0.3}),
-        clock=clock,
-        manage_orm=False,
-        run_background_tasks=False,
-    )
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+    async with client_for(settings, clock, catalog_cache_seconds=0.3) as http:
         yield GraphQLClient(http, settings, clock)
 
 

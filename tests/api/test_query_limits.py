@@ -10,9 +10,9 @@ import pytest
 from cryptography.fernet import Fernet
 
 from app.clock import FrozenClock
-from app.main import create_app
 from app.seed import SeedResult
 from app.settings import Settings
+from tests.conftest import client_for
 
 
 async def post(client: httpx.AsyncClient, query: str) -> dict[str, Any]:
@@ -25,18 +25,11 @@ def messages(body: dict[str, Any]) -> str:
     return " ".join(error["message"] for error in body.get("errors", []))
 
 
-def client_with(settings: Settings, clock: FrozenClock, **changes: Any) -> httpx.AsyncClient:
-    app = create_app(
-        settings.model_copy(update=changes), clock=clock, manage_orm=False, run_background_tasks=False
-    )
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://tollgate.test")
-
-
 async def test_a_document_deeper_than_the_limit_is_refused(
     settings: Settings, clock: FrozenClock, demo: SeedResult
 ) -> None:
     # The schema has no cycles, so the default limit (10) is met by no real query: prove the rule at 2.
-    async with client_with(settings, clock, max_query_depth=2) as shallow:
+    async with client_for(settings, clock, max_query_depth=2) as shallow:
         allowed = await post(shallow, "{ plans { limits { storageMb } } }")
         refused = await post(shallow, "query Deep { myPlan { ... on MyPlan { plan { limits { users } } } } }")
 
@@ -73,7 +66,7 @@ async def production_client(
         "jwt_secret": "p" * 40,
         "encryption_key": Fernet.generate_key().decode(),
     }
-    async with client_with(settings, clock, **production, introspection=False) as client:
+    async with client_for(settings, clock, **production, introspection=False) as client:
         yield client
 
 

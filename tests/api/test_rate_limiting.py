@@ -4,37 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import pytest
 
 from app.clock import FrozenClock
-from app.main import create_app
 from app.rate_limit import caller_of
 from app.seed import SeedResult
 from app.settings import Settings
+from tests.conftest import client_for
 
 QUERY = {"query": "query Me { viewer { kind } }"}
 
 
-@asynccontextmanager
-async def limited_client(
-    settings: Settings, clock: FrozenClock, **changes: Any
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(
-        settings.model_copy(update={"rate_limit_per_second": 5, "rate_limit_burst": 3, **changes}),
-        clock=clock,
-        manage_orm=False,
-        run_background_tasks=False,
-    )
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://tollgate.test") as client,
-    ):
-        yield client
+def limited_client(settings: Settings, clock: FrozenClock, **changes: Any) -> Any:
+    return client_for(settings, clock, rate_limit_per_second=5, rate_limit_burst=3, **changes)
 
 
 def bearer(key: str) -> dict[str, str]:
