@@ -1,0 +1,276 @@
+"""The benchmark's HTTP scenarios: the GraphQL documents (variables, never literals), how each request
+is built, and what a right answer looks like."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import orjson
+
+from bench.loadgen import BodyCheck, RequestFactory, build_request
+from bench.seeding import BenchTenant
+
+QUOTA = """query Quota($process: ProcessKind!) {
+  quota(process: $process) { allowed reason creditsUsed creditsLimit processesUsed processAllowance period }
+}"""
+
+START_PROCESS = """mutation StartProcess($process: ProcessKind!, $key: String!) {
+  startProcess(process: $process, idempotencyKey: $key) {
+    __typename
+    ... on ProcessStart { allowed reason ticket processesUsed processAllowance }
+    ... on Error { code message field }
+  }
+}"""
+
+REPORT_USAGE = """mutation ReportUsage($input: UsageReportInput!) {
+  reportUsage(input: $input) {
+    __typename
+    ... on UsageReported { reportId applied creditsUsed }
+    ... on Error { code message field }
+  }
+}"""
+
+CATALOG = """query Catalog {
+  plans {
+    code name price { amount currency } limits { storageMb users integrations credits }
+    features storagePolicy overagePricePerGb { amount currency }
+  }
+  addOns {
+    code name description category cadence isFree requiresConfiguration price { amount currency }
+    increments { storageMb users integrations credits } conditions { summary }
+  }
+}"""
+
+MY_PLAN_AND_CREDITS = """query MyPlanAndCredits {
+  myPlan {
+    __typename
+    ... on MyPlan {
+      plan { code name price { amount currency } }
+      effectiveLimits { storageMb users integrations credits }
+      addOns { name quantity status contractedAt monthlyPrice { amount currency } }
+      monthlyTotal { amount currency }
+    }
+    ... on Error { code message }
+  }
+  creditUsage {
+    used limit remaining percent
+    breakdown { variants customers contacts salesReps adminUsers }
+    processes { period used estimate allowance }
+    storage { usedBytes includedBytes overageGb overageCost { amount currency } }
+  }
+}"""
+
+ADD_TO_CART = """mutation AddToCart($code: String!, $quantity: Int!) {
+  addToCart(addOnCode: $code, quantity: $quantity) {
+    __typename
+    ... on CartPayload { cart { lines { addOnCode quantity } summary { total { amount currency } } } }
+    ... on Error { code message field }
+  }
+}"""
+
+CHECKOUT = """mutation Checkout($key: String!) {
+  checkout(idempotencyKey: $key) {
+    __typename
+    ... on CheckoutSuccess { order { id total { amount currency } } activatedAddOns { name } }
+    ... on Error { code message field }
+  }
+}"""
+
+LIMIT_ALERTS = "subscription LimitAlerts { limitAlerts { kind threshold state used limit at } }"
+
+PROCESSES = ("PRODUCT_SYNC", "STOCK_UPDATE", "ORDER_EXPORT", "INVOICE_IMPORT")
+CART_ADD_ON = "storage-500mb"  # any plan may buy it, with no maximum
+
+
+@dataclass(frozen=True)
+class HttpScenario:
+    key: str
+    label: str
+    needs: tuple[str, ...]  # root fields that must exist ("Query.quota"), else the scenario is skipped
+    factory: RequestFactory
+    check: BodyCheck
+    baseline: str | None = None  # the key of the hand-written baseline it is compared with
+
+
+def graphql_request(host: str, document: str, variables: Mapping[str, object], token: str | None) -> bytes:
+    body = orjson.dumps({"query": document, "variables": variables})
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    return build_request("/graphql", body, host=host, headers=headers)
+
+
+def expect(*markers: bytes, forbidden: tuple[bytes, ...] = (b'"errors"',)) -> BodyCheck:
+    def check(body: bytes) -> str | None:
+        for marker in forbidden:
+            if marker in body:
+                return f"unexpected {marker.decode()}: {body[:300]!r}"
+        for marker in markers:
+            if marker not in body:
+                return f"missing {marker.decode()}: {body[:300]!r}"
+        return None
+
+    return check
+
+
+def _spread(tenants: list[BenchTenant]) -> Callable[[int, int], int]:
+    """Connection and iteration -> a tenant index: every connection walks all tenants, from its own start."""
+    count = len(tenants)
+    return lambda index, iteration: (index * 7919 + iteration) % count
+
+
+def build_scenarios(
+    host: str, tenants: list[BenchTenant], run_id: str, *, connections: int
+) -> list[HttpScenario]:
+    pick = _spread(tenants)
+    quota_requests = [
+        graphql_request(host, QUOTA, {"process": PROCESSES[n % len(PROCESSES)]}, tenant.connector_key)
+        for n, tenant in enumerate(tenants)
+    ]
+    hand_quota = [
+        build_request(
+            "/__bench/quota",
+            orjson.dumps({"process": PROCESSES[n % len(PROCESSES)]}),
+            host=host,
+            headers={"authorization": f"Bearer {tenant.connector_key}"},
+        )
+        for n, tenant in enumerate(tenants)
+    ]
+    constant = build_request("/__bench/constant", b"", host=host, method="GET")
+    one_row = [
+        build_request(f"/__bench/one-row?tenant={t.slug}", b"", host=host, method="GET") for t in tenants
+    ]
+    catalog = graphql_request(host, CATALOG, {}, None)
+    my_plan = [graphql_request(host, MY_PLAN_AND_CREDITS, {}, tenant.admin_token) for tenant in tenants]
+
+    def start(index: int, iteration: int) -> bytes:
+        tenant = tenants[pick(index, iteration)]
+        variables = {"process": PROCESSES[iteration % len(PROCESSES)], "key": f"{run_id}-{index}-{iteration}"}
+        return graphql_request(host, START_PROCESS, variables, tenant.connector_key)
+
+    def hand_start(index: int, iteration: int) -> bytes:
+        tenant = tenants[pick(index, iteration)]
+        body = {
+            "process": PROCESSES[iteration % len(PROCESSES)],
+            "idempotencyKey": f"{run_id}-h{index}-{iteration}",
+        }
+        return build_request(
+            "/__bench/start",
+            orjson.dumps(body),
+            host=host,
+            headers={"authorization": f"Bearer {tenant.connector_key}"},
+        )
+
+    last_measured = [dt.datetime.now(dt.UTC)]
+
+    def report(index: int, iteration: int) -> bytes:
+        # Each connection reports for tenants of its own, with ever later measurements: every report
+        # applies (two connections reporting for one tenant would race, and the older one is ignored).
+        owned = range(index % len(tenants), len(tenants), connections)
+        tenant = tenants[owned[iteration % len(owned)]]
+        measured_at = max(dt.datetime.now(dt.UTC), last_measured[0] + dt.timedelta(microseconds=1))
+        last_measured[0] = measured_at
+        # Between 40% and 70% of the limit: reports apply, and no alert threshold is crossed.
+        credits = tenant.credits_limit * (40 + (index + iteration) % 30) // 100
+        variants, customers = credits // 4, credits // 3
+        counts = {
+            "variants": variants,
+            "customers": customers,
+            "contacts": credits - variants - customers - 7,
+            "salesReps": 5,
+            "adminUsers": 2,
+            "storageBytes": 3 * 1024**3,
+            "users": 2,
+            "measuredAt": measured_at.isoformat(),
+            "idempotencyKey": f"{run_id}-r{index}-{iteration}",
+        }
+        return graphql_request(host, REPORT_USAGE, {"input": counts}, tenant.connector_key)
+
+    def cart_and_checkout(index: int, iteration: int) -> bytes:
+        # Each connection is one admin of its own tenant: add an add-on, then confirm the purchase.
+        tenant = tenants[index % len(tenants)]
+        if iteration % 2 == 0:
+            return graphql_request(
+                host, ADD_TO_CART, {"code": CART_ADD_ON, "quantity": 1}, tenant.admin_token
+            )
+        return graphql_request(host, CHECKOUT, {"key": f"{run_id}-c{index}-{iteration}"}, tenant.admin_token)
+
+    def cart_check(body: bytes) -> str | None:
+        marker = b'"CartPayload"' if b'"addToCart"' in body else b'"CheckoutSuccess"'
+        return expect(marker)(body)
+
+    def catalog_check(body: bytes) -> str | None:
+        found = body.count(b'"isFree"')
+        if found != 200:
+            return f"expected 200 add-ons, got {found}: {body[:200]!r}"
+        return expect(b'"plans"')(body)
+
+    return [
+        HttpScenario(
+            "constant", "baseline: Starlette constant", (), lambda i, n: constant, expect(b'"allowed"')
+        ),
+        HttpScenario(
+            "one_row",
+            "baseline: Tortoise one-row read",
+            (),
+            lambda i, n: one_row[pick(i, n)],
+            expect(b'"credits":'),
+        ),
+        HttpScenario(
+            "hand_quota",
+            "baseline: hand-written quota",
+            (),
+            lambda i, n: hand_quota[pick(i, n)],
+            expect(b'"allowed":true'),
+        ),
+        HttpScenario("hand_start", "baseline: hand-written start", (), hand_start, expect(b'"allowed":true')),
+        HttpScenario(
+            "quota",
+            "1. quota (connector key)",
+            ("Query.quota",),
+            lambda i, n: quota_requests[pick(i, n)],
+            expect(b'"allowed":true'),
+            baseline="hand_quota",
+        ),
+        HttpScenario(
+            "start_process",
+            "2. startProcess (fresh keys)",
+            ("Mutation.startProcess",),
+            start,
+            expect(b'"allowed":true', b'"ticket"', forbidden=(b'"errors"', b'"code"')),
+            baseline="hand_start",
+        ),
+        HttpScenario(
+            "report_usage",
+            "3. reportUsage",
+            ("Mutation.reportUsage",),
+            report,
+            expect(b'"applied":true', forbidden=(b'"errors"', b'"code"')),
+        ),
+        HttpScenario(
+            "catalog",
+            "4. catalog (plans + 200 addOns)",
+            ("Query.plans", "Query.addOns"),
+            lambda i, n: catalog,
+            catalog_check,
+        ),
+        HttpScenario(
+            "my_plan",
+            "5. myPlan + creditUsage (admin)",
+            ("Query.myPlan", "Query.creditUsage"),
+            lambda i, n: my_plan[pick(i, n)],
+            expect(b'"__typename":"MyPlan"', b'"creditUsage"'),
+        ),
+        HttpScenario(
+            "cart_checkout",
+            "6. addToCart + checkout",
+            ("Mutation.addToCart", "Mutation.checkout"),
+            cart_and_checkout,
+            cart_check,
+        ),
+    ]
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:10]
