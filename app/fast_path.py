@@ -43,7 +43,7 @@ from strawberry.types.arguments import convert_arguments
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.field import StrawberryField
 
-from app.observability import GRAPHQL_LATENCY, GRAPHQL_OPERATIONS, operation_label
+from app.observability import record_operation
 
 logger = logging.getLogger("tollgate.fast_path")
 
@@ -142,11 +142,7 @@ class FastPath:
             logger.warning("fast path could not project %s: ran through Strawberry", plan.response_key)
             return None
         self.served += 1
-        name = operation_label(plan.operation_name)
-        GRAPHQL_OPERATIONS.labels(operation=name, type=plan.operation_type, outcome="ok").inc()
-        GRAPHQL_LATENCY.labels(operation=name, type=plan.operation_type).observe(
-            time.perf_counter() - started
-        )
+        record_operation(plan.operation_name, plan.operation_type, "ok", started)
         return {plan.response_key: value}
 
 

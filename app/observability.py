@@ -206,15 +206,20 @@ class OperationMetrics(SchemaExtension):
         started = time.perf_counter()
         yield
         context = self.execution_context
-        name = operation_label(context.operation_name)
         try:
             operation_type = context.operation_type.value
         except Exception:  # the document did not parse: there is no operation type
             operation_type = "invalid"
         result = context.result
         outcome = "error" if context.pre_execution_errors or (result is not None and result.errors) else "ok"
-        GRAPHQL_OPERATIONS.labels(operation=name, type=operation_type, outcome=outcome).inc()
-        GRAPHQL_LATENCY.labels(operation=name, type=operation_type).observe(time.perf_counter() - started)
+        record_operation(context.operation_name, operation_type, outcome, started)
+
+
+def record_operation(name: str | None, operation_type: str, outcome: str, started: float) -> None:
+    """Counts and times one GraphQL operation (``started`` from ``time.perf_counter()``)."""
+    label = operation_label(name)
+    GRAPHQL_OPERATIONS.labels(operation=label, type=operation_type, outcome=outcome).inc()
+    GRAPHQL_LATENCY.labels(operation=label, type=operation_type).observe(time.perf_counter() - started)
 
 
 async def metrics_endpoint(request: Request) -> Response:

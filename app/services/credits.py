@@ -103,8 +103,9 @@ def storage_figures(used_bytes: int, storage_mb: int, plan: Plan, currency: str)
     )
 
 
-async def processes_used(tenant_id: object, period: BillingPeriod) -> int:
-    counter = await ProcessCounter.get_or_none(tenant_id=tenant_id, period=period.name)
+async def processes_used(tenant_id: object, period: str) -> int:
+    """Processes counted for the tenant in billing period ``period`` ("2026-11")."""
+    counter = await ProcessCounter.get_or_none(tenant_id=tenant_id, period=period)
     return counter.used if counter else 0
 
 
@@ -116,7 +117,7 @@ async def credit_usage(
     usage = await current_usage(tenant.id)
     limits = plan_view.effective_limits
     period = plan_view.period
-    used = await processes_used(tenant.id, period)
+    used = await processes_used(tenant.id, period.name)
     allowance = process_allowance(limits.credits, plan_view.subscription.plan.process_buffer_percent)
     return CreditUsageView(
         usage=usage,

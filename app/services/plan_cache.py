@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from app.background import running_in_background
 from app.broadcast import Broadcaster
 from app.models.tenancy import Tenant
-from app.services.errors import NoActivePlan
-from app.services.subscriptions import TenantPlan, load_tenant_plan
+from app.services.subscriptions import TenantPlan, active_plan
 
 CHANNEL = "limits-changed"
 logger = logging.getLogger("tollgate.plan_cache")
@@ -47,10 +46,7 @@ class PlanCache:
         entry = self._entries.get(key)
         if entry is not None and entry.loaded_at <= now < entry.valid_until:
             return entry.plan
-        try:
-            plan: TenantPlan | None = await load_tenant_plan(tenant, now=now)
-        except NoActivePlan:
-            plan = None
+        plan = await active_plan(tenant, now=now)
         if len(self._entries) >= self.max_tenants:
             self._entries.clear()  # crude but bounded: entries are cheap to rebuild
         self._entries[key] = _Entry(plan, now, valid_until(plan, now, self.ttl))
@@ -61,6 +57,11 @@ class PlanCache:
 
     def clear(self) -> None:
         self._entries.clear()
+
+
+async def current_plan(tenant: Tenant, *, now: dt.datetime, cache: PlanCache | None) -> TenantPlan | None:
+    """``active_plan``, through ``cache`` when there is one."""
+    return await (cache.active_plan(tenant, now=now) if cache else active_plan(tenant, now=now))
 
 
 def valid_until(plan: TenantPlan | None, now: dt.datetime, ttl: dt.timedelta) -> dt.datetime:

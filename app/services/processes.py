@@ -26,11 +26,11 @@ from app.models.usage import TenantUsage
 from app.notifications.outbox import Email, admin_addresses, enqueue
 from app.observability import PROCESSES_STARTED
 from app.services import alerts
-from app.services.credits import process_allowance
+from app.services.credits import process_allowance, processes_used
 from app.services.idempotency import IdempotencyKeyReused, validate_key
 from app.services.periods import period_containing
-from app.services.plan_cache import PlanCache
-from app.services.quota import QuotaReason, active_plan, record_decision
+from app.services.plan_cache import PlanCache, current_plan
+from app.services.quota import QuotaReason, record_decision
 from app.services.usage import current_usage
 
 
@@ -58,11 +58,6 @@ async def _count(tenant_id: uuid.UUID, period: str, credits_limit: int) -> int:
     )
 
 
-async def _used(tenant_id: uuid.UUID, period: str) -> int:
-    counter = await ProcessCounter.get_or_none(tenant_id=tenant_id, period=period)
-    return counter.used if counter else 0
-
-
 async def start_process(
     tenant: Tenant,
     process: ProcessKind,
@@ -77,11 +72,11 @@ async def start_process(
     SELECT, the counter's UPDATE and SELECT (a counter's first start of a period adds an INSERT)."""
     validate_key(idempotency_key)
     # A cached plan is only ever stricter than the truth (see app.services.plan_cache).
-    plan = await (plan_cache.active_plan(tenant, now=now) if plan_cache else active_plan(tenant, now=now))
+    plan = await current_plan(tenant, now=now, cache=plan_cache)
     if plan is None:
         record_decision(False, QuotaReason.PLAN_INACTIVE)
         period_name = period_containing(now, tenant.billing_anchor_day).name
-        used = await _used(tenant.id, period_name)
+        used = await processes_used(tenant.id, period_name)
         return StartOutcome(process, False, QuotaReason.PLAN_INACTIVE, None, False, used, 0, 0, period_name)
     period = plan.period
     limit = plan.effective_limits.credits
@@ -106,7 +101,7 @@ async def start_process(
         if start.id != ticket:
             if start.process != process:
                 raise IdempotencyKeyReused(field="idempotencyKey")
-            used = await _used(tenant.id, start.period)
+            used = await processes_used(tenant.id, start.period)
             return StartOutcome(process, True, None, start.id, True, used, allowance, limit, start.period)
         counted = await _count(tenant.id, period.name, limit)
         if not counted:
@@ -115,7 +110,7 @@ async def start_process(
                 [ProcessCounter(tenant_id=tenant.id, period=period.name, used=0)], ignore_conflicts=True
             )
             counted = await _count(tenant.id, period.name, limit)
-        used = await _used(tenant.id, period.name)
+        used = await processes_used(tenant.id, period.name)
         if not counted:
             await ProcessStart.filter(id=ticket).delete()  # a denied start leaves no trace to replay
             record_decision(False, QuotaReason.CREDITS_EXCEEDED)

@@ -18,10 +18,8 @@ from app.models.metering import ProcessKind
 from app.models.tenancy import Tenant
 from app.observability import QUOTA_DECISIONS
 from app.services.credits import process_allowance
-from app.services.errors import NoActivePlan
 from app.services.periods import BillingPeriod, period_containing
-from app.services.plan_cache import PlanCache
-from app.services.subscriptions import TenantPlan, load_tenant_plan
+from app.services.plan_cache import PlanCache, current_plan
 
 
 class QuotaReason(StrEnum):
@@ -42,14 +40,6 @@ class QuotaDecision:
     period: BillingPeriod
 
 
-async def active_plan(tenant: Tenant, *, now: dt.datetime) -> TenantPlan | None:
-    """The plan and limits, or ``None`` when the tenant has no active plan (nothing may start)."""
-    try:
-        return await load_tenant_plan(tenant, now=now)
-    except NoActivePlan:
-        return None
-
-
 def credits_exceeded(credits_used: int, credits_limit: int) -> bool:
     """Seed 002: "Si se supera el límite de créditos, no se lanzarán procesos" - at the limit is fine."""
     return credits_used > credits_limit
@@ -59,7 +49,7 @@ async def check_quota(
     tenant: Tenant, process: ProcessKind, *, now: dt.datetime, plan_cache: PlanCache | None = None
 ) -> QuotaDecision:
     """May ``process`` start now? Counts nothing. The limits come from ``plan_cache`` when given."""
-    plan = await (plan_cache.active_plan(tenant, now=now) if plan_cache else active_plan(tenant, now=now))
+    plan = await current_plan(tenant, now=now, cache=plan_cache)
     period = plan.period if plan else period_containing(now, tenant.billing_anchor_day)
     credits_used, used = await credits_and_processes(tenant.id, period.name)
     if plan is None:

@@ -34,6 +34,14 @@ def counting_at(now: dt.datetime) -> Q:
     return Q(contracted_at__lte=now) & (Q(ends_at__isnull=True) | Q(ends_at__gt=now))
 
 
+async def active_plan(tenant: Tenant, *, now: dt.datetime) -> TenantPlan | None:
+    """The plan and limits at ``now``, or ``None`` when the tenant has no active plan (nothing may start)."""
+    try:
+        return await load_tenant_plan(tenant, now=now)
+    except NoActivePlan:
+        return None
+
+
 async def load_tenant_plan(tenant: Tenant, *, now: dt.datetime) -> TenantPlan:
     """The plan, the add-ons counting at ``now`` and the effective limits, in two queries."""
     subscription = await PlanSubscription.get_or_none(tenant_id=tenant.id).select_related("plan")

@@ -26,8 +26,7 @@ from app.services import alerts
 from app.services.credits import BYTES_PER_MB
 from app.services.errors import InvalidInput
 from app.services.idempotency import IdempotencyKeyReused, fingerprint, validate_key
-from app.services.quota import active_plan
-from app.services.subscriptions import TenantPlan
+from app.services.subscriptions import TenantPlan, active_plan
 from app.services.usage import CurrentUsage, current_usage
 
 MAX_COUNT = 1_000_000_000  # a billion variants or customers is not a measurement, it is a bug
