@@ -1,16 +1,20 @@
-"""A fast lane for the connector's flat operations: the heartbeat of the product (issue 5).
+"""A fast lane for the documents clients send over and over: the heartbeat of the product (issue 5).
 
-Every sync process of every store asks ``quota`` first, then calls ``startProcess``: documents of one root
-field whose selection is only leaves (scalars, enums, ``__typename``, inline fragments on union members). For
-those, the general machinery of GraphQL execution (extension hooks, the executor's bookkeeping, per-field
-permission wrappers) costs more than the work itself. Once a document has run through Strawberry without
-error (so it passed parsing, validation, query limits and the allow-list), it is compiled into a plan: the
-root field's resolver, its permissions, and the leaves to copy. The next requests with that document skip the
-executor: the same permissions, the same resolver, the same serializers, the same JSON.
+Every sync process of every store asks ``quota`` first, then calls ``startProcess``; every screen of the back
+office reads ``myPlan`` and ``creditUsage``. For such documents the general machinery of GraphQL execution
+(extension hooks, the executor's bookkeeping, a resolver wrapper per field) costs more than the work itself.
+Once a document has run through Strawberry without error (so it passed parsing, validation, query limits and
+the allow-list), it is compiled into a plan: for each root field its resolver and permissions, and below it
+the fields to copy or resolve, type by type. The next requests with that document skip the executor: the same
+permissions, the same resolvers, the same serializers, the same JSON.
 
-Anything off the happy path (bad variables, a permission refused, a resolver raising, a value that would
-not serialize) returns ``None`` and the request runs through Strawberry as usual, which produces the exact
-error. Resolvers on this path must be safe to run twice when they fail (they are: their failures roll back).
+What compiles: queries of any number of root fields, mutations of one; below them objects, unions (inline
+fragments on their members), lists, scalars and enums, and fields with resolvers of their own (called as
+Strawberry calls them). Named fragments, directives, interfaces and field extensions other than permissions
+keep a document on Strawberry. Anything off the happy path at run time (bad variables, a permission refused,
+a resolver raising, a value that would not serialize) returns ``None`` and the request runs through Strawberry
+as usual, which produces the exact error. Resolvers on this path must be safe to run twice when they fail
+(they are: queries read, and mutations' failures roll back).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from graphql import (
     GraphQLEnumType,
     GraphQLError,
     GraphQLLeafType,
+    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLScalarType,
@@ -37,7 +42,7 @@ from graphql import (
     OperationType,
     parse,
 )
-from graphql.execution.values import get_argument_values, get_variable_values
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from strawberry.permission import PermissionExtension
 from strawberry.types.arguments import convert_arguments
 from strawberry.types.base import StrawberryObjectDefinition
@@ -48,28 +53,39 @@ from app.observability import record_operation
 logger = logging.getLogger("tollgate.fast_path")
 
 
+class _Failed(Exception):
+    """Off the happy path: the request runs through Strawberry instead."""
+
+
 @dataclass(frozen=True, slots=True)
-class Leaf:
-    response_key: str
-    graphql_name: str  # "__typename" for the type name
-    python_name: str
-    leaf_type: GraphQLLeafType | None
+class Output:
+    """What a field's value becomes: a leaf, or an object whose compiled fields depend on its type."""
+
     non_null: bool
+    item: Output | None  # for lists: the items' output
+    leaf_type: GraphQLLeafType | None
+    objects: dict[str, tuple[Field, ...]] | None  # concrete type name -> its selected fields
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    response_key: str
+    python_name: str  # "" for __typename
+    output: Output | None  # None for __typename
+    # Fields with a resolver of their own (every root field, a few nested ones):
+    resolver: Any = None
+    field_node: FieldNode | None = None
+    graphql_field: Any = None
+    strawberry_field: StrawberryField | None = None
+    permissions: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class CompiledOperation:
-    """One root field whose result is copied leaf by leaf."""
-
     operation: OperationDefinitionNode
     operation_name: str | None
     operation_type: str
-    response_key: str
-    field_node: FieldNode
-    graphql_field: Any
-    strawberry_field: StrawberryField
-    # Per concrete type name: the leaves selected on it, in document order.
-    leaves: dict[str, tuple[Leaf, ...]]
+    roots: tuple[Field, ...]
 
 
 class _Info:
@@ -110,76 +126,113 @@ class FastPath:
     async def execute(self, plan: CompiledOperation, variables: dict[str, Any] | None, context: Any) -> Any:
         """The ``data`` of the response, or ``None`` to let Strawberry run the request."""
         started = time.perf_counter()
-        graphql_schema = self.schema._schema
         coerced = get_variable_values(
-            graphql_schema, plan.operation.variable_definitions or (), variables or {}
+            self.schema._schema, plan.operation.variable_definitions or (), variables or {}
         )
         if isinstance(coerced, list):
             return None
-        arguments = get_argument_values(plan.graphql_field, plan.field_node, coerced)
-        field = plan.strawberry_field
-        kwargs = convert_arguments(
-            arguments,
-            field.arguments,
-            scalar_registry=self.schema.schema_converter.scalar_registry,
-            config=self.schema.config,
-        )
-        info = _Info(context)
+        run = _Run(self.schema, coerced, _Info(context))
+        data: dict[str, Any] = {}
         try:
-            for extension in field.extensions:
-                if isinstance(extension, PermissionExtension):
-                    for permission in extension.permissions:
-                        allowed = permission.has_permission(None, info, **kwargs)  # type: ignore[arg-type]
-                        if not (await allowed if inspect.isawaitable(allowed) else allowed):
-                            return None
-            assert field.base_resolver is not None
-            resolver: Any = field.base_resolver.wrapped_func
-            result = await resolver(None, info, **kwargs)
-        except Exception:  # the slow path runs it again and reports it as Strawberry would
+            for root in plan.roots:  # one after the other, as the memoised loaders expect
+                data[root.response_key] = await run.field(root, None)
+        except _Failed:
             return None
-        value = project(plan, result)
-        if value is None:
-            logger.warning("fast path could not project %s: ran through Strawberry", plan.response_key)
+        except Exception:  # the slow path runs it again and reports it as Strawberry would
             return None
         self.served += 1
         record_operation(plan.operation_name, plan.operation_type, "ok", started)
-        return {plan.response_key: value}
+        return data
 
 
-_MISSING = object()
+class _Run:
+    """One request on the fast lane: resolves and completes the compiled fields."""
 
+    __slots__ = ("info", "schema", "variables")
 
-def project(plan: CompiledOperation, result: Any) -> dict[str, Any] | None:
-    definition: StrawberryObjectDefinition | None = getattr(result, "__strawberry_definition__", None)
-    if definition is None:
-        return None
-    leaves = plan.leaves.get(definition.name)
-    if leaves is None:
-        return None
-    data: dict[str, Any] = {}
-    for leaf in leaves:
-        if leaf.leaf_type is None:
-            data[leaf.response_key] = definition.name
-            continue
-        value = getattr(result, leaf.python_name, _MISSING)
-        if value is _MISSING:
-            return None
+    def __init__(self, schema: Any, variables: VariableValues, info: _Info) -> None:
+        self.schema, self.variables, self.info = schema, variables, info
+
+    async def field(self, field: Field, parent: Any) -> Any:
+        assert field.output is not None
+        if field.resolver is None:
+            value = getattr(parent, field.python_name)
+        else:
+            value = await self.resolve(field, parent)
+        return await self.complete(field.output, value)
+
+    async def resolve(self, field: Field, parent: Any) -> Any:
+        strawberry_field = field.strawberry_field
+        assert strawberry_field is not None
+        kwargs: dict[str, Any] = {}
+        if field.field_node is not None and field.field_node.arguments:
+            arguments = get_argument_values(field.graphql_field, field.field_node, self.variables)
+            kwargs = convert_arguments(
+                arguments,
+                strawberry_field.arguments,
+                scalar_registry=self.schema.schema_converter.scalar_registry,
+                config=self.schema.config,
+            )
+        for permission in field.permissions:
+            allowed = permission.has_permission(parent, self.info, **kwargs)
+            if not (await allowed if inspect.isawaitable(allowed) else allowed):
+                raise _Failed
+        resolver = field.resolver
+        args = (parent,) if resolver.self_parameter is not None else ()
+        for reserved in (resolver.info_parameter,):
+            if reserved is not None:
+                kwargs[reserved.name] = self.info
+        for reserved in (resolver.root_parameter, resolver.parent_parameter):
+            if reserved is not None:
+                kwargs[reserved.name] = parent
+        result = resolver.wrapped_func(*args, **kwargs)
+        return await result if inspect.isawaitable(result) else result
+
+    async def complete(self, output: Output, value: Any) -> Any:
         if value is None:
-            if leaf.non_null:
-                return None
-            data[leaf.response_key] = None
-            continue
-        try:
-            data[leaf.response_key] = leaf.leaf_type.serialize(value)
-        except (GraphQLError, TypeError, ValueError):
+            if output.non_null:
+                raise _Failed
             return None
-    return data
+        if output.item is not None:
+            return [await self.complete(output.item, item) for item in value]
+        if output.leaf_type is not None:
+            try:
+                return output.leaf_type.serialize(value)
+            except (GraphQLError, TypeError, ValueError):
+                raise _Failed from None
+        assert output.objects is not None
+        definition: StrawberryObjectDefinition | None = getattr(value, "__strawberry_definition__", None)
+        fields = output.objects.get(definition.name) if definition is not None else None
+        if definition is None or fields is None:
+            raise _Failed
+        data: dict[str, Any] = {}
+        for field in fields:
+            if field.output is None:
+                data[field.response_key] = definition.name
+            elif field.resolver is None and field.output.leaf_type is not None:  # the common case, inline
+                leaf = getattr(value, field.python_name)
+                if leaf is None:
+                    if field.output.non_null:
+                        raise _Failed
+                    data[field.response_key] = None
+                    continue
+                try:
+                    data[field.response_key] = field.output.leaf_type.serialize(leaf)
+                except (GraphQLError, TypeError, ValueError):
+                    raise _Failed from None
+            else:
+                data[field.response_key] = await self.field(field, value)
+        return data
+
+
+class _NotCompilable(Exception):
+    pass
 
 
 def compile_operation(
     schema: Any, document: DocumentNode, operation_name: str | None
 ) -> CompiledOperation | None:
-    """A plan for a one-field operation of leaves, or ``None`` when the document is of another shape."""
+    """A plan for the document's operation, or ``None`` when it is of a shape left to Strawberry."""
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if len(document.definitions) != len(operations):
         return None  # fragment definitions: not on this path
@@ -191,91 +244,108 @@ def compile_operation(
     if operation.operation not in (OperationType.QUERY, OperationType.MUTATION) or operation.directives:
         return None
     selections = operation.selection_set.selections
-    if len(selections) != 1 or not isinstance(selections[0], FieldNode) or selections[0].directives:
+    if operation.operation == OperationType.MUTATION and len(selections) != 1:
+        return None  # mutations run one by one in Strawberry, with their own error paths
+    root_type = schema._schema.get_type("Query" if operation.operation == OperationType.QUERY else "Mutation")
+    try:
+        roots = _fields_of(schema, root_type, selections)
+    except _NotCompilable:
         return None
-    field_node = selections[0]
-    root_name = "Query" if operation.operation == OperationType.QUERY else "Mutation"
-    graphql_root = schema._schema.get_type(root_name)
-    graphql_field = graphql_root.fields.get(field_node.name.value) if graphql_root else None
-    strawberry_root = schema.get_type_by_name(root_name)
-    strawberry_field = (
-        next(
-            (
-                f
-                for f in strawberry_root.fields
-                if schema.config.name_converter.get_graphql_name(f) == field_node.name.value
-            ),
-            None,
-        )
-        if strawberry_root
-        else None
-    )
-    if graphql_field is None or strawberry_field is None or strawberry_field.base_resolver is None:
-        return None
-    if field_node.selection_set is None:
-        return None
-    result_type = (
-        graphql_field.type.of_type if isinstance(graphql_field.type, GraphQLNonNull) else graphql_field.type
-    )
-    if isinstance(result_type, GraphQLObjectType):
-        possible = [result_type]
-    elif isinstance(result_type, GraphQLUnionType):
-        possible = list(result_type.types)
-    else:
-        return None
-    leaves: dict[str, tuple[Leaf, ...]] = {}
-    for object_type in possible:
-        selected = _leaves_for(schema, object_type, field_node.selection_set.selections)
-        if selected is None:
-            return None
-        leaves[object_type.name] = selected
+    if any(root.resolver is None for root in roots):
+        return None  # __typename or a field without resolver at the root
     return CompiledOperation(
         operation=operation,
         operation_name=operation.name.value if operation.name else None,
         operation_type=operation.operation.value,
-        response_key=field_node.alias.value if field_node.alias else field_node.name.value,
-        field_node=field_node,
-        graphql_field=graphql_field,
-        strawberry_field=strawberry_field,
-        leaves=leaves,
+        roots=roots,
     )
 
 
-def _leaves_for(schema: Any, object_type: GraphQLObjectType, selections: Any) -> tuple[Leaf, ...] | None:
+def _fields_of(schema: Any, object_type: GraphQLObjectType, selections: Any) -> tuple[Field, ...]:
     definition = schema.get_type_by_name(object_type.name)
     if not isinstance(definition, StrawberryObjectDefinition):
-        return None
+        raise _NotCompilable
     by_graphql_name = {schema.config.name_converter.get_graphql_name(f): f for f in definition.fields}
-    leaves: list[Leaf] = []
+    fields: list[Field] = []
+    for key, nodes in _collect(schema, object_type, selections).items():
+        node = nodes[0]  # validation made the others the same field with the same arguments
+        if node.name.value == "__typename":
+            fields.append(Field(key, "", None))
+            continue
+        graphql_field = object_type.fields.get(node.name.value)
+        strawberry_field = by_graphql_name.get(node.name.value)
+        if graphql_field is None or strawberry_field is None:
+            raise _NotCompilable
+        output = _output_of(schema, graphql_field.type, nodes)
+        resolver = strawberry_field.base_resolver
+        if resolver is None:
+            if node.arguments:
+                raise _NotCompilable
+            fields.append(Field(key, strawberry_field.python_name, output))
+            continue
+        permissions: list[Any] = []
+        for extension in strawberry_field.extensions:
+            if not isinstance(extension, PermissionExtension):
+                raise _NotCompilable
+            permissions.extend(extension.permissions)
+        fields.append(
+            Field(
+                key,
+                strawberry_field.python_name,
+                output,
+                resolver=resolver,
+                field_node=node,
+                graphql_field=graphql_field,
+                strawberry_field=strawberry_field,
+                permissions=tuple(permissions),
+            )
+        )
+    return tuple(fields)
+
+
+def _collect(schema: Any, object_type: GraphQLObjectType, selections: Any) -> dict[str, list[FieldNode]]:
+    """The field nodes selected on ``object_type`` by response key, in document order (GraphQL's
+    CollectFields without named fragments and directives)."""
+    collected: dict[str, list[FieldNode]] = {}
     for selection in selections:
         if selection.directives:
-            return None
+            raise _NotCompilable
         if isinstance(selection, InlineFragmentNode):
-            condition = selection.type_condition.name.value if selection.type_condition else object_type.name
-            if condition == object_type.name or condition in {i.name for i in object_type.interfaces}:
-                inner = _leaves_for(schema, object_type, selection.selection_set.selections)
-                if inner is None:
-                    return None
-                leaves.extend(inner)
-            continue
-        if not isinstance(selection, FieldNode) or selection.selection_set is not None or selection.arguments:
-            return None
-        key = selection.alias.value if selection.alias else selection.name.value
-        if selection.name.value == "__typename":
-            leaves.append(Leaf(key, "__typename", "", None, True))
-            continue
-        graphql_field = object_type.fields.get(selection.name.value)
-        strawberry_field = by_graphql_name.get(selection.name.value)
-        if graphql_field is None or strawberry_field is None or strawberry_field.base_resolver is not None:
-            return None  # fields with resolvers of their own run through Strawberry
-        field_type = graphql_field.type
-        non_null = isinstance(field_type, GraphQLNonNull)
-        leaf_type = field_type.of_type if non_null else field_type
-        if not isinstance(leaf_type, GraphQLScalarType | GraphQLEnumType):
-            return None
-        leaves.append(Leaf(key, selection.name.value, strawberry_field.python_name, leaf_type, non_null))
-    # A key selected twice (allowed when identical) keeps its first position, as GraphQL does.
-    unique: dict[str, Leaf] = {}
-    for leaf in leaves:
-        unique.setdefault(leaf.response_key, leaf)
-    return tuple(unique.values())
+            if _applies(schema, selection, object_type):
+                inner = _collect(schema, object_type, selection.selection_set.selections)
+                for key, nodes in inner.items():
+                    collected.setdefault(key, []).extend(nodes)
+        elif isinstance(selection, FieldNode):
+            key = selection.alias.value if selection.alias else selection.name.value
+            collected.setdefault(key, []).append(selection)
+        else:
+            raise _NotCompilable
+    return collected
+
+
+def _applies(schema: Any, fragment: InlineFragmentNode, object_type: GraphQLObjectType) -> bool:
+    """Whether an inline fragment covers ``object_type``: itself, an interface of it, a union of it."""
+    if fragment.type_condition is None:
+        return True
+    condition = schema._schema.get_type(fragment.type_condition.name.value)
+    if isinstance(condition, GraphQLUnionType):
+        return object_type in condition.types
+    return condition is object_type or condition in object_type.interfaces
+
+
+def _output_of(schema: Any, graphql_type: Any, nodes: list[FieldNode]) -> Output:
+    non_null = isinstance(graphql_type, GraphQLNonNull)
+    named = graphql_type.of_type if non_null else graphql_type
+    if isinstance(named, GraphQLList):
+        return Output(non_null, _output_of(schema, named.of_type, nodes), None, None)
+    if isinstance(named, GraphQLScalarType | GraphQLEnumType):
+        return Output(non_null, None, named, None)
+    if isinstance(named, GraphQLObjectType):
+        possible = [named]
+    elif isinstance(named, GraphQLUnionType):
+        possible = list(named.types)
+    else:
+        raise _NotCompilable  # interfaces
+    # Sub-selections of a key selected more than once are merged, as GraphQL does.
+    inner = [selection for node in nodes if node.selection_set for selection in node.selection_set.selections]
+    return Output(non_null, None, None, {t.name: _fields_of(schema, t, inner) for t in possible})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -14,8 +15,9 @@ from strawberry.types import Info as StrawberryInfo
 from app.auth.principal import Principal, authenticate
 from app.clock import Clock
 from app.models.tenancy import Tenant
-from app.services.errors import Unauthenticated
-from app.services.subscriptions import TenantPlan, load_tenant_plan
+from app.services.errors import NoActivePlan, Unauthenticated
+from app.services.plan_cache import current_plan, plan_changed
+from app.services.subscriptions import TenantPlan
 from app.settings import Settings
 
 _UNRESOLVED: Any = object()
@@ -61,11 +63,26 @@ class Context:
         return self._principal
 
     async def tenant_plan(self, tenant: Tenant, now: dt.datetime) -> TenantPlan:
-        """``load_tenant_plan`` once per request and tenant: ``myPlan`` and ``creditUsage`` side by side
-        share it (the first caller's ``now`` holds for the request)."""
+        """The tenant's plan at ``now`` through the app's plan cache, once per request: ``myPlan`` and
+        ``creditUsage`` side by side share it (the first caller's ``now`` holds for the request)."""
         if tenant.id not in self._plans:
-            self._plans[tenant.id] = asyncio.ensure_future(load_tenant_plan(tenant, now=now))
+            self._plans[tenant.id] = asyncio.ensure_future(self._current_plan(tenant, now))
         return await asyncio.shield(self._plans[tenant.id])
+
+    async def _current_plan(self, tenant: Tenant, now: dt.datetime) -> TenantPlan:
+        plan = await current_plan(tenant, now=now, cache=getattr(self.services, "plan_cache", None))
+        if plan is None:
+            raise NoActivePlan()
+        # A cached plan was loaded earlier: statuses are read at this request's instant.
+        return plan if plan.at == now else dataclasses.replace(plan, at=now)
+
+    async def plan_changed(self, tenant_id: object) -> None:
+        """After a commit that changed the tenant's plan or add-ons (see ``plan_cache.plan_changed``)."""
+        await plan_changed(
+            tenant_id,
+            cache=getattr(self.services, "plan_cache", None),
+            broadcaster=getattr(self.services, "broadcaster", None),
+        )
 
     async def require_principal(self) -> Principal:
         principal = await self.principal()

@@ -41,7 +41,7 @@ from app.services import coupons as coupon_rules
 from app.services.access import require_store_access
 from app.services.errors import DomainError
 from app.services.idempotency import IdempotencyKeyReused, fingerprint, validate_key
-from app.services.plan_cache import PlanCache, limits_changed
+from app.services.plan_cache import PlanCache, plan_changed
 from app.services.subscriptions import load_tenant_plan
 
 
@@ -125,7 +125,7 @@ async def checkout(
             raise
         return await _replay(principal, winner)
     # After the commit, never before: the new limits, here and in the other instances.
-    await limits_changed(principal.tenant.id, cache=plan_cache, broadcaster=broadcaster)
+    await plan_changed(principal.tenant.id, cache=plan_cache, broadcaster=broadcaster)
     await alerts.publish(broadcaster, raised)
     return await load_result(order, replayed=False)
 

@@ -22,7 +22,7 @@ from app.models.tenancy import Tenant
 from app.services.forecast import ProcessForecast, forecast_processes
 from app.services.periods import BillingPeriod
 from app.services.subscriptions import PlanLoader, load_tenant_plan
-from app.services.usage import CurrentUsage, current_usage
+from app.services.usage import CurrentUsage, usage_and_processes
 
 ESTIMATE_DAYS = 30  # seed 002: "Créditos máximos del plan x 30 días"
 BYTES_PER_MB = 1024 * 1024
@@ -112,12 +112,12 @@ async def processes_used(tenant_id: object, period: str) -> int:
 async def credit_usage(
     tenant: Tenant, *, now: dt.datetime, plans: PlanLoader | None = None
 ) -> CreditUsageView:
-    """The figures of the credits screen, in four queries (plan, add-ons, usage, process counter)."""
+    """The figures of the credits screen: the plan (through ``plans``, else two queries), then the usage
+    and the process counter in one statement."""
     plan_view = await plans(tenant, now) if plans else await load_tenant_plan(tenant, now=now)
-    usage = await current_usage(tenant.id)
     limits = plan_view.effective_limits
     period = plan_view.period
-    used = await processes_used(tenant.id, period.name)
+    usage, used = await usage_and_processes(tenant.id, period.name)
     allowance = process_allowance(limits.credits, plan_view.subscription.plan.process_buffer_percent)
     return CreditUsageView(
         usage=usage,

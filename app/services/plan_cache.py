@@ -1,12 +1,15 @@
-"""The tenant's plan and effective limits, cached for the connector's hot path (issue 5).
+"""The tenant's plan and effective limits, cached per app for the hot path (issue 5).
 
-``quota`` and ``startProcess`` run before every sync process of every store; recomputing the effective
-limits (two queries) on each would be most of their cost. The cache is safe for money and limits because
-the only thing that lowers a limit is an add-on reaching its end date, and an entry never outlives the
-earliest end date of the add-ons it counted (nor its billing period, nor ``ttl``). What raises a limit (a
-purchase) invalidates the entry at once, here and, through the broadcaster, in every other instance; until
-then a stale entry is stricter than the truth, never looser. The credit usage itself is never cached: the
-process start's conditional UPDATE reads it in the database.
+``quota`` and ``startProcess`` run before every sync process of every store, and the back office reads
+``myPlan`` and ``creditUsage`` on every screen; recomputing the plan and its limits (two queries) on each
+would be most of their cost. The cache is safe for money and limits because the only thing that lowers a
+limit is an add-on reaching its end date, and an entry never outlives the earliest end date of the add-ons
+it counted (nor its billing period, nor ``ttl``). Every commit that changes a tenant's plan or add-ons (a
+purchase, a cancellation or its undoing, an integration's settings) drops the entry at once, here and,
+through the broadcaster, in every other instance. Until the broadcast arrives there, an entry is stricter
+than the truth, never looser: a cancellation takes effect at the end of the period, which already bounds
+the entry. The credit usage itself is never cached: the process start's conditional UPDATE reads it in
+the database.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from app.broadcast import Broadcaster
 from app.models.tenancy import Tenant
 from app.services.subscriptions import TenantPlan, active_plan
 
-CHANNEL = "limits-changed"
+CHANNEL = "plan-changed"
 logger = logging.getLogger("tollgate.plan_cache")
 
 
@@ -73,17 +76,18 @@ def valid_until(plan: TenantPlan | None, now: dt.datetime, ttl: dt.timedelta) ->
     return min(bounds)
 
 
-async def limits_changed(
+async def plan_changed(
     tenant_id: object, *, cache: PlanCache | None, broadcaster: Broadcaster | None
 ) -> None:
-    """After a commit that raised a tenant's limits: drop the entry here and in every other instance."""
+    """After a commit that changed a tenant's plan or add-ons: drop the entry here and in every other
+    instance."""
     if cache is not None:
         cache.invalidate(tenant_id)
     if broadcaster is not None:
         try:
             await broadcaster.publish(CHANNEL, str(tenant_id))
         except Exception:  # the others' entries expire by themselves (ttl), stricter meanwhile
-            logger.warning("could not broadcast a limits change", exc_info=True)
+            logger.warning("could not broadcast a plan change", exc_info=True)
 
 
 @contextlib.asynccontextmanager

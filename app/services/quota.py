@@ -12,11 +12,10 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tortoise import connections
-
 from app.models.metering import ProcessKind
 from app.models.tenancy import Tenant
 from app.observability import QUOTA_DECISIONS
+from app.services import sql
 from app.services.credits import process_allowance
 from app.services.periods import BillingPeriod, period_containing
 from app.services.plan_cache import PlanCache, current_plan
@@ -91,11 +90,5 @@ _FIGURES = (
 
 async def credits_and_processes(tenant_id: uuid.UUID | str, period: str) -> tuple[int, int]:
     """The credits used (last report) and the processes counted in ``period``, 0 when none."""
-    connection = connections.get("default")
-    if connection.capabilities.dialect == "postgres":
-        sql, values = _FIGURES.format("$1", "$2"), [uuid.UUID(str(tenant_id)), period]
-    else:
-        sql, values = _FIGURES.format("?", "?"), [str(tenant_id), str(tenant_id), period]
-    _, rows = await connection.execute_query(sql, values)
-    credits, used = tuple(rows[0])
+    credits, used = await sql.fetch_one(_FIGURES, uuid.UUID(str(tenant_id)), period)
     return int(credits or 0), int(used or 0)

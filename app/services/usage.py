@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 from app.models.usage import TenantUsage
+from app.services import sql
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +49,35 @@ def usage_of(row: TenantUsage | None) -> CurrentUsage:
 async def current_usage(tenant_id: uuid.UUID | str) -> CurrentUsage:
     """The tenant's usage as last reported, in one query."""
     return usage_of(await TenantUsage.get_or_none(tenant_id=tenant_id))
+
+
+# The credits screen's live figures in one round trip: the usage row (when there is one) and the counter.
+_USAGE_AND_PROCESSES = (
+    "SELECT u.variants, u.customers, u.contacts, u.sales_reps, u.admin_users, u.users, u.integrations,"
+    " u.storage_bytes, u.measured_at,"
+    " (SELECT used FROM process_counter WHERE tenant_id = {0} AND period = {1})"
+    " FROM (SELECT 1) AS one LEFT JOIN tenant_usage AS u ON u.tenant_id = {0}"
+)
+
+
+async def usage_and_processes(tenant_id: uuid.UUID | str, period: str) -> tuple[CurrentUsage, int]:
+    """The current usage and the processes counted in billing period ``period``, in one statement."""
+    *counts, measured_at, used = await sql.fetch_one(_USAGE_AND_PROCESSES, uuid.UUID(str(tenant_id)), period)
+    if counts[0] is None:  # no row yet: nothing reported
+        return CurrentUsage(), int(used or 0)
+    variants, customers, contacts, sales_reps, admin_users, users, integrations, storage = map(int, counts)
+    usage = CurrentUsage(
+        variants=variants,
+        customers=customers,
+        contacts=contacts,
+        sales_reps=sales_reps,
+        admin_users=admin_users,
+        users=users,
+        integrations=integrations,
+        storage_bytes=storage,
+        measured_at=None if measured_at is None else _MEASURED_AT.to_python_value(measured_at),
+    )
+    return usage, int(used or 0)
+
+
+_MEASURED_AT = TenantUsage._meta.fields_map["measured_at"]

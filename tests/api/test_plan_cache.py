@@ -1,4 +1,4 @@
-"""The hot path's plan cache is never looser than the truth (app.services.plan_cache)."""
+"""The plan cache is never looser than the truth and shows every change at once (app.services.plan_cache)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,16 @@ import pytest
 
 from app.clock import FrozenClock
 from app.main import create_app
+from app.models.billing import AddOnSubscription
 from app.seed import SeedResult
 from app.services.periods import BillingPeriod
 from app.services.plan_cache import valid_until
 from app.settings import Settings
-from tests.api.test_cancellation import add_on_id, cancel
+from tests.api.test_cancellation import CANCEL, MY_PLAN, add_on_id, cancel, my_plan, undo
 from tests.api.test_checkout import checkout
+from tests.api.test_integrations import NOVA, configure
 from tests.api.test_store import add
-from tests.conftest import GraphQLClient
+from tests.conftest import GraphQLClient, count_queries
 
 QUOTA = "query Quota { quota(process: PRODUCT_SYNC) { creditsLimit } }"
 
@@ -51,6 +53,45 @@ async def test_an_add_on_that_ends_leaves_the_quota_at_its_end_without_any_write
     clock.set(ends_at)
 
     assert await credits_limit(gql, key) == 3000
+
+
+def status_of(plan: dict[str, Any], code: str) -> str:
+    status: str = next(a["status"] for a in plan["addOns"] if a["addOn"]["code"] == code)
+    return status
+
+
+async def test_my_plan_reads_the_cache_and_shows_a_cancellation_and_its_undoing_at_once(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    await my_plan(gql)  # now cached
+    with count_queries() as queries:
+        plan = await my_plan(gql)
+    assert not [s for s in queries.statements if "plan_subscription" in s or "addon_subscription" in s]
+    assert status_of(plan, "credits-1000") == "ACTIVE"
+
+    add_on = await add_on_id("credits-1000")
+    await cancel(gql, add_on)
+    assert status_of(await my_plan(gql), "credits-1000") == "CANCELING"
+
+    await undo(gql, add_on)
+    assert status_of(await my_plan(gql), "credits-1000") == "ACTIVE"
+
+
+async def test_my_plan_shows_an_integration_configured_at_once(gql: GraphQLClient, demo: SeedResult) -> None:
+    query = "{ myPlan { ... on MyPlan { addOns { addOn { code } configurationStatus } } } }"
+
+    async def status() -> str:
+        add_ons = (await gql.post(query, as_=NOVA))["data"]["myPlan"]["addOns"]
+        found: str = next(a for a in add_ons if a["addOn"]["code"] == "integration-mercado-livre")[
+            "configurationStatus"
+        ]
+        return found
+
+    assert await status() == "PENDING"  # now cached
+    mercado_livre = await add_on_id("integration-mercado-livre", tenant="nova")
+    await configure(gql, mercado_livre, {"api_token": "t0k3n", "shop_url": "https://loja.nova.example"})
+
+    assert await status() == "CONFIGURED"
 
 
 def test_an_entry_lives_until_the_first_end_the_period_or_its_ttl() -> None:
@@ -103,4 +144,22 @@ async def test_a_purchase_on_one_instance_clears_the_cache_of_another_through_re
             if limit == 5000:
                 break
             await asyncio.sleep(0.02)
-    assert limit == 5000
+        assert limit == 5000
+
+        # A cancellation too (myPlan reads the same cache).
+        async def status_on_second() -> str:
+            add_ons = (await post(second, MY_PLAN, {}, admin))["data"]["myPlan"]["addOns"]
+            found: str = next(a["status"] for a in add_ons if a["id"] == original)
+            return found
+
+        original = str(
+            (await AddOnSubscription.filter(add_on__code="credits-1000").order_by("contracted_at"))[0].id
+        )
+        assert await status_on_second() == "ACTIVE"
+        assert "errors" not in await post(first, CANCEL, {"id": original}, admin)
+        for _ in range(100):
+            status = await status_on_second()
+            if status == "CANCELING":
+                break
+            await asyncio.sleep(0.02)
+        assert status == "CANCELING"
