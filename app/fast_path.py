@@ -349,3 +349,44 @@ def _output_of(schema: Any, graphql_type: Any, nodes: list[FieldNode]) -> Output
     # Sub-selections of a key selected more than once are merged, as GraphQL does.
     inner = [selection for node in nodes if node.selection_set for selection in node.selection_set.selections]
     return Output(non_null, None, None, {t.name: _fields_of(schema, t, inner) for t in possible})
+
+
+# Subscription events: Strawberry validated and subscribed the operation; each event's payload is the root
+# field's value (Strawberry's event resolver is the identity), completed here by the compiled selection.
+_events: OrderedDict[int, tuple[OperationDefinitionNode, Field | None]] = OrderedDict()
+
+
+def compiled_event(schema: Any, operation: OperationDefinitionNode) -> Field | None:
+    """The root field of a subscription operation, compiled for its events (``None``: left to Strawberry).
+
+    Memoised by the operation node's identity (Strawberry's parser cache hands every subscriber of a
+    document the same node); the node is kept alive with its entry so that its id is never reused."""
+    entry = _events.get(id(operation))
+    if entry is not None and entry[0] is operation:
+        return entry[1]
+    field: Field | None = None
+    subscription_type = schema._schema.subscription_type
+    if operation.operation == OperationType.SUBSCRIPTION and subscription_type and not operation.directives:
+        try:
+            roots = _fields_of(schema, subscription_type, operation.selection_set.selections)
+        except _NotCompilable:
+            roots = ()
+        if len(roots) == 1 and roots[0].output is not None:
+            field = roots[0]
+    _events[id(operation)] = (operation, field)
+    if len(_events) > 256:
+        _events.popitem(last=False)
+    return field
+
+
+async def complete_event(
+    schema: Any, field: Field, payload: Any, variables: VariableValues, context: Any
+) -> dict[str, Any] | None:
+    """The ``data`` of one subscription event, or ``None`` to let graphql-core execute it."""
+    assert field.output is not None
+    try:
+        return {
+            field.response_key: await _Run(schema, variables, _Info(context)).complete(field.output, payload)
+        }
+    except Exception:  # the executor runs it again and reports it as it would
+        return None

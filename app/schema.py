@@ -6,12 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import ExecutionResult, GraphQLError, OperationType
 from graphql.validation import ASTValidationRule
 from strawberry.extensions import AddValidationRules, MaskErrors, ParserCache
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.tools import merge_types
 
+from app import fast_path
 from app.observability import OperationMetrics, current_request_id
 from app.query_limits import QueryLimits, limits_extension
 from app.resolvers import account, addons, catalog, metering, store
@@ -39,6 +41,28 @@ def is_unexpected(error: GraphQLError) -> bool:
     return not (
         error.extensions and "code" in error.extensions and type(original).__name__ == "PermissionError"
     )
+
+
+class TollgateExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's executor, with subscription events completed by the fast lane (``app.fast_path``):
+    an alert fanned out to a thousand subscribers is completed a thousand times."""
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        if self.operation.operation == OperationType.SUBSCRIPTION:
+            field = fast_path.compiled_event(self.schema._strawberry_schema, self.operation)  # type: ignore[attr-defined]
+            if field is not None:
+                return self._complete_event(field, serially)
+        return super().execute_operation(serially)
+
+    async def _complete_event(self, field: fast_path.Field, serially: bool | None) -> Any:
+        schema = self.schema._strawberry_schema  # type: ignore[attr-defined]
+        data = await fast_path.complete_event(
+            schema, field, self.root_value, self.variable_values, self.context_value
+        )
+        if data is not None:
+            return ExecutionResult(data=data)
+        result = super().execute_operation(serially)
+        return await result if self.is_awaitable(result) else result
 
 
 class MaskUnexpectedErrors(MaskErrors):
@@ -74,6 +98,7 @@ def build_schema(
     rules = list(validation_rules)
     extra: list[Any] = [lambda: AddValidationRules(rules)] if rules else []
     overrides.setdefault("config", StrawberryConfig(scalar_map=SCALAR_MAP))
+    overrides.setdefault("execution_context_class", TollgateExecutionContext)
     return TollgateSchema(
         query=query,
         mutation=Mutation,

@@ -100,9 +100,11 @@ async def client_for(
 
 @pytest.fixture
 async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://tollgate.test"
-    ) as c:
+    # With its lifespan, as a server runs it: what the app opens (Redis connections...) it closes.
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://tollgate.test") as c,
+    ):
         yield c
 
 

@@ -40,10 +40,9 @@ class RedisBroadcaster:
         return self._client
 
     async def publish(self, channel: str, message: str) -> None:
-        # Alerts are rare: a short-lived connection per publish leaves nothing open between them,
-        # even where no lifespan closes the broadcaster (in-process test clients).
-        async with aioredis.from_url(self.url) as client:
-            await client.publish(self.prefix + channel, message)
+        # Through the client's connection pool (closed by ``aclose`` in the app's lifespan): a fresh
+        # connection per message cost a TCP handshake on the path of every alert and plan change.
+        await self._redis().publish(self.prefix + channel, message)
 
     @asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[str]]:

@@ -4,6 +4,7 @@ the ``limitAlerts`` subscription."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import AsyncGenerator
 from decimal import Decimal
 from typing import Annotated, Any, NewType
@@ -51,6 +52,12 @@ SCALARS: dict[object, Any] = {
 
 def _scope(scope: str) -> list[Any]:
     return [PermissionExtension(permissions=[HasScope(scope)])]
+
+
+@functools.lru_cache(maxsize=64)
+def _alert_of(message: str) -> LimitAlert:
+    """Every subscriber of a tenant receives the same message: it is decoded once (read-only after)."""
+    return LimitAlert.of(alert_service.decode(message))
 
 
 def _broadcaster(info: Info) -> Broadcaster:
@@ -401,4 +408,4 @@ class Subscription:
         channel = alert_service.channel_of(principal.tenant.id)
         async with _broadcaster(info).subscribe(channel) as messages:
             async for message in messages:
-                yield LimitAlert.of(alert_service.decode(message))
+                yield _alert_of(message)
