@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from app.broadcast.base import Broadcaster
 from app.broadcast.memory import InProcessBroadcaster
-from app.broadcast.redis import RedisBroadcaster
 from app.settings import Settings
 
-__all__ = ["Broadcaster", "InProcessBroadcaster", "RedisBroadcaster", "broadcaster_from_settings"]
+__all__ = ["Broadcaster", "InProcessBroadcaster", "broadcaster_from_settings"]
 
 
 def broadcaster_from_settings(settings: Settings) -> Broadcaster:
     if settings.redis_url:
+        from app.broadcast.redis import RedisBroadcaster  # redis is imported only when used (cold start)
+
         return RedisBroadcaster(settings.redis_url, prefix=settings.redis_channel_prefix)
     return InProcessBroadcaster()
