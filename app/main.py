@@ -31,8 +31,10 @@ from app.query_limits import QueryLimits
 from app.rate_limit import RateLimitMiddleware, rate_limiter_for
 from app.schema import DEFAULT_LIMITS, build_schema
 from app.schema import schema as default_schema
+from app.services import figures_cache, plan_cache
+from app.services.figures_cache import FiguresCache
 from app.services.lifecycle import AddOnLifecycleTask
-from app.services.plan_cache import PlanCache, following_changes
+from app.services.plan_cache import PlanCache
 from app.settings import Settings, get_settings
 
 
@@ -70,6 +72,7 @@ class AppServices:
 
     broadcaster: Broadcaster
     plan_cache: PlanCache = dataclasses.field(default_factory=PlanCache)
+    figures_cache: FiguresCache = dataclasses.field(default_factory=FiguresCache)
     principals: PrincipalCache | None = None
 
 
@@ -88,6 +91,7 @@ def create_app(
         schema = schema_for(settings)
     services = AppServices(
         broadcaster=broadcaster_from_settings(settings),
+        figures_cache=FiguresCache(ttl=settings.usage_cache_seconds),
         principals=PrincipalCache(settings.auth_cache_seconds),
     )
     graphql = TollgateGraphQL(schema, settings=settings, clock=clock, services=services)
@@ -99,7 +103,13 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(services.broadcaster.aclose)  # live alerts: Redis or in-process
-            await stack.enter_async_context(following_changes(services.plan_cache, services.broadcaster))
+            # Entries that other instances' commits made stale are dropped here too (see the caches).
+            await stack.enter_async_context(
+                plan_cache.following_changes(services.plan_cache, services.broadcaster)
+            )
+            await stack.enter_async_context(
+                figures_cache.following_changes(services.figures_cache, services.broadcaster)
+            )
             if manage_orm:
                 await stack.enter_async_context(RegisterTortoise(app, config=tortoise_config(settings)))
             if run_background_tasks:

@@ -349,6 +349,7 @@ class Query:
             process,
             now=info.context.clock.now(),
             plan_cache=info.context.services.plan_cache,
+            figures_cache=info.context.services.figures_cache,
         )
         return QuotaDecision.of(decision)
 
@@ -372,6 +373,7 @@ class Mutation:
             now=context.clock.now(),
             max_skew=dt.timedelta(seconds=context.settings.usage_report_max_skew_seconds),
             broadcaster=_broadcaster(info),
+            figures_cache=context.services.figures_cache,
         )
         return UsageReported.of(outcome)
 
@@ -392,6 +394,7 @@ class Mutation:
             ops_email=context.settings.ops_email,
             broadcaster=_broadcaster(info),
             plan_cache=context.services.plan_cache,
+            figures_cache=context.services.figures_cache,
         )
         return ProcessStart.of(outcome)
 

@@ -14,19 +14,16 @@ the database.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import logging
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
-from app.background import running_in_background
 from app.broadcast import Broadcaster
 from app.models.tenancy import Tenant
+from app.services import invalidation
 from app.services.subscriptions import TenantPlan, active_plan
 
 CHANNEL = "plan-changed"
-logger = logging.getLogger("tollgate.plan_cache")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,35 +77,12 @@ async def plan_changed(
     tenant_id: object, *, cache: PlanCache | None, broadcaster: Broadcaster | None
 ) -> None:
     """After a commit that changed a tenant's plan or add-ons: drop the entry here and in every other
-    instance."""
+    instance (meanwhile theirs are stricter than the truth, and expire by themselves)."""
     if cache is not None:
         cache.invalidate(tenant_id)
-    if broadcaster is not None:
-        try:
-            await broadcaster.publish(CHANNEL, str(tenant_id))
-        except Exception:  # the others' entries expire by themselves (ttl), stricter meanwhile
-            logger.warning("could not broadcast a plan change", exc_info=True)
+    await invalidation.announce(CHANNEL, tenant_id, broadcaster)
 
 
-@contextlib.asynccontextmanager
-async def following_changes(cache: PlanCache, broadcaster: Broadcaster) -> AsyncIterator[None]:
-    """In the app's lifespan: drop the entries other instances report as changed.
-
-    The subscription is made before the app serves (never torn down half-made by a quick shutdown);
-    if it cannot be made, entries still expire by themselves (``ttl``), stricter meanwhile.
-    """
-    async with contextlib.AsyncExitStack() as stack:
-        try:
-            messages = await stack.enter_async_context(broadcaster.subscribe(CHANNEL))
-        except Exception:
-            logger.warning("plan cache not following other instances' changes", exc_info=True)
-            messages = None
-
-        async def listen() -> None:
-            assert messages is not None
-            async for tenant_id in messages:
-                cache.invalidate(tenant_id)
-
-        if messages is not None:
-            await stack.enter_async_context(running_in_background(listen, "plan-cache-invalidation"))
-        yield
+def following_changes(cache: PlanCache, broadcaster: Broadcaster) -> AbstractAsyncContextManager[None]:
+    """In the app's lifespan: drop the entries other instances report as changed."""
+    return invalidation.following(CHANNEL, cache.invalidate, broadcaster)

@@ -27,6 +27,7 @@ from app.notifications.outbox import Email, admin_addresses, enqueue
 from app.observability import PROCESSES_STARTED
 from app.services import alerts
 from app.services.credits import process_allowance, processes_used
+from app.services.figures_cache import FiguresCache, usage_changed
 from app.services.idempotency import IdempotencyKeyReused, validate_key
 from app.services.periods import period_containing
 from app.services.plan_cache import PlanCache, current_plan
@@ -67,6 +68,7 @@ async def start_process(
     ops_email: str,
     broadcaster: Broadcaster | None = None,
     plan_cache: PlanCache | None = None,
+    figures_cache: FiguresCache | None = None,
 ) -> StartOutcome:
     """Decide and count a start. Six queries when allowed: plan, add-ons, the start's INSERT and
     SELECT, the counter's UPDATE and SELECT (a counter's first start of a period adds an INSERT)."""
@@ -133,7 +135,9 @@ async def start_process(
             await _tell_vendor(
                 tenant, used=used, allowance=allowance, period=period.name, now=now, ops_email=ops_email
             )
-    await alerts.publish(broadcaster, raised)  # after the commit, never before
+    # After the commit, never before: the counter changed, and maybe alerts were raised.
+    await usage_changed(tenant.id, cache=figures_cache, broadcaster=broadcaster)
+    await alerts.publish(broadcaster, raised)
     reason = QuotaReason.BEYOND_ALLOWANCE if used > allowance else None
     record_decision(True, reason)
     PROCESSES_STARTED.labels(process=process.value).inc()

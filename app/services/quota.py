@@ -8,15 +8,14 @@ alerted instead (see ``processes.start_process``). The store itself is never blo
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
 from app.models.metering import ProcessKind
 from app.models.tenancy import Tenant
 from app.observability import QUOTA_DECISIONS
-from app.services import sql
 from app.services.credits import process_allowance
+from app.services.figures_cache import FiguresCache, current_figures
 from app.services.periods import BillingPeriod, period_containing
 from app.services.plan_cache import PlanCache, current_plan
 
@@ -45,12 +44,19 @@ def credits_exceeded(credits_used: int, credits_limit: int) -> bool:
 
 
 async def check_quota(
-    tenant: Tenant, process: ProcessKind, *, now: dt.datetime, plan_cache: PlanCache | None = None
+    tenant: Tenant,
+    process: ProcessKind,
+    *,
+    now: dt.datetime,
+    plan_cache: PlanCache | None = None,
+    figures_cache: FiguresCache | None = None,
 ) -> QuotaDecision:
-    """May ``process`` start now? Counts nothing. The limits come from ``plan_cache`` when given."""
+    """May ``process`` start now? Counts nothing. The limits and the figures come from the caches when
+    given (see their modules for why that is safe)."""
     plan = await current_plan(tenant, now=now, cache=plan_cache)
     period = plan.period if plan else period_containing(now, tenant.billing_anchor_day)
-    credits_used, used = await credits_and_processes(tenant.id, period.name)
+    figures = await current_figures(tenant.id, period.name, cache=figures_cache)
+    credits_used, used = figures.credits_used, figures.processes_used
     if plan is None:
         decision = QuotaDecision(process, False, QuotaReason.PLAN_INACTIVE, credits_used, 0, used, 0, period)
     else:
@@ -79,16 +85,3 @@ def record_decision(allowed: bool, reason: QuotaReason | None) -> None:
     QUOTA_DECISIONS.labels(
         decision="allowed" if allowed else "denied", reason=reason.value if reason else "OK"
     ).inc()
-
-
-# One round trip for the two live figures of a quota answer (neither is cached: see plan_cache).
-_FIGURES = (
-    "SELECT (SELECT credits FROM tenant_usage WHERE tenant_id = {0}),"
-    " (SELECT used FROM process_counter WHERE tenant_id = {0} AND period = {1})"
-)
-
-
-async def credits_and_processes(tenant_id: uuid.UUID | str, period: str) -> tuple[int, int]:
-    """The credits used (last report) and the processes counted in ``period``, 0 when none."""
-    credits, used = await sql.fetch_one(_FIGURES, uuid.UUID(str(tenant_id)), period)
-    return int(credits or 0), int(used or 0)

@@ -25,6 +25,7 @@ from app.models.usage import TenantUsage
 from app.services import alerts
 from app.services.credits import BYTES_PER_MB
 from app.services.errors import InvalidInput
+from app.services.figures_cache import FiguresCache, usage_changed
 from app.services.idempotency import IdempotencyKeyReused, fingerprint, validate_key
 from app.services.subscriptions import TenantPlan, active_plan
 from app.services.usage import CurrentUsage, current_usage
@@ -100,6 +101,7 @@ async def report_usage(
     now: dt.datetime,
     max_skew: dt.timedelta = dt.timedelta(minutes=5),
     broadcaster: Broadcaster | None = None,
+    figures_cache: FiguresCache | None = None,
 ) -> ReportOutcome:
     """Record and, when newer than the last applied one, apply a usage report."""
     counts = validate(counts, now=now, max_skew=max_skew)
@@ -151,7 +153,10 @@ async def report_usage(
         usage = await current_usage(tenant.id)
         if applied and plan is not None:
             raised = await _apply(tenant, plan, usage, now=now)
-    await alerts.publish(broadcaster, raised)  # after the commit, never before
+    # After the commit, never before: the credits used changed, and maybe alerts were raised.
+    if applied:
+        await usage_changed(tenant.id, cache=figures_cache, broadcaster=broadcaster)
+    await alerts.publish(broadcaster, raised)
     return ReportOutcome(report_id, bool(applied), False, usage, raised)
 
 

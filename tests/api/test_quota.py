@@ -152,9 +152,9 @@ async def test_the_quota_check_runs_a_constant_number_of_queries(
         decision = await quota(gql, key)
 
     assert decision["allowed"] is True
-    # The key and its tenant, then the credits and the process counter in one statement (the limits
-    # are cached; with the credential cache of a running gateway the key costs nothing either).
-    assert queries.count == 2, queries.statements
+    # The key and its tenant only: the limits and the figures are cached (app.services.plan_cache,
+    # app.services.figures_cache); with the credential cache of a running gateway the key costs nothing.
+    assert queries.count == 1, queries.statements
 
 
 def decisions(decision: str, reason: str) -> float:
