@@ -14,7 +14,9 @@ from tortoise import Tortoise
 
 from app.auth import scopes as known_scopes
 from app.auth.api_keys import generate_api_key
+from app.auth.principal import REVOKED_CHANNEL
 from app.auth.tokens import issue_user_token
+from app.broadcast import broadcaster_from_settings
 from app.clock import SystemClock
 from app.db import tortoise_config
 from app.migrate import migrate_database
@@ -104,6 +106,19 @@ async def revoke_api_key(settings: Settings, prefix: str) -> None:
             raise CommandError(f"no active API key with prefix {prefix!r}")
 
     await _with_orm(settings, work)
+    # Running gateways forget the key at once when they share a broadcaster (Redis); a gateway alone
+    # refuses it within TOLLGATE_AUTH_CACHE_SECONDS.
+    broadcaster = broadcaster_from_settings(settings)
+    try:
+        await broadcaster.publish(REVOKED_CHANNEL, prefix)
+    except Exception as error:  # the key is revoked all the same
+        print(
+            f"warning: running gateways not told ({error}); they refuse the key within "
+            f"{settings.auth_cache_seconds:g} s",
+            file=sys.stderr,
+        )
+    finally:
+        await broadcaster.aclose()
 
 
 async def reencrypt_secrets(settings: Settings) -> int:

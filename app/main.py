@@ -17,7 +17,7 @@ from starlette.routing import Route, WebSocketRoute
 from tortoise.connection import get_connection
 from tortoise.contrib.starlette import RegisterTortoise
 
-from app.auth.principal import PrincipalCache
+from app.auth.principal import REVOKED_CHANNEL, PrincipalCache
 from app.broadcast import Broadcaster, broadcaster_from_settings
 from app.clock import Clock, SystemClock
 from app.db import tortoise_config
@@ -31,7 +31,7 @@ from app.query_limits import QueryLimits
 from app.rate_limit import RateLimitMiddleware, rate_limiter_for
 from app.schema import DEFAULT_LIMITS, build_schema
 from app.schema import schema as default_schema
-from app.services import figures_cache, plan_cache
+from app.services import figures_cache, invalidation, plan_cache
 from app.services.figures_cache import FiguresCache
 from app.services.lifecycle import AddOnLifecycleTask
 from app.services.plan_cache import PlanCache
@@ -110,6 +110,12 @@ def create_app(
             await stack.enter_async_context(
                 figures_cache.following_changes(services.figures_cache, services.broadcaster)
             )
+            if services.principals is not None:
+                await stack.enter_async_context(
+                    invalidation.following(
+                        REVOKED_CHANNEL, services.principals.drop_api_key, services.broadcaster
+                    )
+                )
             if manage_orm:
                 await stack.enter_async_context(RegisterTortoise(app, config=tortoise_config(settings)))
             if run_background_tasks:

@@ -39,8 +39,9 @@ class Settings(BaseSettings):
 
     jwt_secret: str = DEV_JWT_SECRET
     jwt_ttl_seconds: int = 24 * 3600
-    # Verified credentials are remembered this long: a revoked key is refused at most this much later.
-    auth_cache_seconds: float = Field(default=5, ge=0, le=300)
+    # Verified credentials are remembered this long: a revoked key is refused at most this much later
+    # (at once by the gateways sharing a broadcaster with ``tollgate apikey revoke``: Redis).
+    auth_cache_seconds: float = Field(default=30, ge=0, le=300)
     # Comma-separated Fernet keys, newest first: the first encrypts, all decrypt (key rotation).
     encryption_key: str = DEV_ENCRYPTION_KEY
 

@@ -66,6 +66,7 @@ class Options:
     only: frozenset[str] = frozenset()
     keep: bool = False
     json_path: Path | None = None
+    settings: tuple[tuple[str, str], ...] = ()  # TOLLGATE_* variables for the gateway (experiments)
 
     @classmethod
     def create(
@@ -75,6 +76,7 @@ class Options:
         only: frozenset[str] = frozenset(),
         keep: bool = False,
         json_path: Path | None = None,
+        settings: tuple[tuple[str, str], ...] = (),
     ) -> Options:
         url = os.environ.get("TOLLGATE_DATABASE_URL", "")
         postgres = url if url.startswith(("postgres://", "postgresql://", "asyncpg://")) else None
@@ -83,7 +85,7 @@ class Options:
             tenants=20 if quick else 1_000,
             connections=8 if quick else 32,
             duration=1.0 if quick else 10.0,
-            warmup=0.3 if quick else 2.0,
+            warmup=0.3 if quick else 5.0,
             subscribers=50 if quick else 1_000,
             fanout_rounds=2 if quick else 5,
             postgres_url=postgres,
@@ -91,6 +93,7 @@ class Options:
             only=only,
             keep=keep,
             json_path=json_path,
+            settings=settings,
         )
 
 
@@ -121,7 +124,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def server_environment(target: Target, secrets_env: dict[str, str], workdir: Path) -> dict[str, str]:
+def server_environment(
+    target: Target, secrets_env: dict[str, str], workdir: Path, settings: tuple[tuple[str, str], ...] = ()
+) -> dict[str, str]:
     env = {name: value for name, value in os.environ.items() if not name.startswith("TOLLGATE_")}
     env.update(secrets_env)
     env.update(
@@ -136,6 +141,7 @@ def server_environment(target: Target, secrets_env: dict[str, str], workdir: Pat
     )
     if target.redis_url:
         env["TOLLGATE_REDIS_URL"] = target.redis_url
+    env.update(settings)
     return env
 
 
@@ -400,7 +406,7 @@ async def run_target(target: Target, options: Options, workdir: Path, out: list[
         "TOLLGATE_JWT_SECRET": secrets.token_urlsafe(48),
         "TOLLGATE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
     }
-    env = server_environment(target, secrets_env, workdir)
+    env = server_environment(target, secrets_env, workdir, options.settings)
     seeding = time.perf_counter()
     data_path = workdir / "tenants.json"
     seeder = await asyncio.create_subprocess_exec(

@@ -135,3 +135,24 @@ def test_secrets_move_to_a_new_key_so_the_old_one_can_go(env: dict[str, str], tm
             "SELECT configuration FROM add_on_subscription WHERE configuration_status = 'CONFIGURED'"
         ).fetchone()
     assert Fernet(new.encode()).decrypt(json.loads(stored)["api_token"]["fernet"].encode()) == b"tok-123"
+
+
+@pytest.mark.skipif(not os.environ.get("TOLLGATE_REDIS_URL"), reason="needs TOLLGATE_REDIS_URL (CI sets it)")
+def test_a_revoked_key_is_refused_at_once_by_a_running_gateway_sharing_redis(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "TOLLGATE_DATABASE_URL": f"sqlite://{tmp_path / 'live.sqlite3'}",
+        "TOLLGATE_MAIL_DIR": str(tmp_path / "mail"),
+        "TOLLGATE_AUTH_CACHE_SECONDS": "300",  # the gateway would remember the key for 5 minutes
+        "TOLLGATE_REDIS_CHANNEL_PREFIX": f"t-{os.getpid()}-{tmp_path.name}:",
+    }
+    viewer = {"query": "{ viewer { tenant { slug } } }"}
+    with live_gateway(env, tmp_path / "gateway.log") as gateway, httpx.Client(base_url=gateway.url) as http:
+        key = gateway.connector_key("acme")
+        headers = {"Authorization": f"Bearer {key}"}
+        assert http.post("/graphql", json=viewer, headers=headers).json()["data"]["viewer"]
+
+        tollgate("apikey", "revoke", key.split("_")[1], env=env)
+
+        refused = http.post("/graphql", json=viewer, headers=headers).json()
+    assert refused["errors"][0]["extensions"]["reason"] == "API_KEY_REVOKED"

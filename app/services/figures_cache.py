@@ -18,6 +18,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from app.broadcast import Broadcaster
+from app.clock import spread
 from app.services import invalidation, sql
 
 CHANNEL = "usage-changed"
@@ -60,7 +61,7 @@ class FiguresCache:
         if self.ttl > 0 and seen == (self._epoch, self._changes.get(tenant, 0)):
             if len(self._entries) >= self.max_tenants:
                 self.clear()  # crude but bounded: entries are cheap to rebuild
-            self._entries[tenant] = (period, figures, time.monotonic() + self.ttl)
+            self._entries[tenant] = (period, figures, time.monotonic() + spread(self.ttl))
         return figures
 
     def invalidate(self, tenant_id: object) -> None:

@@ -19,6 +19,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from app.broadcast import Broadcaster
+from app.clock import spread
 from app.models.tenancy import Tenant
 from app.services import invalidation
 from app.services.subscriptions import TenantPlan, active_plan
@@ -49,7 +50,7 @@ class PlanCache:
         plan = await active_plan(tenant, now=now)
         if len(self._entries) >= self.max_tenants:
             self._entries.clear()  # crude but bounded: entries are cheap to rebuild
-        self._entries[key] = _Entry(plan, now, valid_until(plan, now, self.ttl))
+        self._entries[key] = _Entry(plan, now, valid_until(plan, now, self.ttl * spread(1.0)))
         return plan
 
     def invalidate(self, tenant_id: object) -> None:
