@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import random
 from typing import Protocol
 
 
@@ -32,9 +31,3 @@ class FrozenClock:
 
     def advance(self, delta: dt.timedelta) -> None:
         self._now += delta
-
-
-def spread(ttl: float) -> float:
-    """A cache entry's lifetime: somewhere in the second half of ``ttl``, so that entries loaded together
-    (a fleet of connectors starting at once, a restart) are not all reloaded together, in one herd."""
-    return ttl * random.uniform(0.5, 1.0)

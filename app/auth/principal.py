@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from app.auth.api_keys import KEY_PREFIX, hash_api_key, looks_like_api_key
 from app.auth.tokens import decode_user_token
-from app.clock import spread
+from app.caching import RefreshingCache
 from app.models.enums import Role
 from app.models.tenancy import ApiKey, Tenant, User
 from app.services import sql
@@ -60,33 +60,29 @@ class PrincipalCache:
     """
 
     def __init__(self, ttl: float, *, max_entries: int = 10_000) -> None:
-        self.ttl = ttl
-        self.max_entries = max_entries
-        self._entries: dict[str, tuple[Principal, float, dt.datetime | None]] = {}
+        self._cache: RefreshingCache[str, tuple[Principal, dt.datetime | None]] = RefreshingCache(
+            ttl, max_entries=max_entries
+        )
 
-    def get(self, credential: str, now: dt.datetime) -> Principal | None:
-        entry = self._entries.get(credential)
-        if entry is None:
-            return None
-        principal, fresh_until, expires_at = entry
-        if time.monotonic() >= fresh_until or (expires_at is not None and now >= expires_at):
-            del self._entries[credential]
-            return None
+    async def principal(
+        self,
+        credential: str,
+        now: dt.datetime,
+        verify: Callable[[], Awaitable[tuple[Principal, dt.datetime | None]]],
+    ) -> Principal:
+        """The caller of ``credential``: remembered, else ``verify``-ed (never past a token's expiry)."""
+
+        def unexpired(entry: tuple[Principal, dt.datetime | None]) -> bool:
+            return entry[1] is None or now < entry[1]
+
+        principal, _ = await self._cache.get(credential, verify, usable=unexpired)
         return principal
 
     def drop_api_key(self, prefix: str) -> None:
         """Forget the key with this prefix (it was revoked)."""
         start = f"{KEY_PREFIX}{prefix}_"
-        for credential in [c for c in self._entries if c.startswith(start)]:
-            del self._entries[credential]
-
-    def put(self, credential: str, principal: Principal, expires_at: dt.datetime | None) -> None:
-        if self.ttl <= 0:
-            return
-        if len(self._entries) >= self.max_entries:
-            self._entries.clear()  # bounded; entries are cheap to rebuild
-        fresh_until = time.monotonic() + spread(self.ttl)
-        self._entries[credential] = (principal, fresh_until, expires_at)
+        for credential in [c for c in self._cache if c.startswith(start)]:
+            self._cache.invalidate(credential)
 
 
 async def authenticate(
@@ -96,16 +92,16 @@ async def authenticate(
     token = bearer_token(authorization)
     if token is None:
         return None
-    cached = cache.get(token, now) if cache is not None else None
-    if cached is not None:
-        return cached
-    if looks_like_api_key(token):
-        principal, expires_at = await _authenticate_api_key(token), None
-    else:
-        principal, expires_at = await _authenticate_user(token, jwt_secret=jwt_secret, now=now)
-    if cache is not None:
-        cache.put(token, principal, expires_at)
-    return principal
+
+    async def verify() -> tuple[Principal, dt.datetime | None]:
+        if looks_like_api_key(token):
+            return await _authenticate_api_key(token), None
+        return await _authenticate_user(token, jwt_secret=jwt_secret, now=now)
+
+    if cache is None:
+        principal, _ = await verify()
+        return principal
+    return await cache.principal(token, now, verify)
 
 
 async def _authenticate_api_key(token: str) -> Principal:

@@ -4,7 +4,7 @@
 billing period. Reading them is one statement, but on the hot path that round trip costs more than the
 rest of the answer. Every commit that changes them (an applied report, a counted start) drops the tenant's
 entry here at once and, through the broadcaster, in every other instance (``app.services.invalidation``);
-an entry whose broadcast was lost lives ``ttl`` seconds at most. A read that raced a change is not kept.
+an entry whose broadcast was lost lives ``ttl`` seconds at most (``app.caching`` says the rest).
 
 A quota answer is advice: the process start decides in the database, where its conditional UPDATE reads
 the credits, so a cached figure can never let a process start past the credit limit.
@@ -12,13 +12,12 @@ the credits, so a cached figure can never let a process start past the credit li
 
 from __future__ import annotations
 
-import time
 import uuid
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from app.broadcast import Broadcaster
-from app.clock import spread
+from app.caching import RefreshingCache
 from app.services import invalidation, sql
 
 CHANNEL = "usage-changed"
@@ -44,37 +43,17 @@ async def read_figures(tenant_id: object, period: str) -> Figures:
 
 class FiguresCache:
     def __init__(self, *, ttl: float = 10.0, max_tenants: int = 100_000) -> None:
-        self.ttl = ttl
-        self.max_tenants = max_tenants
-        self._entries: dict[str, tuple[str, Figures, float]] = {}  # tenant -> (period, figures, expiry)
-        # Bumped by every change: a read that started before the change must not be kept after it.
-        self._changes: dict[str, int] = {}
-        self._epoch = 0
+        self._cache: RefreshingCache[str, tuple[str, Figures]] = RefreshingCache(ttl, max_entries=max_tenants)
 
     async def figures(self, tenant_id: object, period: str) -> Figures:
-        tenant = str(tenant_id)
-        entry = self._entries.get(tenant)
-        if entry is not None and entry[0] == period and time.monotonic() < entry[2]:
-            return entry[1]
-        seen = (self._epoch, self._changes.get(tenant, 0))
-        figures = await read_figures(tenant_id, period)
-        if self.ttl > 0 and seen == (self._epoch, self._changes.get(tenant, 0)):
-            if len(self._entries) >= self.max_tenants:
-                self.clear()  # crude but bounded: entries are cheap to rebuild
-            self._entries[tenant] = (period, figures, time.monotonic() + spread(self.ttl))
+        async def load() -> tuple[str, Figures]:
+            return period, await read_figures(tenant_id, period)
+
+        _, figures = await self._cache.get(str(tenant_id), load, usable=lambda entry: entry[0] == period)
         return figures
 
     def invalidate(self, tenant_id: object) -> None:
-        tenant = str(tenant_id)
-        self._entries.pop(tenant, None)
-        if len(self._changes) >= self.max_tenants:
-            self.clear()
-        self._changes[tenant] = self._changes.get(tenant, 0) + 1
-
-    def clear(self) -> None:
-        self._entries.clear()
-        self._changes.clear()
-        self._epoch += 1
+        self._cache.invalidate(str(tenant_id))
 
 
 async def current_figures(tenant_id: object, period: str, *, cache: FiguresCache | None) -> Figures:

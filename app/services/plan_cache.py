@@ -19,7 +19,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from app.broadcast import Broadcaster
-from app.clock import spread
+from app.caching import RefreshingCache
 from app.models.tenancy import Tenant
 from app.services import invalidation
 from app.services.subscriptions import TenantPlan, active_plan
@@ -37,27 +37,25 @@ class _Entry:
 class PlanCache:
     def __init__(self, *, ttl: dt.timedelta = dt.timedelta(seconds=30), max_tenants: int = 100_000) -> None:
         self.ttl = ttl
-        self.max_tenants = max_tenants
-        self._entries: dict[str, _Entry] = {}
+        self._cache: RefreshingCache[str, _Entry] = RefreshingCache(
+            ttl.total_seconds(), max_entries=max_tenants
+        )
 
     async def active_plan(self, tenant: Tenant, *, now: dt.datetime) -> TenantPlan | None:
         """The plan and limits at ``now`` (``None`` without an active plan), from the cache while it is
         provably the same answer."""
-        key = str(tenant.id)
-        entry = self._entries.get(key)
-        if entry is not None and entry.loaded_at <= now < entry.valid_until:
-            return entry.plan
-        plan = await active_plan(tenant, now=now)
-        if len(self._entries) >= self.max_tenants:
-            self._entries.clear()  # crude but bounded: entries are cheap to rebuild
-        self._entries[key] = _Entry(plan, now, valid_until(plan, now, self.ttl * spread(1.0)))
-        return plan
+
+        async def load() -> _Entry:
+            plan = await active_plan(tenant, now=now)
+            return _Entry(plan, now, valid_until(plan, now, self.ttl))
+
+        entry = await self._cache.get(
+            str(tenant.id), load, usable=lambda entry: entry.loaded_at <= now < entry.valid_until
+        )
+        return entry.plan
 
     def invalidate(self, tenant_id: object) -> None:
-        self._entries.pop(str(tenant_id), None)
-
-    def clear(self) -> None:
-        self._entries.clear()
+        self._cache.invalidate(str(tenant_id))
 
 
 async def current_plan(tenant: Tenant, *, now: dt.datetime, cache: PlanCache | None) -> TenantPlan | None:
