@@ -25,8 +25,6 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 
-access_log = structlog.get_logger("tollgate.access")
-
 REQUEST_ID_HEADER = "x-request-id"
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -79,26 +77,38 @@ def current_request_id() -> str | None:
 
 
 def configure_logging(*, json: bool = True, level: int = logging.INFO) -> None:
-    """structlog renders JSON lines (or console lines in development) for structlog and stdlib loggers."""
+    """JSON lines (or console lines in development) for structlog's access log and stdlib loggers.
+
+    In JSON mode the access log, one line per request, is rendered by structlog alone and written as
+    bytes (no stdlib ``LogRecord`` on the hot path); stdlib loggers (uvicorn, Tortoise, ours) go through
+    the same processors in a ``ProcessorFormatter``, so every line has the same shape.
+    """
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    if json:
+        structlog.configure(
+            processors=[*shared, structlog.processors.JSONRenderer(serializer=orjson.dumps)],
+            logger_factory=structlog.BytesLoggerFactory(sys.stdout.buffer),
+            wrapper_class=structlog.make_filtering_bound_logger(level),
+            cache_logger_on_first_use=True,
+        )
+    else:
+        structlog.configure(
+            processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+            logger_factory=structlog.stdlib.LoggerFactory(),
+            wrapper_class=structlog.stdlib.BoundLogger,
+            cache_logger_on_first_use=True,
+        )
     renderer: Any = (
         structlog.processors.JSONRenderer(serializer=_orjson_line)
         if json
         else structlog.dev.ConsoleRenderer()
     )
-    structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
-    )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
+        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
@@ -125,6 +135,8 @@ class RequestContextMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Bound when Starlette builds its middleware (on the first request): after configure_logging.
+        self.access_log = structlog.get_logger().bind(logger="tollgate.access")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -154,7 +166,7 @@ class RequestContextMiddleware:
         finally:
             if scope["type"] == "http":
                 HTTP_REQUESTS.labels(path=scope.get("path", ""), status=str(status_code)).inc()
-                access_log.info(
+                self.access_log.info(
                     "request",
                     method=scope.get("method"),
                     path=scope.get("path"),

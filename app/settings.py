@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     usage_report_max_skew_seconds: int = 300
     # quota's live figures (credits used, processes counted) are cached per instance; every change drops
     # them at once in every instance through the broadcaster, so this only bounds a lost broadcast.
-    usage_cache_seconds: float = Field(default=10, ge=0, le=300)
+    usage_cache_seconds: float = Field(default=60, ge=0, le=300)
 
     jwt_secret: str = DEV_JWT_SECRET
     jwt_ttl_seconds: int = 24 * 3600

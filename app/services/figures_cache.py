@@ -42,7 +42,7 @@ async def read_figures(tenant_id: object, period: str) -> Figures:
 
 
 class FiguresCache:
-    def __init__(self, *, ttl: float = 10.0, max_tenants: int = 100_000) -> None:
+    def __init__(self, *, ttl: float = 60.0, max_tenants: int = 100_000) -> None:
         self._cache: RefreshingCache[str, tuple[str, Figures]] = RefreshingCache(ttl, max_entries=max_tenants)
 
     async def figures(self, tenant_id: object, period: str) -> Figures:
