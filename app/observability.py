@@ -90,7 +90,7 @@ def configure_logging(*, json: bool = True, level: int = logging.INFO) -> None:
     ]
     if json:
         structlog.configure(
-            processors=[*shared, structlog.processors.JSONRenderer(serializer=orjson.dumps)],
+            processors=[*shared, structlog.processors.JSONRenderer(serializer=_orjson_bytes)],
             logger_factory=structlog.BytesLoggerFactory(sys.stdout.buffer),
             wrapper_class=structlog.make_filtering_bound_logger(level),
             cache_logger_on_first_use=True,
@@ -126,8 +126,12 @@ def configure_logging(*, json: bool = True, level: int = logging.INFO) -> None:
         logging.getLogger(name).propagate = name != "uvicorn.access"
 
 
+def _orjson_bytes(event: Any, **_: Any) -> bytes:
+    return orjson.dumps(event, default=str)
+
+
 def _orjson_line(event: Any, **_: Any) -> str:
-    return orjson.dumps(event, default=str).decode()
+    return _orjson_bytes(event).decode()
 
 
 class RequestContextMiddleware:

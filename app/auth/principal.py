@@ -130,7 +130,7 @@ async def _authenticate_user(
         sql.with_tenant(User, 'm."id" = {0} AND m."tenant_id" = {1}'), user_id, tenant_id
     )
     user, tenant = sql.split_with_tenant(User, row) if row is not None else (None, None)
-    if user is None or tenant is None or not user.is_active:
+    if user is None or tenant is None or not user.is_active:  # unknown, or disabled since the token
         raise Unauthenticated("The user of this token does not exist or is disabled.", reason="USER_UNKNOWN")
     if not tenant.is_active:
         raise Unauthenticated("The environment of this user is disabled.", reason="TENANT_INACTIVE")
