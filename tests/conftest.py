@@ -78,6 +78,32 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
+@asynccontextmanager
+async def instances_sharing_redis(settings: Settings, clock: FrozenClock) -> AsyncIterator[tuple[Any, Any]]:
+    """Two gateway instances on the test database and ``TOLLGATE_REDIS_URL``, their lifespans running,
+    on channels of their own (tests in parallel do not hear each other)."""
+    shared = settings.model_copy(
+        update={
+            "redis_url": os.environ["TOLLGATE_REDIS_URL"],
+            "redis_channel_prefix": f"t-{uuid.uuid4().hex}:",
+        }
+    )
+    first, second = (
+        create_app(shared, clock=clock, manage_orm=False, run_background_tasks=False) for _ in range(2)
+    )
+    async with first.router.lifespan_context(first), second.router.lifespan_context(second):
+        yield first, second
+
+
+async def post_to(app: Any, query: str, variables: dict[str, Any], headers: dict[str, str]) -> Any:
+    """One GraphQL request to ``app``, its JSON answer."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        response = await client.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=headers
+        )
+        return response.json()
+
+
 @pytest.fixture
 def app(settings: Settings, clock: FrozenClock, db: TortoiseContext) -> Any:
     return create_app(settings, clock=clock, manage_orm=False, run_background_tasks=False)

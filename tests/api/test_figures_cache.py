@@ -5,14 +5,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-import uuid
-from typing import Any
 
-import httpx
 import pytest
 
 from app.clock import FrozenClock
-from app.main import create_app
 from app.models.metering import ProcessCounter
 from app.models.tenancy import Tenant
 from app.seed import SeedResult
@@ -21,7 +17,7 @@ from app.settings import Settings
 from tests.api.test_process_starts import start
 from tests.api.test_quota import QUOTA, quota
 from tests.api.test_usage_reports import REPORT_USAGE, report, report_input
-from tests.conftest import GraphQLClient, count_queries
+from tests.conftest import GraphQLClient, count_queries, instances_sharing_redis, post_to
 
 
 async def test_a_report_and_a_start_show_in_the_next_quota_answer(
@@ -73,31 +69,17 @@ async def test_an_entry_lives_ttl_seconds_at_most_and_is_per_period(demo: SeedRe
 async def test_a_report_on_one_instance_shows_in_the_quota_of_another_through_redis(
     settings: Settings, clock: FrozenClock, demo: SeedResult
 ) -> None:
-    shared = settings.model_copy(
-        update={
-            "redis_url": os.environ["TOLLGATE_REDIS_URL"],
-            "redis_channel_prefix": f"t-{uuid.uuid4().hex}:",
-        }
-    )
     key = {"Authorization": f"Bearer {demo.connector_keys['acme']}"}
-    first = create_app(shared, clock=clock, manage_orm=False, run_background_tasks=False)
-    second = create_app(shared, clock=clock, manage_orm=False, run_background_tasks=False)
+    async with instances_sharing_redis(settings, clock) as (first, second):
 
-    async def post(app: Any, query: str, variables: dict[str, Any]) -> Any:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-            return (
-                await client.post("/graphql", json={"query": query, "variables": variables}, headers=key)
-            ).json()
+        async def credits_on_second() -> int:
+            answer = await post_to(second, QUOTA, {"process": "PRODUCT_SYNC"}, key)
+            used: int = answer["data"]["quota"]["creditsUsed"]
+            return used
 
-    async def credits_on_second() -> int:
-        used: int = (await post(second, QUOTA, {"process": "PRODUCT_SYNC"}))["data"]["quota"]["creditsUsed"]
-        return used
-
-    async with first.router.lifespan_context(first), second.router.lifespan_context(second):
         assert await credits_on_second() == 0  # cached on the second instance
-        reported = await post(
-            first, REPORT_USAGE, {"input": report_input(clock.now() - dt.timedelta(seconds=1))}
-        )
+        counts = report_input(clock.now() - dt.timedelta(seconds=1))
+        reported = await post_to(first, REPORT_USAGE, {"input": counts}, key)
         assert reported["data"]["reportUsage"]["applied"] is True
 
         for _ in range(100):  # the invalidation crosses Redis asynchronously

@@ -5,14 +5,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-import uuid
 from typing import Any
 
-import httpx
 import pytest
 
 from app.clock import FrozenClock
-from app.main import create_app
 from app.models.billing import AddOnSubscription
 from app.seed import SeedResult
 from app.services.periods import BillingPeriod
@@ -22,7 +19,7 @@ from tests.api.test_cancellation import CANCEL, MY_PLAN, add_on_id, cancel, my_p
 from tests.api.test_checkout import checkout
 from tests.api.test_integrations import NOVA, configure
 from tests.api.test_store import add
-from tests.conftest import GraphQLClient, count_queries
+from tests.conftest import GraphQLClient, count_queries, instances_sharing_redis, post_to
 
 QUOTA = "query Quota { quota(process: PRODUCT_SYNC) { creditsLimit } }"
 
@@ -115,32 +112,17 @@ def test_an_entry_lives_until_the_first_end_the_period_or_its_ttl() -> None:
 async def test_a_purchase_on_one_instance_clears_the_cache_of_another_through_redis(
     settings: Settings, clock: FrozenClock, demo: SeedResult, gql: GraphQLClient
 ) -> None:
-    shared = settings.model_copy(
-        update={
-            "redis_url": os.environ["TOLLGATE_REDIS_URL"],
-            "redis_channel_prefix": f"t-{uuid.uuid4().hex}:",
-        }
-    )
     key = {"Authorization": f"Bearer {demo.connector_keys['acme']}"}
     admin = {"Authorization": f"Bearer {await gql.token_for('admin@acme.test')}"}
-    first = create_app(shared, clock=clock, manage_orm=False, run_background_tasks=False)
-    second = create_app(shared, clock=clock, manage_orm=False, run_background_tasks=False)
-
-    async def post(app: Any, query: str, variables: dict[str, Any], headers: dict[str, str]) -> Any:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-            return (
-                await client.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
-            ).json()
-
-    async with first.router.lifespan_context(first), second.router.lifespan_context(second):
-        assert (await post(second, QUOTA, {}, key))["data"]["quota"]["creditsLimit"] == 4000  # cached on 2nd
+    async with instances_sharing_redis(settings, clock) as (first, second):
+        assert (await post_to(second, QUOTA, {}, key))["data"]["quota"]["creditsLimit"] == 4000  # cached
         add_mutation = 'mutation { addToCart(addOnCode: "credits-1000") { __typename } }'
-        await post(first, add_mutation, {}, admin)
-        bought = await post(first, 'mutation { checkout(idempotencyKey: "x") { __typename } }', {}, admin)
+        await post_to(first, add_mutation, {}, admin)
+        bought = await post_to(first, 'mutation { checkout(idempotencyKey: "x") { __typename } }', {}, admin)
         assert bought["data"]["checkout"]["__typename"] == "CheckoutSuccess"
 
         for _ in range(100):  # the invalidation crosses Redis asynchronously
-            limit = (await post(second, QUOTA, {}, key))["data"]["quota"]["creditsLimit"]
+            limit = (await post_to(second, QUOTA, {}, key))["data"]["quota"]["creditsLimit"]
             if limit == 5000:
                 break
             await asyncio.sleep(0.02)
@@ -148,15 +130,14 @@ async def test_a_purchase_on_one_instance_clears_the_cache_of_another_through_re
 
         # A cancellation too (myPlan reads the same cache).
         async def status_on_second() -> str:
-            add_ons = (await post(second, MY_PLAN, {}, admin))["data"]["myPlan"]["addOns"]
+            add_ons = (await post_to(second, MY_PLAN, {}, admin))["data"]["myPlan"]["addOns"]
             found: str = next(a["status"] for a in add_ons if a["id"] == original)
             return found
 
-        original = str(
-            (await AddOnSubscription.filter(add_on__code="credits-1000").order_by("contracted_at"))[0].id
-        )
+        bought_add_ons = AddOnSubscription.filter(add_on__code="credits-1000").order_by("contracted_at")
+        original = str((await bought_add_ons)[0].id)
         assert await status_on_second() == "ACTIVE"
-        assert "errors" not in await post(first, CANCEL, {"id": original}, admin)
+        assert "errors" not in await post_to(first, CANCEL, {"id": original}, admin)
         for _ in range(100):
             status = await status_on_second()
             if status == "CANCELING":
