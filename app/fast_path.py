@@ -136,9 +136,7 @@ class FastPath:
         try:
             for root in plan.roots:  # one after the other, as the memoised loaders expect
                 data[root.response_key] = await run.field(root, None)
-        except _Failed:
-            return None
-        except Exception:  # the slow path runs it again and reports it as Strawberry would
+        except Exception:  # _Failed, or a resolver raising: Strawberry runs it again and reports it
             return None
         self.served += 1
         record_operation(plan.operation_name, plan.operation_type, "ok", started)
@@ -177,11 +175,10 @@ class _Run:
             allowed = permission.has_permission(parent, self.info, **kwargs)
             if not (await allowed if inspect.isawaitable(allowed) else allowed):
                 raise _Failed
-        resolver = field.resolver
+        resolver = field.resolver  # called as Strawberry calls it: self, info, root and parent as declared
         args = (parent,) if resolver.self_parameter is not None else ()
-        for reserved in (resolver.info_parameter,):
-            if reserved is not None:
-                kwargs[reserved.name] = self.info
+        if resolver.info_parameter is not None:
+            kwargs[resolver.info_parameter.name] = self.info
         for reserved in (resolver.root_parameter, resolver.parent_parameter):
             if reserved is not None:
                 kwargs[reserved.name] = parent
@@ -189,17 +186,10 @@ class _Run:
         return await result if inspect.isawaitable(result) else result
 
     async def complete(self, output: Output, value: Any) -> Any:
-        if value is None:
-            if output.non_null:
-                raise _Failed
-            return None
+        if value is None or output.leaf_type is not None:
+            return _leaf(output, value)
         if output.item is not None:
             return [await self.complete(output.item, item) for item in value]
-        if output.leaf_type is not None:
-            try:
-                return output.leaf_type.serialize(value)
-            except (GraphQLError, TypeError, ValueError):
-                raise _Failed from None
         assert output.objects is not None
         definition: StrawberryObjectDefinition | None = getattr(value, "__strawberry_definition__", None)
         fields = output.objects.get(definition.name) if definition is not None else None
@@ -209,20 +199,24 @@ class _Run:
         for field in fields:
             if field.output is None:
                 data[field.response_key] = definition.name
-            elif field.resolver is None and field.output.leaf_type is not None:  # the common case, inline
-                leaf = getattr(value, field.python_name)
-                if leaf is None:
-                    if field.output.non_null:
-                        raise _Failed
-                    data[field.response_key] = None
-                    continue
-                try:
-                    data[field.response_key] = field.output.leaf_type.serialize(leaf)
-                except (GraphQLError, TypeError, ValueError):
-                    raise _Failed from None
+            elif field.resolver is None and field.output.leaf_type is not None:  # most fields: no await
+                data[field.response_key] = _leaf(field.output, getattr(value, field.python_name))
             else:
                 data[field.response_key] = await self.field(field, value)
         return data
+
+
+def _leaf(output: Output, value: Any) -> Any:
+    """A scalar or enum serialized, or null where the type allows it."""
+    if value is None:
+        if output.non_null:
+            raise _Failed
+        return None
+    assert output.leaf_type is not None
+    try:
+        return output.leaf_type.serialize(value)
+    except (GraphQLError, TypeError, ValueError):
+        raise _Failed from None
 
 
 class _NotCompilable(Exception):
