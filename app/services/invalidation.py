@@ -1,9 +1,9 @@
-"""Per-app caches of tenant data kept right across instances (issue 5).
+"""Per-app caches kept right across instances (issue 5).
 
-A commit that changes what a cache holds for a tenant drops the entry in its own instance, then announces
-the tenant on the cache's broadcaster channel; every instance (this one included) drops its entry on
-hearing it. A broadcast that is lost (Redis away) leaves the other instances' entries to expire by
-themselves: each cache says why that is safe for what it holds.
+A change to what a cache holds for a key (a tenant's plan or figures, a revoked API key's prefix) drops the
+entry in its own instance, then announces the key on the cache's broadcaster channel; every instance (this
+one included) drops its entry on hearing it. A broadcast that is lost (Redis away) leaves the other
+instances' entries to expire by themselves: each cache says why that is safe for what it holds.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from app.broadcast import Broadcaster
 logger = logging.getLogger("tollgate.invalidation")
 
 
-async def announce(channel: str, tenant_id: object, broadcaster: Broadcaster | None) -> None:
-    """After the commit: tell every instance that ``tenant_id``'s entries on ``channel`` are stale."""
+async def announce(channel: str, key: object, broadcaster: Broadcaster | None) -> None:
+    """After the commit: tell every instance that the entries of ``key`` on ``channel`` are stale."""
     if broadcaster is None:
         return
     try:
-        await broadcaster.publish(channel, str(tenant_id))
+        await broadcaster.publish(channel, str(key))
     except Exception:  # the others' entries expire by themselves
         logger.warning("could not announce a change on %s", channel, exc_info=True)
 
@@ -32,7 +32,7 @@ async def announce(channel: str, tenant_id: object, broadcaster: Broadcaster | N
 async def following(
     channel: str, drop: Callable[[str], None], broadcaster: Broadcaster
 ) -> AsyncIterator[None]:
-    """In the app's lifespan: ``drop`` the entries of each tenant announced on ``channel``.
+    """In the app's lifespan: ``drop`` the entries of each key announced on ``channel``.
 
     The subscription is made before the app serves (never torn down half-made by a quick shutdown);
     if it cannot be made, entries still expire by themselves.
@@ -48,8 +48,8 @@ async def following(
 
         async def listen() -> None:
             assert messages is not None
-            async for tenant_id in messages:
-                drop(tenant_id)
+            async for key in messages:
+                drop(key)
 
         if messages is not None:
             await stack.enter_async_context(running_in_background(listen, f"{channel}-invalidation"))
