@@ -23,7 +23,7 @@ from email.utils import format_datetime
 import aiosmtplib
 from tortoise.expressions import F, Q
 
-from app.background import running_in_background
+from app.background import repeating
 from app.clock import Clock
 from app.models.enums import OutboxStatus
 from app.models.notifications import OutboxEmail
@@ -125,17 +125,9 @@ class OutboxDispatcher:
         message.set_content(row.body)
         return message
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:  # the database may be briefly away; try again at the next tick
-                logger.exception("outbox pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
-            self._wake.clear()
-
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[OutboxDispatcher]:
-        async with running_in_background(self._loop, "outbox-dispatcher"):
+        async with repeating(
+            self.run_once, every=self.poll_interval, name="outbox-dispatcher", logger=logger, wake=self._wake
+        ):
             yield self

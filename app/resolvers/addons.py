@@ -209,11 +209,14 @@ class Mutation:
     )
     async def cancel_add_on(self, info: Info, add_on_id: strawberry.ID) -> CancelAddOnResult:
         now = info.context.clock.now()
-        principal = await info.context.require_principal()
         terms = await cancellation.cancel(
-            principal, add_on_id=add_on_id, eligible_since=info.context.settings.store_eligible_since, now=now
+            await info.context.require_principal(),
+            add_on_id=add_on_id,
+            eligible_since=info.context.settings.store_eligible_since,
+            now=now,
+            plan_cache=info.context.services.plan_cache,
+            broadcaster=info.context.services.broadcaster,
         )
-        await info.context.plan_changed(principal.tenant.id)
         preview = CancellationPreview.of(terms, now=now)
         return CancelAddOnSuccess(
             add_on=preview.add_on,
@@ -225,11 +228,14 @@ class Mutation:
     @strawberry.mutation(name="undoCancellation", permission_classes=[IsAuthenticated])
     async def undo_cancellation(self, info: Info, add_on_id: strawberry.ID) -> UndoCancellationResult:
         now = info.context.clock.now()
-        principal = await info.context.require_principal()
         subscription = await cancellation.undo(
-            principal, add_on_id=add_on_id, eligible_since=info.context.settings.store_eligible_since, now=now
+            await info.context.require_principal(),
+            add_on_id=add_on_id,
+            eligible_since=info.context.settings.store_eligible_since,
+            now=now,
+            plan_cache=info.context.services.plan_cache,
+            broadcaster=info.context.services.broadcaster,
         )
-        await info.context.plan_changed(principal.tenant.id)
         return UndoCancellationSuccess(add_on=ActiveAddOn.of(subscription, now=now))
 
     @strawberry.mutation(
@@ -241,14 +247,14 @@ class Mutation:
         self, info: Info, add_on_id: strawberry.ID, settings: JSON
     ) -> ConfigureIntegrationResult:
         now = info.context.clock.now()
-        principal = await info.context.require_principal()
         subscription = await integrations.configure_integration(
-            principal,
+            await info.context.require_principal(),
             add_on_id=add_on_id,
             settings=settings,
             box=box_from_settings(info.context.settings),
             eligible_since=info.context.settings.store_eligible_since,
             now=now,
+            plan_cache=info.context.services.plan_cache,
+            broadcaster=info.context.services.broadcaster,
         )
-        await info.context.plan_changed(principal.tenant.id)
         return ConfigureIntegrationSuccess(add_on=ActiveAddOn.of(subscription, now=now))

@@ -16,7 +16,7 @@ from app.auth.principal import Principal, authenticate
 from app.clock import Clock
 from app.models.tenancy import Tenant
 from app.services.errors import NoActivePlan, Unauthenticated
-from app.services.plan_cache import current_plan, plan_changed
+from app.services.plan_cache import current_plan
 from app.services.subscriptions import TenantPlan
 from app.settings import Settings
 
@@ -75,14 +75,6 @@ class Context:
             raise NoActivePlan()
         # A cached plan was loaded earlier: statuses are read at this request's instant.
         return plan if plan.at == now else dataclasses.replace(plan, at=now)
-
-    async def plan_changed(self, tenant_id: object) -> None:
-        """After a commit that changed the tenant's plan or add-ons (see ``plan_cache.plan_changed``)."""
-        await plan_changed(
-            tenant_id,
-            cache=getattr(self.services, "plan_cache", None),
-            broadcaster=getattr(self.services, "broadcaster", None),
-        )
 
     async def require_principal(self) -> Principal:
         principal = await self.principal()

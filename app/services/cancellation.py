@@ -22,6 +22,7 @@ from enum import StrEnum
 from tortoise.transactions import in_transaction
 
 from app.auth.principal import Principal
+from app.broadcast import Broadcaster
 from app.models.billing import AddOnSubscription
 from app.models.catalog import Plan
 from app.models.enums import AddOnStatus, Cadence, StoragePolicy
@@ -32,6 +33,7 @@ from app.services.errors import DomainError
 from app.services.lifecycle import AddOnEnded, not_found, owned_add_on
 from app.services.limits import Limits, effective_limits
 from app.services.periods import BillingPeriod
+from app.services.plan_cache import PlanCache, plan_changed
 from app.services.subscriptions import TenantPlan, load_tenant_plan
 from app.services.usage import CurrentUsage, current_usage
 
@@ -210,7 +212,13 @@ def cancelled_email_body(terms: CancellationTerms, *, tenant_name: str, actor: s
 
 
 async def cancel(
-    principal: Principal, *, add_on_id: str, eligible_since: dt.date, now: dt.datetime
+    principal: Principal,
+    *,
+    add_on_id: str,
+    eligible_since: dt.date,
+    now: dt.datetime,
+    plan_cache: PlanCache | None = None,
+    broadcaster: Broadcaster | None = None,
 ) -> CancellationTerms:
     """``cancelAddOn``: ends the add-on at the end of the current billing period."""
     require_store_access(principal, eligible_since=eligible_since)
@@ -244,6 +252,7 @@ async def cancel(
             ),
             now=now,
         )
+    await plan_changed(principal.tenant.id, cache=plan_cache, broadcaster=broadcaster)  # after the commit
     subscription.status = AddOnStatus.CANCELING
     subscription.cancelled_at = now
     subscription.ends_at = terms.ends_at
@@ -251,7 +260,13 @@ async def cancel(
 
 
 async def undo(
-    principal: Principal, *, add_on_id: str, eligible_since: dt.date, now: dt.datetime
+    principal: Principal,
+    *,
+    add_on_id: str,
+    eligible_since: dt.date,
+    now: dt.datetime,
+    plan_cache: PlanCache | None = None,
+    broadcaster: Broadcaster | None = None,
 ) -> AddOnSubscription:
     """``undoCancellation``: before the end date only; the add-on is ACTIVE again."""
     require_store_access(principal, eligible_since=eligible_since)
@@ -284,6 +299,7 @@ async def undo(
             f"{principal.tenant.name}. It stays active and keeps being billed monthly.",
             now=now,
         )
+    await plan_changed(principal.tenant.id, cache=plan_cache, broadcaster=broadcaster)  # after the commit
     subscription.status = AddOnStatus.ACTIVE
     subscription.cancelled_at = None
     subscription.ends_at = None

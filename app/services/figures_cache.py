@@ -18,15 +18,10 @@ from dataclasses import dataclass
 
 from app.broadcast import Broadcaster
 from app.caching import RefreshingCache
-from app.services import invalidation, sql
+from app.services import invalidation
+from app.services.usage import usage_and_processes
 
 CHANNEL = "usage-changed"
-
-# One round trip for both figures, 0 when none.
-_FIGURES = (
-    "SELECT (SELECT credits FROM tenant_usage WHERE tenant_id = {0}),"
-    " (SELECT used FROM process_counter WHERE tenant_id = {0} AND period = {1})"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +31,9 @@ class Figures:
 
 
 async def read_figures(tenant_id: object, period: str) -> Figures:
-    """The figures as committed, from the database."""
-    credits, used = await sql.fetch_one(_FIGURES, uuid.UUID(str(tenant_id)), period)
-    return Figures(int(credits or 0), int(used or 0))
+    """The figures as committed, from the database (the credits screen's statement)."""
+    usage, used = await usage_and_processes(uuid.UUID(str(tenant_id)), period)
+    return Figures(usage.credits, used)
 
 
 class FiguresCache:

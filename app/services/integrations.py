@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from tortoise.transactions import in_transaction
 
 from app.auth.principal import Principal
+from app.broadcast import Broadcaster
 from app.models.billing import AddOnSubscription
 from app.models.catalog import AddOn
 from app.models.enums import AddOnStatus, ConfigurationStatus
@@ -34,6 +35,7 @@ from app.services import audit
 from app.services.access import require_store_access
 from app.services.errors import DomainError
 from app.services.lifecycle import AddOnEnded, owned_add_on
+from app.services.plan_cache import PlanCache, plan_changed
 from app.services.secrets import SecretBox
 
 SECRET_MASK = "••••••••"
@@ -235,6 +237,8 @@ async def configure_integration(
     box: SecretBox,
     eligible_since: dt.date,
     now: dt.datetime,
+    plan_cache: PlanCache | None = None,
+    broadcaster: Broadcaster | None = None,
 ) -> AddOnSubscription:
     """``configureIntegration``: validate, encrypt the secrets, store, PENDING -> CONFIGURED, audit."""
     require_store_access(principal, eligible_since=eligible_since)
@@ -262,6 +266,7 @@ async def configure_integration(
             secrets_changed=sorted(outcome.secrets_changed),
             previous_status=str(subscription.configuration_status),
         )
+    await plan_changed(principal.tenant.id, cache=plan_cache, broadcaster=broadcaster)  # after the commit
     subscription.configuration = outcome.stored
     subscription.configuration_status = ConfigurationStatus.CONFIGURED
     return subscription

@@ -10,7 +10,6 @@ conditional UPDATE of ``end_notified_at``, and the e-mails carry a dedupe key.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -20,7 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from tortoise.transactions import in_transaction
 
 from app.auth.principal import Principal
-from app.background import running_in_background
+from app.background import repeating
 from app.broadcast import Broadcaster
 from app.clock import Clock
 from app.models.billing import AddOnSubscription
@@ -139,15 +138,7 @@ class AddOnLifecycleTask:
             self.on_enqueued()
         return announced
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:  # the database may be briefly away; try again at the next tick
-                logger.exception("add-on lifecycle pass failed")
-            await asyncio.sleep(self.interval)
-
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[AddOnLifecycleTask]:
-        async with running_in_background(self._loop, "add-on-lifecycle"):
+        async with repeating(self.run_once, every=self.interval, name="add-on-lifecycle", logger=logger):
             yield self
