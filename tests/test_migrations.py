@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 from tortoise import Tortoise, connections
+from tortoise.migrations.api.migrate import migrate as run_migrations
 
+from app.db import tortoise_config
 from app.migrate import migrate_database
 from app.models import MODEL_MODULES
+from app.models.metering import LimitAlert
+from app.models.store import Cart
+from app.models.tenancy import Tenant, User
 from app.settings import Settings
 from tests.conftest import database_url
 
@@ -92,3 +100,54 @@ def test_concurrent_migrations_from_several_instances(fresh_database_url: str) -
 
     assert [code for _, _, code in results] == [0, 0, 0], results
     assert "tenant" in asyncio.run(columns_by_table(fresh_database_url))
+
+
+async def test_a_database_made_by_the_first_migration_upgrades_with_its_data_intact(
+    fresh_database_url: str,
+) -> None:
+    """A database of the previous release (0001 applied, data in it) migrates forward: rows kept, the
+    alerts it already published live marked published (never pushed again), carts without a quote."""
+    settings = Settings(database_url=fresh_database_url)
+    await run_migrations(config=tortoise_config(settings), target="models.0001_initial")
+    sqlite = fresh_database_url.startswith("sqlite")
+    at = dt.datetime(2026, 11, 2, 9, 30, tzinfo=dt.UTC)
+    when: Any = at.isoformat() if sqlite else at
+    tenant, user, cart = (str(uuid.uuid4()) for _ in range(3))
+    rows = [
+        ("tenant", ("id", "slug", "name", "currency", "billing_anchor_day", "created_at",
+                    "alert_thresholds", "is_active"),
+         (tenant, "old", "Old Ltd", "EUR", 5, when, "[80, 90, 100]", True)),
+        ("user", ("id", "tenant_id", "email", "name", "role", "is_active", "created_at"),
+         (user, tenant, "admin@old.test", "Admin", "ADMIN", True, when)),
+        ("cart", ("id", "tenant_id", "user_id", "status", "open_owner", "created_at", "updated_at"),
+         (cart, tenant, user, "OPEN", user, when, when)),
+        ("limit_alert", ("tenant_id", "kind", "threshold", "state", "used", "limit", "created_at"),
+         (tenant, "CREDITS", 80, "TRIGGERED", 3300, 4000, when)),
+    ]  # fmt: skip
+    connection = connections.get("default")
+    try:
+        for table, columns, values in rows:
+            marks = ", ".join("?" if sqlite else f"${i}" for i in range(1, len(columns) + 1))
+            names = ", ".join(f'"{column}"' for column in columns)
+            if not sqlite:
+                values = tuple(
+                    uuid.UUID(v) if c == "id" or c.endswith("_id") else v
+                    for c, v in zip(columns, values, strict=True)
+                )
+            await connection.execute_query(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', list(values))
+    finally:
+        await Tortoise.close_connections()
+
+    await migrate_database(settings)
+
+    await Tortoise.init(db_url=fresh_database_url, modules={"models": MODEL_MODULES})
+    try:
+        alert = await LimitAlert.get(tenant_id=tenant)
+        assert (alert.used, alert.limit, alert.created_at, alert.published_at) == (3300, 4000, at, at)
+        old_cart = await Cart.get(id=cart)
+        assert (old_cart.open_owner, old_cart.quote) == (user, None)
+        old_tenant = await Tenant.get(id=tenant)
+        assert (old_tenant.slug, old_tenant.billing_anchor_day) == ("old", 5)
+        assert (await User.get(id=user)).email == "admin@old.test"
+    finally:
+        await Tortoise.close_connections()

@@ -120,12 +120,15 @@ class LimitAlert(Model):
     limit = fields.BigIntField()
     period = fields.CharField(max_length=7, null=True)  # processes only
     created_at = fields.DatetimeField()
+    # NULL until pushed to live subscribers: an alert committed by a process that died before publishing
+    # it is published after the restart (as the outbox does for e-mail).
+    published_at = fields.DatetimeField(null=True)
 
     tenant_id: str
 
     class Meta:
         table = "limit_alert"
-        indexes = (("tenant_id", "id"),)
+        indexes = (("tenant_id", "id"), ("published_at", "id"))
 
 
 class AlertArming(Model):

@@ -40,6 +40,8 @@ class Cart(Model):
     )
     # The coupon's terms when applied (as ``Order.coupon_terms``): checkout refuses other terms.
     coupon_terms: fields.Field[dict[str, Any] | None] = fields.JSONField(null=True)
+    # The summary figures last shown to the admin (totals and period): checkout confirms these or refuses.
+    quote: fields.Field[dict[str, Any] | None] = fields.JSONField(null=True)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
     checked_out_at = fields.DatetimeField(null=True)
