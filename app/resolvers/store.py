@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import strawberry
 
 from app import money
+from app.auth import scopes
 from app.models import store as store_models
 from app.models.enums import CouponDuration, CouponKind
 from app.resolvers.account import ActiveAddOn
@@ -26,7 +27,7 @@ from app.resolvers.errors import (
     NotFoundError,
     register_errors,
 )
-from app.resolvers.permissions import IsAuthenticated
+from app.resolvers.permissions import allow
 from app.services import cart as cart_service
 from app.services import checkout as checkout_service
 from app.services import coupons as coupon_service
@@ -144,8 +145,60 @@ class PriceChangedError(Error):
         )
 
 
+@strawberry.type(description="The cart was confirmed by a checkout meanwhile: this change was not made.")
+class CartCheckedOutError(Error):
+    pass
+
+
+@strawberry.type(description="A purchase's figures, as a summary shows them.")
+class PurchaseFigures:
+    period: BillingPeriod
+    subtotal: Money
+    discount: Money
+    total: Money
+    monthly_increase: Money
+    due_on_next_invoice: Money
+    one_off_total: Money
+
+    @classmethod
+    def of(cls, quote: pricing.Quote) -> PurchaseFigures:
+        return cls(
+            period=BillingPeriod.of(quote.period),
+            subtotal=Money.of(quote.subtotal),
+            discount=Money.of(quote.discount),
+            total=Money.of(quote.total),
+            monthly_increase=Money.of(quote.monthly_increase),
+            due_on_next_invoice=Money.of(quote.due_on_next_invoice),
+            one_off_total=Money.of(quote.one_off_total),
+        )
+
+
+@strawberry.type(
+    description="Checkout refused to charge other figures than those last shown (the billing period "
+    "turned, a day passed...): show the current ones; confirming again then charges them."
+)
+class TotalChangedError(Error):
+    seen: PurchaseFigures | None = strawberry.field(
+        description="The figures last shown; null: none recorded."
+    )
+    current: PurchaseFigures = strawberry.field(description="The figures a confirmation now charges.")
+
+    @classmethod
+    def from_domain_error(cls, error: DomainError) -> TotalChangedError:
+        assert isinstance(error, checkout_service.TotalChanged)
+        return cls(
+            code=error.code,
+            message=error.message,
+            field=error.field,
+            seen=PurchaseFigures.of(error.seen) if error.seen else None,
+            current=PurchaseFigures.of(error.current),
+        )
+
+
 register_errors(
     {
+        cart_service.CartCheckedOut: CartCheckedOutError,
+        checkout_service.TotalChanged: TotalChangedError,
         cart_service.AddOnUnavailable: AddOnUnavailableError,
         cart_service.QuantityAboveMaximum: QuantityAboveMaximumError,
         cart_service.NotAvailableForPlan: NotAvailableForPlanError,
@@ -315,9 +368,12 @@ RemoveFromCartResult = Annotated[
     CartPayload | _ACCESS | NotFoundError, strawberry.union("RemoveFromCartResult")
 ]
 ApplyCouponResult = Annotated[
-    CartPayload | _ACCESS | InvalidInputError | _COUPON, strawberry.union("ApplyCouponResult")
+    CartPayload | _ACCESS | InvalidInputError | _COUPON | CartCheckedOutError,
+    strawberry.union("ApplyCouponResult"),
 ]
-RemoveCouponResult = Annotated[CartPayload | _ACCESS, strawberry.union("RemoveCouponResult")]
+RemoveCouponResult = Annotated[
+    CartPayload | _ACCESS | CartCheckedOutError, strawberry.union("RemoveCouponResult")
+]
 
 
 # --- Orders ------------------------------------------------------------------------------------
@@ -417,6 +473,7 @@ CheckoutResult = Annotated[
     | IdempotencyKeyReusedError
     | CartEmptyError
     | PriceChangedError
+    | TotalChangedError
     | AddOnUnavailableError
     | QuantityAboveMaximumError
     | _CONDITIONS
@@ -476,7 +533,7 @@ class InvoicePreview:
 @strawberry.type
 class Query:
     @strawberry.field(
-        permission_classes=[IsAuthenticated],
+        extensions=allow(scopes.TENANT_READ),
         description="The caller's open cart and its summary. Admins of eligible environments only.",
     )
     async def cart(self, info: Info) -> Cart:
@@ -489,7 +546,7 @@ class Query:
 
     @strawberry.field(
         name="invoicePreview",
-        permission_classes=[IsAuthenticated],
+        extensions=allow(scopes.TENANT_READ),
         description='The invoice of a billing period ("2026-11"; default: the current one). A bad period '
         "is an error with extensions.code INVALID_PERIOD (the type is API.md's, not a union).",
     )
@@ -505,7 +562,7 @@ class Query:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(name="addToCart", permission_classes=[IsAuthenticated])
+    @strawberry.mutation(name="addToCart", extensions=allow())
     async def add_to_cart(self, info: Info, add_on_code: str, quantity: int | None = 1) -> AddToCartResult:
         view = await cart_service.add_to_cart(
             await info.context.require_principal(),
@@ -516,7 +573,7 @@ class Mutation:
         )
         return CartPayload(cart=Cart.of(view))
 
-    @strawberry.mutation(name="updateCartItem", permission_classes=[IsAuthenticated])
+    @strawberry.mutation(name="updateCartItem", extensions=allow())
     async def update_cart_item(self, info: Info, add_on_code: str, quantity: int) -> UpdateCartItemResult:
         view = await cart_service.update_cart_item(
             await info.context.require_principal(),
@@ -527,7 +584,7 @@ class Mutation:
         )
         return CartPayload(cart=Cart.of(view))
 
-    @strawberry.mutation(name="removeFromCart", permission_classes=[IsAuthenticated])
+    @strawberry.mutation(name="removeFromCart", extensions=allow())
     async def remove_from_cart(self, info: Info, add_on_code: str) -> RemoveFromCartResult:
         view = await cart_service.remove_from_cart(
             await info.context.require_principal(),
@@ -539,7 +596,7 @@ class Mutation:
 
     @strawberry.mutation(
         name="applyCoupon",
-        permission_classes=[IsAuthenticated],
+        extensions=allow(),
         description="Codes are case-insensitive; surrounding spaces are ignored.",
     )
     async def apply_coupon(self, info: Info, code: str) -> ApplyCouponResult:
@@ -551,7 +608,7 @@ class Mutation:
         )
         return CartPayload(cart=Cart.of(view))
 
-    @strawberry.mutation(name="removeCoupon", permission_classes=[IsAuthenticated])
+    @strawberry.mutation(name="removeCoupon", extensions=allow())
     async def remove_coupon(self, info: Info) -> RemoveCouponResult:
         view = await cart_service.remove_coupon(
             await info.context.require_principal(),
@@ -561,15 +618,25 @@ class Mutation:
         return CartPayload(cart=Cart.of(view))
 
     @strawberry.mutation(
-        permission_classes=[IsAuthenticated],
-        description="Confirm the purchase: the same idempotency key returns the same order.",
+        extensions=allow(),
+        description="Confirm the purchase at the figures last shown with the cart (TOTAL_CHANGED "
+        "otherwise): the same idempotency key returns the same order.",
     )
-    async def checkout(self, info: Info, idempotency_key: str) -> CheckoutResult:
+    async def checkout(
+        self,
+        info: Info,
+        idempotency_key: str,
+        expected_total: Annotated[
+            Decimal | None,
+            strawberry.argument(description="When given, the total this purchase must have (TOTAL_CHANGED)."),
+        ] = None,
+    ) -> CheckoutResult:
         result = await checkout_service.checkout(
             await info.context.require_principal(),
             idempotency_key=idempotency_key,
             eligible_since=info.context.settings.store_eligible_since,
             now=info.context.clock.now(),
+            expected_total=expected_total,
             broadcaster=info.context.services.broadcaster,
             plan_cache=info.context.services.plan_cache,
         )

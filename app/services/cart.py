@@ -1,5 +1,19 @@
 """The cart of the add-on store (seed 000, "Como contratar um complemento"): one open cart per admin,
-conditions checked on every change, a coupon, and the "finish purchase" summary."""
+conditions checked on every change, a coupon, and the "finish purchase" summary.
+
+Writes racing a checkout (issue 11): every write of a cart (its lines, its coupon) runs in a
+transaction whose first statement is a conditional UPDATE of the cart row while it is open
+(``_hold_open``). That takes the row's lock, which checkout's closing UPDATE also takes, so a write
+and a checkout of one cart happen one after the other, never interleaved: a write that came first is
+in the order; a write that came second finds the cart closed and says so (lines and coupon edits
+answer an error, ``addToCart`` goes to a new cart). The answer is built in the same transaction,
+from the row re-read under the lock, so it shows what was written and nothing else.
+
+The quote: every answer with a cart (the ``cart`` query and each write) records the purchase
+figures it showed in ``Cart.quote`` (one conditional UPDATE, only when they changed; a write
+records them in its own transaction). Checkout confirms those figures or refuses
+(``app.services.checkout``).
+"""
 
 from __future__ import annotations
 
@@ -34,6 +48,11 @@ _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 class CartBusy(DomainError):
     code = "CART_BUSY"
     default_message = "The cart was being confirmed at the same moment; try again."
+
+
+class CartCheckedOut(DomainError):
+    code = "CART_CHECKED_OUT"
+    default_message = "This cart was just confirmed by a checkout: the change was not made."
 
 
 class AddOnUnavailable(DomainError):
@@ -277,15 +296,38 @@ async def build_view(view: TenantPlan, cart: Cart | None, now: dt.datetime) -> C
     return CartView(cart, line_views, coupon, summarize_lines(view, lines, terms, now), changed)
 
 
+async def record_quote(cart: Cart, summary: pricing.Summary) -> None:
+    """Remember the purchase figures shown with this open cart (only when they changed)."""
+    await record_quote_of(cart, pricing.Quote.of(summary))
+
+
+async def record_quote_of(cart: Cart, quote: pricing.Quote) -> None:
+    figures = quote.to_json()
+    if cart.quote != figures:
+        await Cart.filter(id=cart.id, status=CartStatus.OPEN).update(quote=figures)
+        cart.quote = figures
+
+
+async def _answer(view: TenantPlan, cart: Cart, now: dt.datetime) -> CartView:
+    """The cart as a write leaves it, its figures recorded (call in the write's transaction)."""
+    answer = await build_view(view, cart, now)
+    await record_quote(cart, answer.summary)
+    return answer
+
+
 async def _access(principal: Principal, eligible_since: dt.date, now: dt.datetime) -> TenantPlan:
     require_store_access(principal, eligible_since=eligible_since)
     return await load_tenant_plan(principal.tenant, now=now)
 
 
 async def view_cart(principal: Principal, *, eligible_since: dt.date, now: dt.datetime) -> CartView:
-    """The admin's open cart with its summary (an empty one if none is open)."""
+    """The admin's open cart with its summary (an empty one if none is open). The figures shown are
+    recorded as the cart's quote, which checkout confirms."""
     view = await _access(principal, eligible_since, now)
-    return await build_view(view, await _open_cart(principal), now)
+    answer = await build_view(view, await _open_cart(principal), now)
+    if answer.cart is not None:
+        await record_quote(answer.cart, answer.summary)
+    return answer
 
 
 async def add_to_cart(
@@ -311,18 +353,22 @@ async def add_to_cart(
     for _attempt in range(3):
         cart = await _get_or_create_cart(principal, now)
         async with in_transaction():
-            if not await _hold_open(cart, now):
+            held = await _hold_open(cart, now)
+            if held is None:
                 continue  # checked out meanwhile: the add goes to a new cart
-            await _add_line(cart, add_on, quantity, price, room, lines, view, now)
-        return await build_view(view, cart, now)
+            await _add_line(held, add_on, quantity, price, room, lines, view, now)
+            return await _answer(view, held, now)
     raise CartBusy()
 
 
-async def _hold_open(cart: Cart, now: dt.datetime) -> bool:
+async def _hold_open(cart: Cart, now: dt.datetime) -> Cart | None:
     """Touch the cart row while it is open, first in the transaction: this takes the row's lock, so a
     checkout of this cart either finished before (and this edit goes elsewhere) or waits for this edit
-    and buys it. Never an edit landing in a cart that was closed without it."""
-    return bool(await Cart.filter(id=cart.id, status=CartStatus.OPEN).update(updated_at=now))
+    and buys it. Never an edit landing in a cart that was closed without it. Returns the row as it is
+    under the lock (its coupon and quote as the last write left them), None when it is closed."""
+    if not await Cart.filter(id=cart.id, status=CartStatus.OPEN).update(updated_at=now):
+        return None
+    return await Cart.get(id=cart.id)
 
 
 async def _add_line(
@@ -377,12 +423,13 @@ async def update_cart_item(
     await check_conditions(view, [(line.add_on, quantity)], in_cart={line.add_on.code for line in lines})
     price = catalog_price(line.add_on, view.tenant.currency)
     async with in_transaction():
-        if not await _hold_open(cart, now):
+        held = await _hold_open(cart, now)
+        if held is None:
             raise NotFound(f"{add_on_code[:MAX_CODE_LENGTH]!r} is not in the cart.", field="addOnCode")
         await CartLine.filter(id=line.id).update(
             quantity=quantity, unit_price=price.amount, currency=price.currency
         )
-    return await build_view(view, cart, now)
+        return await _answer(view, held, now)
 
 
 async def remove_from_cart(
@@ -397,41 +444,65 @@ async def remove_from_cart(
     if cart is None or line is None:
         raise NotFound(f"{add_on_code[:MAX_CODE_LENGTH]!r} is not in the cart.", field="addOnCode")
     async with in_transaction():
-        if not await _hold_open(cart, now):
+        held = await _hold_open(cart, now)
+        if held is None:
             raise NotFound(f"{add_on_code[:MAX_CODE_LENGTH]!r} is not in the cart.", field="addOnCode")
         await CartLine.filter(id=line.id).delete()
-    return await build_view(view, cart, now)
+        return await _answer(view, held, now)
 
 
 async def apply_coupon(
     principal: Principal, *, code: str, eligible_since: dt.date, now: dt.datetime
 ) -> CartView:
-    """Attach a coupon to the cart; the summary shows the discount at once. Rejections say why."""
+    """Attach a coupon to the cart; the summary shows the discount at once. Rejections say why.
+    A cart confirmed meanwhile is ``CartCheckedOut``: its order was placed without this coupon."""
     view = await _access(principal, eligible_since, now)
     coupon = await coupon_rules.find_coupon(code)
     await coupon_rules.check_usable(coupon, tenant_id=view.tenant.id, now=now)
     terms = coupon_rules.terms_of(coupon, view.tenant.currency)
     cart = await _open_cart(principal)
-    summary = summarize_lines(view, await _lines_of(cart), terms, now)
-    if cart is None or not summary.coupon_applies:
+    if cart is None:
         raise coupon_rules.CouponNotApplicable(
             f"Coupon {coupon.code} applies to nothing in the cart.", field="code"
         )
-    # The terms shown now are kept: checkout refuses to apply other terms silently.
-    snapshot = coupon_rules.terms_snapshot(terms)
-    await Cart.filter(id=cart.id, status=CartStatus.OPEN).update(
-        coupon_id=coupon.id, coupon_terms=snapshot, updated_at=now
-    )
-    cart.coupon_id = str(coupon.id)
-    cart.coupon_terms = snapshot
-    return await build_view(view, cart, now)
+    async with in_transaction():
+        held = await _hold_open(cart, now)
+        if held is None:
+            raise CartCheckedOut(
+                f"This cart was just confirmed without coupon {coupon.code}: it was not applied.",
+                field="code",
+            )
+        if not summarize_lines(view, await _lines_of(held), terms, now).coupon_applies:
+            raise coupon_rules.CouponNotApplicable(
+                f"Coupon {coupon.code} applies to nothing in the cart.", field="code"
+            )
+        # The terms shown now are kept: checkout refuses to apply other terms silently.
+        snapshot = coupon_rules.terms_snapshot(terms)
+        await Cart.filter(id=held.id).update(coupon_id=coupon.id, coupon_terms=snapshot)
+        held.coupon_id = str(coupon.id)
+        held.coupon_terms = snapshot
+        return await _answer(view, held, now)
 
 
 async def remove_coupon(principal: Principal, *, eligible_since: dt.date, now: dt.datetime) -> CartView:
+    """Take the coupon off the open cart. A cart confirmed meanwhile is ``CartCheckedOut``: its order
+    kept the coupon (the answer never reports a removal that did not happen)."""
     view = await _access(principal, eligible_since, now)
     cart = await _open_cart(principal)
-    if cart is not None:
-        await Cart.filter(id=cart.id).update(coupon_id=None, coupon_terms=None, updated_at=now)
-        cart.coupon_id = None
-        cart.coupon_terms = None
-    return await build_view(view, cart, now)
+    if cart is None:
+        assert principal.user is not None
+        if await Cart.exists(user_id=principal.user.id, status=CartStatus.CHECKED_OUT):
+            # Most likely the cart the admin is looking at, confirmed meanwhile with its coupon.
+            raise CartCheckedOut(
+                "There is no open cart: the last one was confirmed, with its coupon if it had one."
+            )
+        return await build_view(view, None, now)
+    async with in_transaction():
+        held = await _hold_open(cart, now)
+        if held is None:
+            raise CartCheckedOut("This cart was just confirmed with its coupon: the coupon was not removed.")
+        if held.coupon_id is not None:
+            await Cart.filter(id=held.id).update(coupon_id=None, coupon_terms=None)
+            held.coupon_id = None
+            held.coupon_terms = None
+        return await _answer(view, held, now)

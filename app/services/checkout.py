@@ -11,6 +11,30 @@ Decisions:
   is confirmed). One-off items are recorded in the order; they become a subscription row only when
   they raise a limit or grant a feature (the Start Pack does neither, so it appears in the order and
   in the invoice, not in My plan).
+- Limits hold across admins and instances: the transaction's first statement takes the tenant's
+  lock (``app.services.locks.lock_tenant``), so two checkouts of one tenant run their
+  ``max_quantity`` check and their purchase one after the other, on every instance (the lock is the
+  tenant's row in the database; SQLite serialises writers anyway). Lock order is tenant, then cart:
+  cart edits take the cart row only and never the tenant, and usage reports the tenant only, so no
+  two transactions wait on each other in opposite orders. Taking the tenant first also means a
+  checkout waiting for another of its tenant holds no cart lock meanwhile, so that admin's cart
+  edits are not blocked behind another admin's purchase. A row lock rather than a constraint:
+  ``max_quantity`` counts several tables (subscriptions and one-off order lines), which no unique
+  index expresses; rather than an advisory lock: the row lock needs no PostgreSQL-only call.
+- A checkout confirms the amount the admin saw. Every answer with a cart (the ``cart`` query, each
+  cart write) records the purchase figures it showed (``Cart.quote``: period, subtotal, discount,
+  total, monthly increase, prorated part, one-off part). Checkout recomputes them, under the lock
+  that closes the cart, and refuses with ``TotalChanged`` (code ``TOTAL_CHANGED``, the figures seen
+  and the current ones) when they differ: the billing period turned between the summary and the
+  confirmation (a prorated 6.39 became a full 198.00), a day passed (fewer days prorated), the
+  coupon was removed in another tab... The refusal writes nothing but the new figures as the cart's quote
+  (after the rollback), so confirming again, having been shown them, succeeds. ``expectedTotal``,
+  when given, must also equal the total. A cart with no quote recorded (older than the rule)
+  is confirmed as it stands.
+- Coupon and cart edits racing a checkout: checkout reads the cart row (coupon, its terms, the
+  quote) again after its closing UPDATE, under the row lock every cart write also takes first
+  (``app.services.cart``): an edit committed before is in the order, one after finds the cart
+  closed. Never the copy read before the lock.
 - Idempotency: the order is unique per (tenant, idempotency key). A retry with the same key returns
   the stored order; while the caller has another non-empty cart open, or for another admin, it is
   ``IdempotencyKeyReused``. Concurrent
@@ -22,6 +46,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -39,10 +64,13 @@ from app.services import alerts, audit, pricing, usage_reports
 from app.services import cart as cart_rules
 from app.services import coupons as coupon_rules
 from app.services.access import require_store_access
-from app.services.errors import DomainError
+from app.services.errors import DomainError, InvalidInput
 from app.services.idempotency import IdempotencyKeyReused, fingerprint, validate_key
+from app.services.locks import lock_tenant
 from app.services.plan_cache import PlanCache, plan_changed
 from app.services.subscriptions import load_tenant_plan
+
+MAX_AMOUNT = Decimal(10) ** 10  # the amount columns hold 12 digits, 2 of them decimals
 
 
 class EmptyCart(DomainError):
@@ -66,6 +94,26 @@ class PriceChanged(DomainError):
         names = ", ".join(change.add_on_code for change in changes)
         super().__init__(f"Prices changed since these items were added: {names}. Review the cart.")
         self.changes = changes
+
+
+class TotalChanged(DomainError):
+    code = "TOTAL_CHANGED"
+    default_message = (
+        "The total changed since the summary was shown: review the new figures and confirm again."
+    )
+
+    def __init__(
+        self, cart_id: str, seen: pricing.Quote | None, current: pricing.Quote, *, reason: str | None = None
+    ) -> None:
+        was = f"{seen.total} for {seen.period.name}" if seen else "another amount"
+        super().__init__(
+            reason
+            or f"The total is now {current.total} for {current.period.name}, not the {was} shown: "
+            "review the new figures and confirm again."
+        )
+        self.cart_id = cart_id
+        self.seen = seen
+        self.current = current
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,18 +150,22 @@ async def checkout(
     idempotency_key: str,
     eligible_since: dt.date,
     now: dt.datetime,
+    expected_total: Decimal | None = None,
     broadcaster: Broadcaster | None = None,
     plan_cache: PlanCache | None = None,
 ) -> CheckoutResult:
-    """Confirm the admin's cart. Same key, same order. The new limits may resolve usage alerts."""
+    """Confirm the admin's cart at the figures last shown. Same key, same order. The new limits may
+    resolve usage alerts."""
     require_store_access(principal, eligible_since=eligible_since)
     key = validate_key(idempotency_key)
+    if expected_total is not None and not (expected_total.is_finite() and abs(expected_total) < MAX_AMOUNT):
+        raise InvalidInput("The expected total must be an amount, e.g. 52.80.", field="expectedTotal")
     existing = await Order.get_or_none(tenant_id=principal.tenant.id, idempotency_key=key)
     if existing is not None:
         return await _replay(principal, existing)
     try:
         async with in_transaction():
-            order = await _place_order(principal, key, now)
+            order = await _place_order(principal, key, now, expected_total)
             raised = await usage_reports.reevaluate_alerts(principal.tenant, now=now)
     except (_KeyTaken, DomainError) as error:
         # Outside the rolled-back transaction: a concurrent request with this key may have committed
@@ -122,6 +174,10 @@ async def checkout(
         if winner is None:
             if isinstance(error, _KeyTaken):  # the winner rolled back after all: an unexpected race
                 raise EmptyCart("This cart was just confirmed by another request.") from None
+            if isinstance(error, TotalChanged):  # the new figures are shown now: they are the quote
+                cart = await Cart.get_or_none(id=error.cart_id)
+                if cart is not None:
+                    await cart_rules.record_quote_of(cart, error.current)
             raise
         return await _replay(principal, winner)
     # After the commit, never before: the new limits, here and in the other instances.
@@ -163,9 +219,13 @@ async def _replay(principal: Principal, order: Order) -> CheckoutResult:
     return await load_result(order, replayed=True)
 
 
-async def _place_order(principal: Principal, key: str, now: dt.datetime) -> Order:
+async def _place_order(
+    principal: Principal, key: str, now: dt.datetime, expected_total: Decimal | None
+) -> Order:
     user = principal.user
     assert user is not None
+    # First: the tenant's lock (see the module's docstring), then the cart's row.
+    await lock_tenant(principal.tenant.id)
     cart = await Cart.get_or_none(open_owner=str(user.id))
     if cart is None:
         raise EmptyCart()
@@ -181,6 +241,8 @@ async def _place_order(principal: Principal, key: str, now: dt.datetime) -> Orde
     )
     if not closed:
         raise EmptyCart("This cart was just confirmed by another request.")
+    # Its coupon and quote as the last write committed them: read under the lock just taken.
+    cart = await Cart.get(id=cart.id)
     lines = await CartLine.filter(cart_id=cart.id).select_related("add_on").order_by("position")
     if not lines:
         raise EmptyCart()
@@ -216,6 +278,7 @@ async def _place_order(principal: Principal, key: str, now: dt.datetime) -> Orde
         raise coupon_rules.CouponNotApplicable(
             f"Coupon {coupon.code} applies to nothing in the cart; remove it to confirm.", field="code"
         )
+    confirm_figures(cart, summary, expected_total)
 
     try:
         order = await Order.create(
@@ -320,6 +383,22 @@ async def _place_order(principal: Principal, key: str, now: dt.datetime) -> Orde
         dedupe_key=f"order:{order.id}",
     )
     return order
+
+
+def confirm_figures(cart: Cart, summary: pricing.Summary, expected_total: Decimal | None) -> None:
+    """The purchase is charged at the figures last shown with this cart (and ``expected_total``)."""
+    current = pricing.Quote.of(summary)
+    seen = pricing.Quote.from_json(cart.quote)
+    if cart.quote is not None and seen != current:
+        raise TotalChanged(str(cart.id), seen, current)
+    if expected_total is not None and expected_total != summary.total.amount:
+        raise TotalChanged(
+            str(cart.id),
+            seen,
+            current,
+            reason=f"The total is {summary.total}, not the {expected_total} expected: review the figures "
+            "and confirm again.",
+        )
 
 
 def order_email_body(

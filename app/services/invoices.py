@@ -4,7 +4,9 @@ bill from the contract date (the first bill is prorated by day). One-off items a
 Lines: the plan, each monthly add-on prorated by the days it was available in the period
 (``contracted_at`` to ``ends_at``), the one-off items ordered in the period, the storage overage of
 OVERAGE plans (2.30 EUR per started GB over the effective storage limit, i.e. the included 10 GB
-plus storage packs, measured on the storage last reported by the connector), then the coupon
+plus storage packs, measured on the storage last reported by the connector; the limit is the one in
+force in that period, see ``limits_instant``: next period's preview bills the overage a cancelled
+pack will cause), then the coupon
 discounts of the orders whose coupon still covers the period. The total is the sum of the lines.
 """
 
@@ -22,7 +24,7 @@ from app.models.store import Order, OrderLine
 from app.services import coupons as coupon_rules
 from app.services import pricing
 from app.services.access import require_store_access
-from app.services.errors import DomainError
+from app.services.errors import DomainError, shown
 from app.services.periods import BillingPeriod, period_containing, period_named
 from app.services.subscriptions import load_tenant_plan
 from app.services.usage import current_usage
@@ -40,8 +42,16 @@ def parse_period(name: str | None, *, anchor_day: int, now: dt.datetime) -> Bill
         return period_named(name.strip(), anchor_day)
     except ValueError:
         raise InvalidPeriod(
-            f'{name!r} is not a billing period: use "YYYY-MM", e.g. "2026-11".', field="period"
+            f'{shown(name)} is not a billing period: use "YYYY-MM", e.g. "2026-11".', field="period"
         ) from None
+
+
+def limits_instant(period: BillingPeriod, now: dt.datetime) -> dt.datetime:
+    """When the limits that bill ``period`` are taken: now for the current period, its last instant for
+    a past one, and its first instant for a future one: the limits in force in that period, so an
+    add-on cancelled now (it ends when the current period does) no longer raises them."""
+    last = period.end_instant() - dt.timedelta(microseconds=1)
+    return max(period.start_instant(), min(now, last))
 
 
 async def invoice_preview(
@@ -51,8 +61,7 @@ async def invoice_preview(
     require_store_access(principal, eligible_since=eligible_since)
     tenant = principal.tenant
     period = parse_period(period_name, anchor_day=tenant.billing_anchor_day, now=now)
-    at = min(now, period.end_instant() - dt.timedelta(microseconds=1))
-    view = await load_tenant_plan(tenant, now=at)
+    view = await load_tenant_plan(tenant, now=limits_instant(period, now))
     currency = tenant.currency
     plan = view.subscription.plan
 
@@ -79,7 +88,7 @@ async def invoice_preview(
     origin = {
         str(row["subscription_id"]): row
         for row in await OrderLine.filter(subscription_id__in=[s.id for s in subscriptions]).values(
-            "subscription_id", "order_id", "coupon_applies"
+            "subscription_id", "order_id", "coupon_applies", "position"
         )
     }
     for subscription in subscriptions:
@@ -94,6 +103,7 @@ async def invoice_preview(
                 end=subscription.ends_at,
                 order_key=str(bought["order_id"]) if bought else None,
                 coupon_applies=bool(bought["coupon_applies"]) if bought else False,
+                position=int(bought["position"]) if bought else 0,
             )
         )
     one_off_lines = await OrderLine.filter(
@@ -110,6 +120,7 @@ async def invoice_preview(
             quantity=line.quantity,
             order_key=str(line.order_id),
             coupon_applies=line.coupon_applies,
+            position=line.position,
         )
         for line in one_off_lines
     ]

@@ -10,9 +10,15 @@ Rules:
 - One-off items are charged in full, once.
 - A PERCENT coupon takes ``percent`` of each line it applies to, rounded per line. A FIXED coupon's
   amount is spent on the lines it applies to in cart order (greedily), never beyond a line's
-  amount, so a discount never makes a line negative.
+  amount, so a discount never makes a line negative. The split is ``allocate_discounts``, the one
+  function behind the cart summary, the order's lines and the invoice preview, always in the
+  lines' cart position (never in the order rows happen to be read), so all three agree.
 - A coupon applies to a line when the line costs something and matches the coupon's restriction
-  (categories or add-on codes; none means every line).
+  (categories or add-on codes; none means every line) and its cadence: a coupon whose duration
+  spans months (REPEATING, FOREVER) is a discount on the monthly bill, so it applies to monthly
+  lines only ("10% off monthly add-ons for 3 months" takes nothing off the one-off Start Pack);
+  a one-off line is discounted by such a coupon only when the coupon names its add-on code.
+  A ONCE coupon applies to both cadences.
 - Duration, for later invoices: ONCE applies to the purchase's own period only, REPEATING N to the
   first N billing periods counting the purchase's period, FOREVER to every period.
 """
@@ -47,10 +53,19 @@ class CouponTerms:
     categories: frozenset[str] = frozenset()
     add_on_codes: frozenset[str] = frozenset()
 
-    def matches(self, code: str, category: str) -> bool:
+    @property
+    def monthly_only(self) -> bool:
+        """A discount on the monthly bill (it lasts months): one-off items are not part of it."""
+        return self.duration in (CouponDuration.REPEATING, CouponDuration.FOREVER)
+
+    def matches(self, code: str, category: str, cadence: Cadence = Cadence.MONTHLY) -> bool:
+        if code in self.add_on_codes:
+            return True
+        if cadence == Cadence.ONE_OFF and self.monthly_only:
+            return False
         if not self.categories and not self.add_on_codes:
             return True
-        return category in self.categories or code in self.add_on_codes
+        return category in self.categories
 
     def covers_period(self, first: BillingPeriod, period: BillingPeriod) -> bool:
         """Whether the coupon still discounts ``period`` for a purchase made in ``first``."""
@@ -89,9 +104,13 @@ def active_days(period: BillingPeriod, start: dt.datetime, end: dt.datetime | No
 
 
 def allocate_discounts(
-    amounts: Sequence[Money], applies: Sequence[bool], coupon: CouponTerms | None
+    amounts: Sequence[Money],
+    applies: Sequence[bool],
+    coupon: CouponTerms | None,
+    positions: Sequence[int] | None = None,
 ) -> list[Money]:
-    """The discount of each line. Never negative, never more than the line's amount."""
+    """The discount of each line, in the order given. Never negative, never more than the line's
+    amount. A FIXED amount is spent in cart position order (``positions``; default: the order given)."""
     discounts = [Money.zero(amount.currency) for amount in amounts]
     if coupon is None:
         return discounts
@@ -104,7 +123,11 @@ def allocate_discounts(
                 )
         return discounts
     remaining = coupon.amount_off or Decimal(0)
-    for index, amount in enumerate(amounts):
+    order = list(range(len(amounts)))
+    if positions is not None:
+        order.sort(key=lambda index: positions[index])
+    for index in order:
+        amount = amounts[index]
         if remaining <= 0:
             break
         if applies[index] and amount.amount > 0:
@@ -161,6 +184,63 @@ class Summary:
         return any(line.coupon_applies for line in self.lines)
 
 
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """The figures of a purchase as the summary showed them: what checkout confirms (``Cart.quote``).
+
+    The new monthly total is not part of it: it also moves when another admin of the tenant buys
+    something, which does not change what this purchase costs."""
+
+    currency: str
+    period: BillingPeriod
+    subtotal: Money
+    discount: Money
+    total: Money
+    monthly_increase: Money
+    due_on_next_invoice: Money
+    one_off_total: Money
+
+    @classmethod
+    def of(cls, summary: Summary) -> Quote:
+        return cls(
+            currency=summary.currency,
+            period=summary.period,
+            subtotal=summary.subtotal,
+            discount=summary.discount,
+            total=summary.total,
+            monthly_increase=summary.monthly_increase,
+            due_on_next_invoice=summary.due_on_next_invoice,
+            one_off_total=summary.one_off_total,
+        )
+
+    _AMOUNTS = ("subtotal", "discount", "total", "monthly_increase", "due_on_next_invoice", "one_off_total")
+
+    def to_json(self) -> dict[str, str]:
+        figures = {name: str(getattr(self, name).amount) for name in self._AMOUNTS}
+        return {
+            "currency": self.currency,
+            "period_start": self.period.start.isoformat(),
+            "period_end": self.period.end.isoformat(),
+            **figures,
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> Quote | None:
+        """The stored quote; None when there is none (or it cannot be read: then nothing is confirmed)."""
+        if not isinstance(data, dict):
+            return None
+        try:
+            currency = str(data["currency"])
+            amounts = {name: Money.of(str(data[name]), currency) for name in cls._AMOUNTS}
+            period = BillingPeriod(
+                dt.date.fromisoformat(str(data["period_start"])),
+                dt.date.fromisoformat(str(data["period_end"])),
+            )
+        except (KeyError, ValueError, ArithmeticError):
+            return None
+        return cls(currency=currency, period=period, **amounts)
+
+
 def _sum(amounts: Sequence[Money], currency: str) -> Money:
     total = Money.zero(currency)
     for amount in amounts:
@@ -186,7 +266,7 @@ def summarize(
         for item, line_total in zip(items, line_totals, strict=True)
     ]
     applies = [
-        coupon is not None and amount.amount > 0 and coupon.matches(item.code, item.category)
+        coupon is not None and amount.amount > 0 and coupon.matches(item.code, item.category, item.cadence)
         for item, amount in zip(items, amounts_due, strict=True)
     ]
     discounts = allocate_discounts(amounts_due, applies, coupon)
@@ -240,6 +320,7 @@ class RecurringCharge:
     order_key: str | None = None  # the order that bought it (for its coupon)
     coupon_applies: bool = False
     is_plan: bool = False
+    position: int = 0  # its line's position in that order (the cart's), which a coupon is split in
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +331,7 @@ class OneOffCharge:
     quantity: int
     order_key: str
     coupon_applies: bool = False
+    position: int = 0  # its line's position in the order
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,7 +393,7 @@ def compose_invoice(
     one-off charges, storage overage, then one discount line per discounted charge."""
     coupons = coupons or {}
     lines: list[InvoiceLine] = []
-    by_order: dict[str, list[tuple[InvoiceLine, bool]]] = {}
+    by_order: dict[str, list[tuple[InvoiceLine, bool, int]]] = {}
     for charge in recurring:
         days = active_days(period, charge.start, charge.end)
         if days == 0:
@@ -328,7 +410,7 @@ def compose_invoice(
         )
         lines.append(line)
         if charge.order_key is not None:
-            by_order.setdefault(charge.order_key, []).append((line, charge.coupon_applies))
+            by_order.setdefault(charge.order_key, []).append((line, charge.coupon_applies, charge.position))
     for item in one_offs:
         line = InvoiceLine(
             InvoiceLineKind.ONE_OFF,
@@ -340,7 +422,7 @@ def compose_invoice(
             item.unit_price.times(item.quantity),
         )
         lines.append(line)
-        by_order.setdefault(item.order_key, []).append((line, item.coupon_applies))
+        by_order.setdefault(item.order_key, []).append((line, item.coupon_applies, item.position))
     if overage is not None and overage.gigabytes > 0:
         lines.append(
             InvoiceLine(
@@ -358,10 +440,15 @@ def compose_invoice(
         coupon = coupons.get(order_key)
         if coupon is None or not coupon.terms.covers_period(coupon.first_period, period):
             continue
+        # In the order's line positions, as the summary and the order split it.
+        charged.sort(key=lambda entry: entry[2])
         discounts = allocate_discounts(
-            [line.amount for line, _ in charged], [applies for _, applies in charged], coupon.terms
+            [line.amount for line, _, _ in charged],
+            [applies for _, applies, _ in charged],
+            coupon.terms,
+            [position for _, _, position in charged],
         )
-        for (line, _), discount in zip(charged, discounts, strict=True):
+        for (line, _, _), discount in zip(charged, discounts, strict=True):
             if discount.amount > 0:
                 discount_lines.append(
                     InvoiceLine(

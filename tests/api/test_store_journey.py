@@ -83,7 +83,7 @@ OUTCOMES: dict[tuple[str, str], str] = {
     ("integration", "WELCOME10"): "0.40",  # 0.397
     ("integration", "FIXED5"): "3.97",  # all of it, not 5.00
     ("integration", "ONEUSE"): "0.60",  # 0.5955
-    ("one-off", "WELCOME10"): "49.00",
+    ("one-off", "WELCOME10"): "COUPON_NOT_APPLICABLE",  # a monthly-bill coupon: nothing off a one-off
     ("one-off", "FIXED5"): "5.00",
     ("one-off", "ONEUSE"): "73.50",
     ("free", "WELCOME10"): "COUPON_NOT_APPLICABLE",

@@ -244,7 +244,9 @@ def test_percent_coupon_takes_its_share_of_each_line_it_applies_to(
 
     assert coupon.percent_off is not None
     for line in summary.lines:
-        applies = line.amount_due.amount > 0 and coupon.matches(line.item.code, line.item.category)
+        applies = line.amount_due.amount > 0 and coupon.matches(
+            line.item.code, line.item.category, line.item.cadence
+        )
         assert line.coupon_applies is applies
         expected = line.amount_due.amount * coupon.percent_off / 100 if applies else Decimal(0)
         assert line.discount == Money.of(min(expected, line.amount_due.amount), currency)
@@ -433,3 +435,62 @@ def test_invoice_lines_always_add_up_to_the_total(
 )
 def test_storage_overage_counts_every_started_gigabyte(used_bytes: int, gigabytes: int) -> None:
     assert pricing.storage_overage_gb(used_bytes, 10 * 1024) == gigabytes
+
+
+def test_fixed_coupon_is_spent_in_cart_position_order_whatever_order_the_lines_come_in() -> None:
+    coupon = pricing.CouponTerms("BIG", CouponKind.FIXED, CouponDuration.ONCE, amount_off=Decimal("6.00"))
+    amounts = [Money.of("5.31", "EUR"), Money.of("2.61", "EUR")]  # read as users-5, users-1
+
+    by_position = pricing.allocate_discounts(amounts, [True, True], coupon, positions=[1, 0])
+
+    assert by_position == [Money.of("3.39", "EUR"), Money.of("2.61", "EUR")]  # users-1 (position 0) first
+    assert pricing.allocate_discounts(amounts, [True, True], coupon) == [
+        Money.of("5.31", "EUR"),
+        Money.of("0.69", "EUR"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("duration", "add_on_codes", "one_off_matches"),
+    [
+        (CouponDuration.ONCE, frozenset(), True),
+        (CouponDuration.REPEATING, frozenset(), False),
+        (CouponDuration.FOREVER, frozenset(), False),
+        (CouponDuration.FOREVER, frozenset({"start-pack"}), True),
+    ],
+)
+def test_a_coupon_lasting_months_discounts_the_monthly_bill_only_unless_it_names_the_one_off_item(
+    duration: CouponDuration, add_on_codes: frozenset[str], one_off_matches: bool
+) -> None:
+    coupon = pricing.CouponTerms(
+        "C",
+        CouponKind.PERCENT,
+        duration,
+        percent_off=Decimal(10),
+        duration_months=3,
+        add_on_codes=add_on_codes,
+    )
+
+    assert coupon.matches("start-pack", "SERVICES", Cadence.ONE_OFF) is one_off_matches
+    assert coupon.matches("users-1", "USERS", Cadence.MONTHLY) is not bool(add_on_codes)
+
+
+def test_a_quote_reads_back_as_recorded_and_an_unreadable_one_as_none() -> None:
+    period = BillingPeriod(dt.date(2026, 11, 1), dt.date(2026, 12, 1))
+    item = pricing.CartItem(
+        "users-1", "1 extra user", "USERS", Cadence.MONTHLY, False, Money.of("4.90", "EUR"), 2
+    )
+    summary = pricing.summarize(
+        [item],
+        currency="EUR",
+        period=period,
+        today=dt.date(2026, 11, 23),
+        coupon=None,
+        current_monthly_total=Money.of("123.00", "EUR"),
+    )
+    quote = pricing.Quote.of(summary)
+
+    assert pricing.Quote.from_json(quote.to_json()) == quote
+    assert quote.to_json()["total"] == "2.61"
+    assert pricing.Quote.from_json({"total": "2.61"}) is None
+    assert pricing.Quote.from_json(None) is None
