@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tortoise import fields
 from tortoise.models import Model
+from tortoise.validators import MaxValueValidator, MinValueValidator
 
 from app.models.enums import Role
 
@@ -15,7 +16,11 @@ class Tenant(Model):
     slug = fields.CharField(max_length=64, unique=True)
     name = fields.CharField(max_length=200)
     currency = fields.CharField(max_length=3)
-    billing_anchor_day = fields.SmallIntField(default=1)  # 1..28: the day each billing period starts
+    # The day each billing period starts, 1..31: in shorter months, their last day (app.services.periods).
+    # Refused outside 1..31 on every write (Tortoise validates values before they reach the database).
+    billing_anchor_day = fields.SmallIntField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(31)]
+    )
     created_at = fields.DatetimeField()  # environment creation date: decides store eligibility
     alert_thresholds: fields.Field[list[int]] = fields.JSONField(default=[80, 90, 100])
     is_active = fields.BooleanField(default=True)

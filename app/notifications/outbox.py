@@ -1,14 +1,42 @@
-"""Queueing e-mails in the outbox, inside the caller's transaction (DESIGN.md 2: events after commit)."""
+"""Queueing e-mails in the outbox, inside the caller's transaction (DESIGN.md 2: events after commit).
+
+A dedupe key is stored in a 255-character column, and a per-recipient key is built from an address
+of up to 254 characters: ``recipient_key`` keeps ``base:address`` when it fits (so the keys of
+e-mails queued before stay the same) and otherwise replaces the address with its SHA-256, and
+``enqueue`` hashes any key still too long. Either way the same input gives the same key, so
+deduplication holds for every length (issue 11).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from dataclasses import dataclass
 
 from app.models.enums import Role
 from app.models.notifications import OutboxEmail
 from app.models.tenancy import User
+
+MAX_DEDUPE_KEY = 255  # OutboxEmail.dedupe_key
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def fitted_key(key: str) -> str:
+    """``key`` itself when it fits the column, else a digest of it (64 hex characters)."""
+    return key if len(key) <= MAX_DEDUPE_KEY else f"sha256:{_sha256(key)}"
+
+
+def recipient_key(base: str, address: str) -> str:
+    """The dedupe key of the e-mail ``base`` to ``address``: ``base:address``, with the address
+    hashed when the whole would not fit (addresses run to 254 characters)."""
+    key = f"{base}:{address}"
+    if len(key) <= MAX_DEDUPE_KEY:
+        return key
+    return fitted_key(f"{base}:sha256:{_sha256(address)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +62,7 @@ async def enqueue(emails: list[Email], *, now: dt.datetime, tenant_id: uuid.UUID
                 to_address=email.to,
                 subject=email.subject,
                 body=email.body,
-                dedupe_key=email.dedupe_key,
+                dedupe_key=None if email.dedupe_key is None else fitted_key(email.dedupe_key),
                 next_attempt_at=now,
                 created_at=now,
             )
@@ -64,7 +92,7 @@ async def notify_admins(
                 to=address,
                 subject=subject,
                 body=body,
-                dedupe_key=f"{dedupe_key}:{address}" if dedupe_key else None,
+                dedupe_key=recipient_key(dedupe_key, address) if dedupe_key else None,
             )
             for address in addresses
         ],

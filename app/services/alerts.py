@@ -4,6 +4,15 @@ For credits, processes, storage, users and integrations, at the tenant's thresho
 100% by default): each upward crossing alerts once (TRIGGERED); falling back below a threshold
 re-arms it (RESOLVED). Alerts are stored, e-mailed to the tenant's admins through the outbox in the
 transaction of the change, and published live only after that transaction commits.
+
+Publication is durable, as the outbox is for e-mail: ``LimitAlert.published_at`` is NULL until the
+alert has been pushed to the broadcaster. After its commit the writer pushes each alert and marks it
+with a conditional UPDATE (``WHERE published_at IS NULL``: one mark, whoever gets there). An alert
+whose process died (or whose broadcast failed) between the commit and the mark stays NULL, and the
+app's background task (``app.services.alert_publisher``) pushes it once it is older than a short
+grace, at start and periodically. Delivery to live subscribers is therefore at least once: a crash
+between the push and the mark pushes the alert again after the restart, so subscribers that must not
+see it twice dedupe by the alert's ``id``.
 """
 
 from __future__ import annotations
@@ -225,19 +234,44 @@ def decode(message: str) -> LimitAlert:
     )
 
 
-async def publish(broadcaster: Broadcaster | None, alerts: Sequence[LimitAlert]) -> None:
-    """Call after the commit: count the alerts and push them to live subscribers. They are already
-    stored and e-mailed, so a broadcast failure is logged, not raised: the caller's change stands."""
+async def publish(
+    broadcaster: Broadcaster | None, alerts: Sequence[LimitAlert], *, now: dt.datetime | None = None
+) -> None:
+    """Call after the commit: count the alerts, push them to live subscribers and mark them published
+    (at ``now``; by default the instant they were raised). They are already stored and e-mailed, so a
+    broadcast failure is logged, not raised: the caller's change stands, and the alert, still
+    unpublished, is pushed later by the background task. Without a broadcaster (a service called
+    outside the app) the alerts are left to that task too."""
     for alert in alerts:
         ALERTS_RAISED.labels(
             kind=alert.kind.value, threshold=str(alert.threshold), state=alert.state.value
         ).inc()
-        if broadcaster is None:
-            continue
-        try:
-            await broadcaster.publish(channel_of(alert.tenant_id), encode(alert))
-        except Exception:  # Redis away: the alert stays in the store and the outbox
-            logger.warning("alert not broadcast", exc_info=True, extra={"alert_id": alert.id})
+    if broadcaster is None:
+        return
+    for alert in alerts:
+        if await push(broadcaster, alert):
+            await mark_published(alert, now or alert.created_at)
+
+
+async def push(broadcaster: Broadcaster, alert: LimitAlert) -> bool:
+    """Push one alert to its tenant's channel; ``False`` (logged) when the broadcaster failed."""
+    try:
+        await broadcaster.publish(channel_of(alert.tenant_id), encode(alert))
+    except Exception:  # Redis away: the alert stays in the store and the outbox, unpublished
+        logger.warning("alert not broadcast", exc_info=True, extra={"alert_id": alert.id})
+        return False
+    return True
+
+
+async def mark_published(alert: LimitAlert, now: dt.datetime) -> bool:
+    """Record that ``alert`` was pushed: a conditional UPDATE, so only the first mark counts. A failed
+    mark is logged: the alert will be pushed again (at least once)."""
+    try:
+        marked = await LimitAlert.filter(id=alert.id, published_at__isnull=True).update(published_at=now)
+    except Exception:  # the database briefly away: pushed again later, which subscribers dedupe
+        logger.warning("alert publication not recorded", exc_info=True, extra={"alert_id": alert.id})
+        return False
+    return bool(marked)
 
 
 # --- Reading -----------------------------------------------------------------------------------
@@ -256,8 +290,9 @@ def cursor_of(alert: LimitAlert) -> str:
 
 def _position(cursor: str) -> int:
     try:
-        kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if kind != "alert":
+        kind, _, value = base64.urlsafe_b64decode(cursor[:64].encode()).decode().partition(":")
+        # ASCII digits of a positive 64-bit id only: int() also takes "٣", "-5", "1_0" and 10**30.
+        if kind != "alert" or not value.isascii() or not value.isdigit() or not 0 < int(value) < 2**63:
             raise ValueError(kind)
         return int(value)
     except (ValueError, binascii.Error, UnicodeDecodeError):

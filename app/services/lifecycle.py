@@ -28,6 +28,7 @@ from app.models.metering import LimitAlert
 from app.notifications.outbox import notify_admins
 from app.services import alerts, audit, usage_reports
 from app.services.errors import DomainError, NotFound
+from app.services.locks import lock_tenant
 
 logger = logging.getLogger("tollgate.lifecycle")
 
@@ -87,6 +88,8 @@ async def notify_ended_add_ons(
     raised: list[LimitAlert] = []
     for subscription in due:
         async with in_transaction():
+            # First, as a usage report does: the alerts below are judged against the usage committed last.
+            await lock_tenant(subscription.tenant_id)
             claimed = await AddOnSubscription.filter(
                 id=subscription.id, ends_at__lte=now, end_notified_at__isnull=True
             ).update(end_notified_at=now, status=AddOnStatus.ENDED)
@@ -112,7 +115,7 @@ async def notify_ended_add_ons(
                 ended_at=subscription.ends_at.isoformat(),
             )
         announced += 1
-    await alerts.publish(broadcaster, raised)  # after the commits
+    await alerts.publish(broadcaster, raised, now=now)  # after the commits
     return announced
 
 

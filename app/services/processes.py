@@ -23,7 +23,7 @@ from app.broadcast import Broadcaster
 from app.models.metering import AlertKind, AlertState, LimitAlert, ProcessCounter, ProcessKind, ProcessStart
 from app.models.tenancy import Tenant
 from app.models.usage import TenantUsage
-from app.notifications.outbox import Email, admin_addresses, enqueue
+from app.notifications.outbox import Email, admin_addresses, enqueue, recipient_key
 from app.observability import PROCESSES_STARTED
 from app.services import alerts
 from app.services.credits import process_allowance, processes_used
@@ -137,7 +137,7 @@ async def start_process(
             )
     # After the commit, never before: the counter changed, and maybe alerts were raised.
     await usage_changed(tenant.id, cache=figures_cache, broadcaster=broadcaster)
-    await alerts.publish(broadcaster, raised)
+    await alerts.publish(broadcaster, raised, now=now)
     reason = QuotaReason.BEYOND_ALLOWANCE if used > allowance else None
     record_decision(True, reason)
     PROCESSES_STARTED.labels(process=process.value).inc()
@@ -161,7 +161,7 @@ async def _tell_vendor(
     recipients = [ops_email, *await admin_addresses(tenant.id)]
     await enqueue(
         [
-            Email(to=address, subject=subject, body=body, dedupe_key=f"{dedupe}:{address}")
+            Email(to=address, subject=subject, body=body, dedupe_key=recipient_key(dedupe, address))
             for address in recipients
         ],
         now=now,

@@ -6,6 +6,12 @@ tenant's usage only when measured later than the one applied (one conditional UP
 ``measured_at``), so late reports change nothing; a retried report (same idempotency key) returns
 the first answer. An applied report re-evaluates the credits, storage, users and integrations
 alerts; their e-mails are queued in the same transaction and they are published after it commits.
+
+The alerts are judged against the limits in force when the report commits: the transaction first
+takes the tenant's lock (``app.services.locks``), as a purchase and an add-on's end do before they
+re-evaluate the alerts, and only then reads the plan and its add-ons from the database (never from
+a cache a concurrent purchase may not have invalidated yet). A report and a purchase racing each
+other therefore end as one serial order or the other (tests/api/test_report_races.py).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from app.services.credits import BYTES_PER_MB
 from app.services.errors import InvalidInput
 from app.services.figures_cache import FiguresCache, usage_changed
 from app.services.idempotency import IdempotencyKeyReused, fingerprint, validate_key
+from app.services.locks import lock_tenant
 from app.services.subscriptions import TenantPlan, active_plan
 from app.services.usage import CurrentUsage, current_usage
 
@@ -108,12 +115,13 @@ async def report_usage(
     if idempotency_key is not None:
         validate_key(idempotency_key)
     digest = fingerprint(asdict(counts))
-    plan = await active_plan(tenant, now=now)
     users = counts.users if counts.users is not None else counts.admin_users
-    integrations = counts.integrations if counts.integrations is not None else integrations_in_use(plan)
     credits = sum(getattr(counts, name) for name in COUNT_FIELDS)
     report_id = uuid.uuid4()
     async with in_transaction():
+        # First: no purchase or add-on end of this tenant may commit between reading the limits below
+        # and this commit (they take the same lock before re-evaluating the alerts).
+        await lock_tenant(tenant.id)
         row = UsageReport(
             id=report_id,
             tenant_id=tenant.id,
@@ -132,6 +140,8 @@ async def report_usage(
                 if first.fingerprint != digest:
                     raise IdempotencyKeyReused(field="idempotencyKey")
                 return ReportOutcome(first.id, first.applied, True, await current_usage(tenant.id))
+        plan = await active_plan(tenant, now=now)  # the limits in force, read under the lock
+        integrations = counts.integrations if counts.integrations is not None else integrations_in_use(plan)
         values = {
             **{name: getattr(counts, name) for name in COUNT_FIELDS},
             "credits": credits,
@@ -156,7 +166,7 @@ async def report_usage(
     # After the commit, never before: the credits used changed, and maybe alerts were raised.
     if applied:
         await usage_changed(tenant.id, cache=figures_cache, broadcaster=broadcaster)
-    await alerts.publish(broadcaster, raised)
+    await alerts.publish(broadcaster, raised, now=now)
     return ReportOutcome(report_id, bool(applied), False, usage, raised)
 
 
@@ -182,7 +192,9 @@ async def reevaluate_alerts(tenant: Tenant, *, now: dt.datetime) -> list[LimitAl
     """The last usage against limits that just changed (a purchase, an add-on that ended).
 
     A crossing caused by the limit moving is a crossing all the same: it fires (or re-arms) once.
-    Runs inside the caller's transaction; the caller publishes the alerts after its commit.
+    Runs inside the caller's transaction, which took ``lock_tenant`` first (as ``report_usage``
+    does), so that a report committing meanwhile cannot be judged against the old limits; the
+    caller publishes the alerts after its commit.
     """
     plan = await active_plan(tenant, now=now)
     usage = await current_usage(tenant.id)
