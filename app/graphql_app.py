@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -20,7 +22,9 @@ from strawberry.types import ExecutionResult
 from app.clock import Clock
 from app.fast_path import FastPath
 from app.graphiql import render_page
+from app.live_sessions import LiveSession, LiveSessions
 from app.persisted_queries import PersistedQueries, PersistedQueryError, load_manifest
+from app.rate_limit import RateLimited, RateLimiter, caller_of, charge, client_address
 from app.resolvers.context import Context
 from app.response_cache import CatalogCache, is_public_catalog_query
 from app.services.errors import Unauthenticated
@@ -31,7 +35,18 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 
 
 class TollgateGraphQL(GraphQL[Context, None]):
-    def __init__(self, schema: Any, *, settings: Settings, clock: Clock, services: Any = None) -> None:
+    graphql_transport_ws_handler_class = LiveSession
+
+    def __init__(
+        self,
+        schema: Any,
+        *,
+        settings: Settings,
+        clock: Clock,
+        services: Any = None,
+        rate_limiter: RateLimiter | None = None,
+        sessions: LiveSessions | None = None,
+    ) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql" if settings.graphiql else None,
@@ -51,6 +66,15 @@ class TollgateGraphQL(GraphQL[Context, None]):
         self.persisted_queries = PersistedQueries(manifest=manifest, allowlist_only=settings.allowlist_only)
         self.fast_path = FastPath(schema) if settings.fast_path else None
         self.catalog_cache = CatalogCache(settings.catalog_cache_seconds)
+        self.rate_limiter = rate_limiter
+        self.trusted_proxies = settings.trusted_proxy_networks
+        self.sessions = sessions if sessions is not None else LiveSessions()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except RateLimited as refused:  # raised by get_context, before the body is read
+            await refused.send_http(send)
 
     async def execute_single(
         self,
@@ -146,6 +170,33 @@ class TollgateGraphQL(GraphQL[Context, None]):
             response.headers["content-type"] = GRAPHQL_RESPONSE
         return response
 
+    def parse_json(self, data: str | bytes) -> Any:
+        decoded = super().parse_json(data)
+        # A POST body arrives as bytes (GET parameters as str, checked by Strawberry): it is one request
+        # object; a list is a batch, refused by Strawberry with a 400 (batching is off).
+        if isinstance(data, bytes) and not isinstance(decoded, dict | list):
+            raise HTTPException(400, 'The request body must be a JSON object: {"query": ...}')
+        return decoded
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Context,
+        root_value: None,
+        sub_response: Response,
+    ) -> Any:
+        if isinstance(request_data, GraphQLRequestData) and _is_subscription(
+            request_data.query, request_data.operation_name, self.settings.max_query_tokens
+        ):
+            raise HTTPException(
+                400, "Subscriptions run over WebSocket: graphql-transport-ws at /graphql, not over HTTP."
+            )
+        return await super().execute_operation(
+            request, request_adapter, request_data, context, root_value, sub_response
+        )
+
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)  # orjson.JSONDecodeError is a json.JSONDecodeError: a 400 as before
 
@@ -159,13 +210,29 @@ class TollgateGraphQL(GraphQL[Context, None]):
         return HTMLResponse(render_page())
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
-        return Context(
+        context = Context(
             request=request,
             response=response,
             settings=self.settings,
             clock=self.clock,
             services=self.services,
         )
+        if self.rate_limiter is not None and isinstance(request, Request):
+            # Charged to the verified caller: the credential is checked here (through the credential
+            # cache, and once: the context keeps the caller for the resolvers), before the body is read.
+            await charge(self.rate_limiter, await self.caller_of(context))
+        return context
+
+    def client_address(self, request: Request | WebSocket) -> str:
+        return client_address(request.scope, self.trusted_proxies)
+
+    async def caller_of(self, context: Context) -> str:
+        """The rate-limit bucket of the context's caller: its verified key or user, else its address."""
+        try:
+            principal = await context.optional_principal()  # a bad credential is charged to the address
+        except Exception:  # the database is away: charged to the address; the resolvers report the error
+            principal = None
+        return caller_of(principal, self.client_address(context.request))
 
     async def on_ws_connect(self, context: Context) -> None:
         """Subscriptions authenticate in ``connection_init``; a missing or bad credential closes with 4403."""
@@ -177,6 +244,21 @@ class TollgateGraphQL(GraphQL[Context, None]):
             raise ConnectionRejectionError(
                 {"code": "UNAUTHENTICATED", "message": "connection_init needs credentials"}
             )
+
+
+_SUBSCRIPTION_KEYWORD = re.compile(r"\bsubscription\b")
+
+
+def _is_subscription(query: str | None, operation_name: str | None, max_tokens: int) -> bool:
+    """Whether the operation to run is a subscription. Only a document with the word is parsed (the
+    connector's never have it; ``subscriptionId`` is another word), and no further than its token limit."""
+    if not query or not _SUBSCRIPTION_KEYWORD.search(query):
+        return False
+    try:
+        operation = get_operation_ast(parse(query, max_tokens=max_tokens), operation_name)
+    except GraphQLError:  # the executor reports it as the request error it is
+        return False
+    return operation is not None and operation.operation == OperationType.SUBSCRIPTION
 
 
 def is_request_error(result: ExecutionResult) -> bool:

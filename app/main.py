@@ -17,21 +17,24 @@ from starlette.routing import Route, WebSocketRoute
 from tortoise.connection import get_connection
 from tortoise.contrib.starlette import RegisterTortoise
 
-from app.auth.principal import REVOKED_CHANNEL, PrincipalCache
+from app.auth.principal import REVOKED_CHANNEL, USER_DISABLED_CHANNEL, PrincipalCache
 from app.broadcast import Broadcaster, broadcaster_from_settings
 from app.clock import Clock, SystemClock
 from app.db import tortoise_config
 from app.graphiql import graphiql_asset, graphiql_page
 from app.graphql_app import TollgateGraphQL
+from app.live_sessions import LiveSessions
 from app.notifications.dispatcher import OutboxDispatcher
 from app.notifications.mailer import mailer_from_settings
-from app.observability import RequestContextMiddleware, metrics_endpoint
+from app.observability import RequestContextMiddleware, metrics_endpoint_for
 from app.persisted_queries import allowlist_rule, load_manifest
 from app.query_limits import QueryLimits
-from app.rate_limit import RateLimitMiddleware, rate_limiter_for
+from app.rate_limit import rate_limiter_for
+from app.request_size import RequestSizeLimitMiddleware
 from app.schema import DEFAULT_LIMITS, build_schema
 from app.schema import schema as default_schema
 from app.services import figures_cache, invalidation, plan_cache
+from app.services.alert_publisher import PendingAlertsTask
 from app.services.figures_cache import FiguresCache
 from app.services.lifecycle import AddOnLifecycleTask
 from app.services.plan_cache import PlanCache
@@ -86,6 +89,9 @@ def create_app(
 ) -> Starlette:
     """Build the app. Tests that own the Tortoise context pass ``manage_orm=False``."""
     settings = settings or get_settings()
+    if settings.env == "production" and not settings.metrics_token:
+        # /metrics tells anyone who reads it the traffic of every tenant: never open to the world.
+        raise RuntimeError("TOLLGATE_METRICS_TOKEN must be set when TOLLGATE_ENV=production")
     clock = clock or SystemClock()
     if schema is None:
         schema = schema_for(settings)
@@ -94,9 +100,15 @@ def create_app(
         figures_cache=FiguresCache(ttl=settings.usage_cache_seconds),
         principals=PrincipalCache(settings.auth_cache_seconds),
     )
-    graphql = TollgateGraphQL(schema, settings=settings, clock=clock, services=services)
     limiter, limiter_redis = rate_limiter_for(
-        settings.rate_limit_per_second, settings.rate_limit_burst, settings.redis_url
+        settings.rate_limit_per_second,
+        settings.rate_limit_burst,
+        settings.redis_url,
+        namespace=f"{settings.redis_channel_prefix}ratelimit",
+    )
+    sessions = LiveSessions()
+    graphql = TollgateGraphQL(
+        schema, settings=settings, clock=clock, services=services, rate_limiter=limiter, sessions=sessions
     )
 
     @contextlib.asynccontextmanager
@@ -116,6 +128,18 @@ def create_app(
                         REVOKED_CHANNEL, services.principals.drop_api_key, services.broadcaster
                     )
                 )
+                await stack.enter_async_context(
+                    invalidation.following(
+                        USER_DISABLED_CHANNEL, services.principals.drop_user, services.broadcaster
+                    )
+                )
+            # Live sessions end with their credentials (app.live_sessions).
+            await stack.enter_async_context(
+                invalidation.following(REVOKED_CHANNEL, sessions.end_api_key, services.broadcaster)
+            )
+            await stack.enter_async_context(
+                invalidation.following(USER_DISABLED_CHANNEL, sessions.end_user, services.broadcaster)
+            )
             if manage_orm:
                 await stack.enter_async_context(RegisterTortoise(app, config=tortoise_config(settings)))
             if run_background_tasks:
@@ -126,6 +150,14 @@ def create_app(
                     lease=dt.timedelta(seconds=settings.outbox_lease_seconds),
                 )
                 await stack.enter_async_context(dispatcher.running())
+                # Alerts committed by a process that died before pushing them live (issue 11).
+                pending_alerts = PendingAlertsTask(
+                    services.broadcaster,
+                    clock=clock,
+                    grace=dt.timedelta(seconds=settings.alert_publish_grace_seconds),
+                    interval=settings.alert_publish_interval_seconds,
+                )
+                await stack.enter_async_context(pending_alerts.running())
                 # The "disabled today" e-mails of add-ons that ended (their limits already follow the clock).
                 lifecycle = AddOnLifecycleTask(
                     clock=clock,
@@ -141,7 +173,7 @@ def create_app(
     routes = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        Route("/metrics", metrics_endpoint),
+        Route("/metrics", metrics_endpoint_for(settings.metrics_token)),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
     ]
@@ -152,7 +184,7 @@ def create_app(
         lifespan=lifespan,
         middleware=[
             Middleware(RequestContextMiddleware),
-            *([Middleware(RateLimitMiddleware, limiter=limiter)] if limiter else []),
+            Middleware(RequestSizeLimitMiddleware, max_bytes=settings.max_body_bytes),
         ],
     )
     app.state.settings = settings

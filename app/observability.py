@@ -8,16 +8,19 @@ is sane, else a new one. It is bound to every log line of the request, returned 
 from __future__ import annotations
 
 import contextvars
+import hashlib
+import hmac
 import logging
 import re
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import orjson
 import structlog
+from graphql import GraphQLError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
@@ -108,7 +111,8 @@ def configure_logging(*, json: bool = True, level: int = logging.INFO) -> None:
         else structlog.dev.ConsoleRenderer()
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+        # ExtraAdder: what a stdlib call passes in ``extra`` (a rejected document's hash...) is in the line.
+        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name, structlog.stdlib.ExtraAdder()],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
@@ -236,6 +240,53 @@ def record_operation(name: str | None, operation_type: str, outcome: str, starte
     label = operation_label(name)
     GRAPHQL_OPERATIONS.labels(operation=label, type=operation_type, outcome=outcome).inc()
     GRAPHQL_LATENCY.labels(operation=label, type=operation_type).observe(time.perf_counter() - started)
+
+
+_graphql_log = logging.getLogger("tollgate.graphql")
+
+
+def log_rejected_document(errors: list[GraphQLError], execution_context: Any) -> list[GraphQLError]:
+    """Logs a refused document (syntax, validation, variables: errors without a path) by its operation name
+    and the SHA-256 of its text, and returns the other errors, for the error log.
+
+    Such errors are the caller's, not incidents, and their messages quote the document's literal values and
+    variables (a secret inlined by mistake would land in the log): neither the messages nor the document are
+    logged. The hash finds the document in the caller's code or in a persisted-query manifest.
+    """
+    rejected = [error for error in errors if not error.path]
+    if not rejected:
+        return errors
+    document = getattr(execution_context, "query", None) or ""
+    try:
+        operation = getattr(execution_context, "operation_name", None)
+    except Exception:  # the name is read from the document, which may not parse
+        operation = None
+    _graphql_log.info(
+        "rejected document",
+        extra={
+            "operation": operation if isinstance(operation, str) else None,
+            "document_sha256": hashlib.sha256(document.encode()).hexdigest(),
+            "errors": len(rejected),
+        },
+    )
+    return [error for error in errors if error.path]
+
+
+def metrics_endpoint_for(token: str | None) -> Callable[[Request], Awaitable[Response]]:
+    """``/metrics``, behind ``Authorization: Bearer <token>`` when a token is set (always in production)."""
+    if not token:
+        return metrics_endpoint
+    expected = f"Bearer {token}".encode()
+
+    async def guarded_metrics(request: Request) -> Response:
+        given = request.headers.get("authorization", "").encode("latin-1", "replace")
+        if not hmac.compare_digest(given, expected):
+            return Response(
+                "Unauthorized", status_code=401, headers={"www-authenticate": 'Bearer realm="metrics"'}
+            )
+        return await metrics_endpoint(request)
+
+    return guarded_metrics
 
 
 async def metrics_endpoint(request: Request) -> Response:

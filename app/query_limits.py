@@ -7,6 +7,7 @@ and a parse option, so a document over a limit gets a clear GraphQL error before
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -36,6 +37,14 @@ class QueryLimits:
         if not self.introspection:
             rules.append(NoSchemaIntrospectionCustomRule)
         return tuple(rules)
+
+
+# graphql-core ends a message with its suggestions: " Did you mean 'X'?", " Did you mean the enum value 'X'?"
+_SUGGESTION = re.compile(r"\s*Did you mean .*\?\s*$", re.DOTALL)
+
+
+def without_suggestions(message: str) -> str:
+    return _SUGGESTION.sub("", message)
 
 
 @lru_cache(maxsize=1_024)
@@ -75,5 +84,16 @@ def limits_extension(limits: QueryLimits) -> type[SchemaExtension]:
                 not limits.suggestions,
             )
             yield
+
+        def on_execute(self) -> Iterator[None]:
+            yield
+            if limits.suggestions:
+                return
+            # Variables are coerced by the executor, which graphql-core gives no switch for suggestions
+            # (the validation above has one): their errors are request errors without a path.
+            result = self.execution_context.result
+            for error in getattr(result, "errors", None) or ():
+                if not error.path and "Did you mean" in error.message:
+                    error.message = without_suggestions(error.message)
 
     return EnforceQueryLimits

@@ -1,25 +1,29 @@
-"""Rate limiting per API key, per user and per anonymous client address (issue 6).
+"""Rate limiting per API key, per user and per anonymous client address (issues 6 and 11).
 
 A token bucket per caller: ``rate`` requests per second on average, bursts up to ``burst``. Over it, the
 answer is HTTP 429 with ``Retry-After`` (whole seconds, rounded up), so that one runaway connector cannot
-starve the others. With Redis configured, the buckets live there (one atomic Lua script per request, on
-Redis's clock), so every gateway instance enforces the same budget; otherwise they live in the process.
+starve the others. The caller is the *verified* key or user (the GraphQL view charges a request once its
+credential was checked, through the credential cache), else the client's address; every operation sent
+over a WebSocket is charged to the same bucket (app.live_sessions). With Redis configured, the buckets live
+there (one atomic Lua script per request, on Redis's clock), so every gateway instance enforces the same
+budget; otherwise they live in the process.
 """
 
 from __future__ import annotations
 
-import base64
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any, Protocol
 
 import orjson
 from prometheus_client import Counter
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope, Send
 
-from app.auth.api_keys import looks_like_api_key
+from app.auth.principal import Principal
 from app.observability import REGISTRY
 
 RATE_LIMITED = Counter(
@@ -96,77 +100,73 @@ class RedisRateLimiter:
         return Decision(allowed=bool(int(allowed)), retry_after=float(wait))
 
 
-def caller_of(scope: Scope) -> str:
-    """Who is asking, cheaply and before authentication: the key's prefix, the token's user, or the address.
-
-    A forged token buys nothing: it is limited under the name it claims, then refused by authentication.
-    """
-    authorization = ""
-    for name, value in scope.get("headers", ()):
-        if name == b"authorization":
-            authorization = value.decode("latin-1")
-            break
-    scheme, _, credential = authorization.partition(" ")
-    if scheme.lower() == "bearer" and credential:
-        if looks_like_api_key(credential):
-            return "key:" + credential.split("_")[1]
-        subject = _unverified_subject(credential)
-        if subject:
-            return "user:" + subject
+def client_address(scope: Scope, trusted_proxies: Sequence[IPv4Network | IPv6Network] = ()) -> str:
+    """The caller's address: the socket's peer, or, when that peer is a trusted proxy, the right-most
+    address of ``X-Forwarded-For`` that is not a trusted proxy (every proxy appends the address it saw;
+    the left part of the header is whatever the client wrote, so it is never believed)."""
     client = scope.get("client")
-    return "ip:" + (client[0] if client else "unknown")
+    peer = client[0] if client else "unknown"
+    if not trusted_proxies or not _is_trusted(peer, trusted_proxies):
+        return peer
+    forwarded: list[str] = []
+    for name, value in scope.get("headers", ()):
+        if name == b"x-forwarded-for":
+            forwarded += [part.strip() for part in value.decode("latin-1").split(",")]
+    address = peer
+    for hop in reversed(forwarded):
+        if not hop:
+            continue
+        address = hop
+        if not _is_trusted(hop, trusted_proxies):
+            break
+    return address[:64]
 
 
-def _unverified_subject(token: str) -> str | None:
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
+def _is_trusted(address: str, trusted_proxies: Sequence[IPv4Network | IPv6Network]) -> bool:
     try:
-        claims = orjson.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (ValueError, orjson.JSONDecodeError):
-        return None
-    subject = claims.get("sub") if isinstance(claims, dict) else None
-    return subject[:64] if isinstance(subject, str) else None
+        parsed = ip_address(address)
+    except ValueError:  # "unknown", a Unix socket, garbage in the header
+        return False
+    return any(parsed in network for network in trusted_proxies)
 
 
-class RateLimitMiddleware:
-    """Applies ``limiter`` to HTTP requests on ``paths``; health and metrics stay reachable."""
+def caller_of(principal: Principal | None, address: str) -> str:
+    """The bucket of a request: its verified API key or user, else (no or bad credential) its address.
 
-    def __init__(
-        self, app: ASGIApp, limiter: RateLimiter, paths: frozenset[str] = frozenset({"/graphql"})
-    ) -> None:
-        self.app = app
-        self.limiter = limiter
-        self.paths = paths
+    Only a verified credential names a bucket of its own: a forged key or token is charged to the address
+    that sent it, so it can neither drain a real caller's budget nor escape its own by changing names.
+    """
+    if principal is not None:
+        if principal.api_key is not None:
+            return f"key:{principal.api_key.id}"
+        if principal.user is not None:
+            return f"user:{principal.user.id}"
+    return f"ip:{address}"
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in self.paths:
-            await self.app(scope, receive, send)
-            return
-        caller = caller_of(scope)
-        decision = await self.limiter.hit(caller)
-        if decision.allowed:
-            await self.app(scope, receive, send)
-            return
-        RATE_LIMITED.labels(caller=caller.split(":", 1)[0]).inc()
-        retry_after = max(1, math.ceil(decision.retry_after))
-        body = orjson.dumps(
-            {
-                "errors": [
-                    {
-                        "message": f"Too many requests: retry in {retry_after} s.",
-                        "extensions": {"code": "RATE_LIMITED", "retryAfter": retry_after},
-                    }
-                ]
-            }
-        )
+
+class RateLimited(Exception):
+    """Raised where a request is charged, answered 429 (HTTP) or with an ``error`` message (WebSocket)."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("rate limited")
+        self.retry_after = max(1, math.ceil(retry_after))
+
+    def error(self) -> dict[str, Any]:
+        """The GraphQL error of the answer."""
+        return {
+            "message": f"Too many requests: retry in {self.retry_after} s.",
+            "extensions": {"code": "RATE_LIMITED", "retryAfter": self.retry_after},
+        }
+
+    async def send_http(self, send: Send) -> None:
+        body = orjson.dumps({"errors": [self.error()]})
         await send(
             {
                 "type": "http.response.start",
                 "status": 429,
                 "headers": [
                     (b"content-type", b"application/json"),
-                    (b"retry-after", str(retry_after).encode()),
+                    (b"retry-after", str(self.retry_after).encode()),
                     (b"content-length", str(len(body)).encode()),
                 ],
             }
@@ -174,13 +174,28 @@ class RateLimitMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
-def rate_limiter_for(rate: float, burst: int, redis_url: str | None) -> tuple[RateLimiter | None, Any]:
-    """The limiter the settings ask for (``None`` when ``rate`` is 0), and the Redis client to close."""
+async def charge(limiter: RateLimiter | None, caller: str) -> None:
+    """One request or WebSocket operation of ``caller``; ``RateLimited`` when over its budget."""
+    if limiter is None:
+        return
+    decision = await limiter.hit(caller)
+    if not decision.allowed:
+        RATE_LIMITED.labels(caller=caller.split(":", 1)[0]).inc()
+        raise RateLimited(decision.retry_after)
+
+
+def rate_limiter_for(
+    rate: float, burst: int, redis_url: str | None, *, namespace: str = "tollgate:ratelimit"
+) -> tuple[RateLimiter | None, Any]:
+    """The limiter the settings ask for (``None`` when ``rate`` is 0), and the Redis client to close.
+
+    ``namespace`` prefixes the Redis keys: the gateways of one deployment share it (by default
+    ``TOLLGATE_REDIS_CHANNEL_PREFIX`` + ``ratelimit``, i.e. ``tollgate:ratelimit``)."""
     if rate <= 0:
         return None, None
     if redis_url:
         import redis.asyncio as redis_asyncio
 
         client = redis_asyncio.from_url(redis_url)
-        return RedisRateLimiter(client, rate, burst), client
+        return RedisRateLimiter(client, rate, burst, namespace=namespace), client
     return InMemoryRateLimiter(rate, burst), None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
 
@@ -75,16 +76,38 @@ class Settings(BaseSettings):
     # Requests per second per API key, user or anonymous address, bursts up to rate_limit_burst; 0 is off.
     rate_limit_per_second: float = Field(default=50, ge=0)
     rate_limit_burst: int = Field(default=100, ge=1)
+    # The client address (rate limit of anonymous callers) is read from X-Forwarded-For only when the direct
+    # peer is one of these proxies: comma-separated addresses or CIDR networks; none by default.
+    trusted_proxies: str = ""
+    # Request bodies and WebSocket messages above this are refused (413; WebSocket close 1009).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1_024)
+    # /metrics needs "Authorization: Bearer <this>" when set; production refuses to start without it.
+    metrics_token: str | None = None
     # WebSocket: browser pages of other origins (comma-separated, or *) may connect; the page's own origin and
     # non-browser clients always may. In-flight operations per connection, and the wait for connection_init.
     websocket_allowed_origins: str = ""
     websocket_max_operations: int = Field(default=20, ge=1, le=1_000)
     websocket_init_timeout_seconds: float = Field(default=10, gt=0, le=300)
+    # Limit alerts committed but not pushed live (their process died first) are pushed by a background task
+    # once this old, at start and then every alert_publish_interval_seconds (issue 11).
+    alert_publish_grace_seconds: float = Field(default=5.0, ge=0, le=3600)
+    alert_publish_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
+    # Integration URL settings may name private, loopback or link-local hosts (an on-premises ERP) only when
+    # true; by default they must name a public host (issue 11, docs/security.md "Integration settings").
+    integration_allow_private_hosts: bool = False
 
     @model_validator(mode="after")
     def _allowlist_needs_a_manifest(self) -> Settings:
         if self.allowlist_only and self.persisted_queries_file is None:
             raise ValueError("TOLLGATE_ALLOWLIST_ONLY needs TOLLGATE_PERSISTED_QUERIES_FILE")
+        return self
+
+    @model_validator(mode="after")
+    def _trusted_proxies_are_addresses(self) -> Settings:
+        try:
+            self.trusted_proxy_networks  # noqa: B018 (parsed once here, to refuse a typo at startup)
+        except ValueError as error:
+            raise ValueError(f"TOLLGATE_TRUSTED_PROXIES: {error}") from None
         return self
 
     @model_validator(mode="after")
@@ -133,6 +156,15 @@ class Settings(BaseSettings):
     def encryption_keys(self) -> list[str]:
         """The Fernet keys of ``TOLLGATE_ENCRYPTION_KEY``, newest (the encrypting one) first."""
         return [key.strip() for key in self.encryption_key.split(",") if key.strip()]
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """``TOLLGATE_TRUSTED_PROXIES`` parsed: a bare address is a network of one."""
+        return tuple(
+            ip_network(entry.strip(), strict=False)
+            for entry in self.trusted_proxies.split(",")
+            if entry.strip()
+        )
 
     @property
     def query_limits(self) -> QueryLimits:

@@ -133,6 +133,7 @@ def server_environment(
         {
             "TOLLGATE_DATABASE_URL": target.database_url,
             "TOLLGATE_ENV": "production",
+            "TOLLGATE_METRICS_TOKEN": "bench-metrics-token",  # production refuses to start without one
             "TOLLGATE_RATE_LIMIT_PER_SECOND": "0",  # one load generator is many callers at once
             "TOLLGATE_MAIL_DIR": str(workdir / "mail"),
             "TOLLGATE_LOG_LEVEL": "INFO",

@@ -37,6 +37,7 @@ def env_file(tmp_path: Path) -> Path:
         "POSTGRES_PASSWORD=secret-pg\n"
         f"TOLLGATE_JWT_SECRET={'j' * 48}\n"
         f"TOLLGATE_ENCRYPTION_KEY={Fernet.generate_key().decode()}\n"
+        f"TOLLGATE_METRICS_TOKEN={'m' * 32}\n"
     )
     return path
 
@@ -59,6 +60,10 @@ def test_compose_file_is_valid_and_wires_every_service(env_file: Path) -> None:
     assert gateway_env["TOLLGATE_REDIS_URL"].startswith("redis://redis:")
     assert gateway_env["TOLLGATE_SMTP_URL"] == "smtp://mailpit:1025"
     assert "secret-pg" in gateway_env["TOLLGATE_DATABASE_URL"]
+    # Production needs the metrics token; only the proxy's X-Forwarded-For is believed.
+    assert gateway_env["TOLLGATE_METRICS_TOKEN"] == "m" * 32
+    proxy_address = services["proxy"]["networks"]["default"]["ipv4_address"]
+    assert gateway_env["TOLLGATE_TRUSTED_PROXIES"] == proxy_address
 
 
 def test_compose_refuses_to_start_without_secrets(tmp_path: Path) -> None:

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import orjson
+
 from app.auth.api_keys import KEY_PREFIX, hash_api_key, looks_like_api_key
 from app.auth.tokens import decode_user_token
+from app.broadcast import Broadcaster
 from app.caching import RefreshingCache
 from app.models.enums import Role
 from app.models.tenancy import ApiKey, Tenant, User
-from app.services import sql
+from app.services import invalidation, sql
 from app.services.errors import Unauthenticated
 
 REVOKED_CHANNEL = "api-key-revoked"  # messages: the prefix of a revoked key
+USER_DISABLED_CHANNEL = "user-disabled"  # messages: the id of a user disabled (User.is_active set False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +60,10 @@ class PrincipalCache:
     A connector or an SPA session sends the same credential on every request, and verifying it costs a
     query. Only successes are kept, never longer than a token's own expiry. A key revoked with
     ``tollgate apikey revoke`` is dropped at once by every instance that hears it on the broadcaster
-    (``REVOKED_CHANNEL``, through Redis); otherwise, and for a user disabled meanwhile, it is refused at
-    most ``ttl`` seconds later (``TOLLGATE_AUTH_CACHE_SECONDS``).
+    (``REVOKED_CHANNEL``, through Redis), and so are the tokens of a user whose disabling was announced
+    (``USER_DISABLED_CHANNEL``, ``announce_user_disabled``); otherwise they are refused at most ``ttl``
+    seconds later (``TOLLGATE_AUTH_CACHE_SECONDS``). Live WebSocket sessions end the same way
+    (app.live_sessions).
     """
 
     def __init__(self, ttl: float, *, max_entries: int = 10_000) -> None:
@@ -78,11 +85,45 @@ class PrincipalCache:
         principal, _ = await self._cache.get(credential, verify, usable=unexpired)
         return principal
 
+    def drop(self, authorization: str | None) -> None:
+        """Forget the credential of this ``Authorization`` value (found invalid elsewhere)."""
+        try:
+            token = bearer_token(authorization)
+        except Unauthenticated:
+            return
+        if token is not None:
+            self._cache.invalidate(token)
+
+    def drop_user(self, user_id: str) -> None:
+        """Forget the tokens of this user (they were disabled)."""
+        for credential in self._cache:
+            if not looks_like_api_key(credential) and unverified_subject(credential) == user_id:
+                self._cache.invalidate(credential)
+
     def drop_api_key(self, prefix: str) -> None:
         """Forget the key with this prefix (it was revoked)."""
         start = f"{KEY_PREFIX}{prefix}_"
         for credential in [c for c in self._cache if c.startswith(start)]:
             self._cache.invalidate(credential)
+
+
+def unverified_subject(token: str) -> str | None:
+    """The ``sub`` claim of a JWT, unverified: only to find cached entries, never to trust anyone."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = orjson.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, orjson.JSONDecodeError):
+        return None
+    subject = claims.get("sub") if isinstance(claims, dict) else None
+    return subject if isinstance(subject, str) else None
+
+
+async def announce_user_disabled(user_id: str, broadcaster: Broadcaster | None) -> None:
+    """After ``User.is_active`` was set False and committed: every gateway sharing ``broadcaster`` forgets
+    the user's cached tokens and closes their live sessions at once (others within the cache's ttl)."""
+    await invalidation.announce(USER_DISABLED_CHANNEL, user_id, broadcaster)
 
 
 async def authenticate(

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import httpx
+import pytest
+from cryptography.fernet import Fernet
 from prometheus_client.parser import text_string_to_metric_families
+from tortoise.context import TortoiseContext
 
 from app.clock import FrozenClock
+from app.main import create_app
 from app.notifications.outbox import Email, enqueue
 from app.seed import SeedResult
-from tests.conftest import GraphQLClient
+from app.settings import Settings
+from tests.conftest import GraphQLClient, client_for
 
 
 async def scrape(client: httpx.AsyncClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -50,3 +55,33 @@ async def test_operations_latency_and_outbox_backlog_are_scraped(
     )
     assert value(after, "tollgate_outbox_backlog") == 1
     assert value(after, "tollgate_http_requests_total", path="/graphql", status="200") >= 3
+
+
+async def test_metrics_need_the_bearer_token_when_one_is_set(
+    settings: Settings, clock: FrozenClock, db: TortoiseContext
+) -> None:
+    token = "scraper-" + "t" * 32
+    async with client_for(settings, clock, metrics_token=token) as client:
+        anonymous = await client.get("/metrics")
+        wrong = await client.get("/metrics", headers={"Authorization": "Bearer not-the-token"})
+        scraper = await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+
+    assert anonymous.status_code == wrong.status_code == 401
+    assert "tollgate_" not in anonymous.text + wrong.text
+    assert scraper.status_code == 200
+    assert "tollgate_http_requests_total" in scraper.text
+
+
+def test_production_refuses_to_start_without_a_metrics_token(settings: Settings, clock: FrozenClock) -> None:
+    production = settings.model_copy(
+        update={"env": "production", "jwt_secret": "p" * 40, "encryption_key": Fernet.generate_key().decode()}
+    )
+
+    with pytest.raises(RuntimeError, match="TOLLGATE_METRICS_TOKEN"):
+        create_app(production, clock=clock, manage_orm=False, run_background_tasks=False)
+    assert create_app(
+        production.model_copy(update={"metrics_token": "m" * 32}),
+        clock=clock,
+        manage_orm=False,
+        run_background_tasks=False,
+    )

@@ -65,6 +65,7 @@ async def production_client(
         "env": "production",
         "jwt_secret": "p" * 40,
         "encryption_key": Fernet.generate_key().decode(),
+        "metrics_token": "m" * 32,
     }
     async with client_for(settings, clock, **production, introspection=False) as client:
         yield client
