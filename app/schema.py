@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,14 +13,19 @@ from graphql.validation import ASTValidationRule
 from strawberry.extensions import AddValidationRules, MaskErrors, ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.types.base_scalars import DateTimeDefinition
 from strawberry.tools import merge_types
+from strawberry.types.scalar import ScalarDefinition
 
 from app import fast_path
-from app.observability import OperationMetrics, current_request_id
+from app.observability import OperationMetrics, current_request_id, log_rejected_document
 from app.query_limits import QueryLimits, limits_extension
 from app.resolvers import account, addons, catalog, metering, store
 from app.resolvers.errors import exception_handlers
-from app.services.errors import DomainError
+from app.services.errors import DomainError, shown
+
+# No error message echoes more than this many characters of what the caller sent (issue 11).
+ECHO_MAX = 100
 
 # Each domain module contributes its own root classes; add new domains here.
 QUERIES: tuple[type, ...] = (catalog.Query, account.Query, store.Query, addons.Query, metering.Query)
@@ -28,8 +35,40 @@ SUBSCRIPTIONS: tuple[type, ...] = (metering.Subscription,)
 Query = merge_types("Query", QUERIES)
 Mutation = merge_types("Mutation", MUTATIONS) if MUTATIONS else None
 Subscription = merge_types("Subscription", SUBSCRIPTIONS) if SUBSCRIPTIONS else None
-# Custom scalars (NewType -> definition), contributed by the domains.
-SCALAR_MAP: dict[object, Any] = {**metering.SCALARS}
+
+
+# The earliest and latest instants a DateTime argument may name: billing arithmetic (a month back, a
+# period ahead) stays within what a datetime can hold.
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(9998, 12, 31, tzinfo=dt.UTC)
+
+
+def parse_datetime(value: object) -> dt.datetime:
+    """Strawberry's ISO 8601 parsing (ASCII digits only), then in UTC (no offset: UTC, as API.md says)
+    and within 1970..9998: "0001-01-01T00:00:00+01:00" would overflow on conversion (issue 11)."""
+    parsed = DateTimeDefinition.parse_value(value)  # type: ignore[misc]
+    assert isinstance(parsed, dt.datetime)
+    try:
+        instant = parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+    except OverflowError:
+        instant = None
+    if instant is None or not EARLIEST <= instant <= LATEST:
+        raise GraphQLError(f"DateTime {shown(value)} is out of range: between 1970 and 9998 only.")
+    return instant
+
+
+DATETIME = ScalarDefinition(
+    name=DateTimeDefinition.name,
+    description=DateTimeDefinition.description,
+    specified_by_url=DateTimeDefinition.specified_by_url,
+    serialize=DateTimeDefinition.serialize,
+    parse_value=parse_datetime,
+    parse_literal=None,
+    origin=dt.datetime,
+)
+
+# Custom scalars (NewType -> definition), contributed by the domains, and our stricter DateTime.
+SCALAR_MAP: dict[object, Any] = {**metering.SCALARS, dt.datetime: DATETIME}
 
 
 def is_unexpected(error: GraphQLError) -> bool:
@@ -45,14 +84,34 @@ def is_unexpected(error: GraphQLError) -> bool:
 
 class TollgateExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's executor, with subscription events completed by the fast lane (``app.fast_path``):
-    an alert fanned out to a thousand subscribers is completed a thousand times."""
+    an alert fanned out to a thousand subscribers is completed a thousand times. A request that fell back
+    from the lane after root resolvers ran gets their recorded outcomes instead of running them again."""
+
+    replayed: dict[str, fast_path.Outcome] | None = None
 
     def execute_operation(self, serially: bool | None = None) -> Any:
-        if self.operation.operation == OperationType.SUBSCRIPTION:
+        if self.operation.operation == OperationType.SUBSCRIPTION and fast_path.completes_events(
+            self.context_value
+        ):
             field = fast_path.compiled_event(self.schema._strawberry_schema, self.operation)  # type: ignore[attr-defined]
             if field is not None:
                 return self._complete_event(field, serially)
         return super().execute_operation(serially)
+
+    def execute_root_grouped_field_set(self, *args: Any, **kwargs: Any) -> Any:
+        # Root fields that ran on the fast lane before it fell back are not run again (app.fast_path).
+        self.replayed = fast_path.take_replay(self.context_value)
+        return super().execute_root_grouped_field_set(*args, **kwargs)
+
+    def execute_field(
+        self, parent_type: Any, source: Any, field_details_list: Any, path: Any, position_context: Any
+    ) -> Any:
+        if path.prev is None and self.replayed is not None and path.key in self.replayed:
+            outcome = self.replayed[path.key]
+            return fast_path.replay_field(
+                self, parent_type, field_details_list, path, position_context, outcome
+            )
+        return super().execute_field(parent_type, source, field_details_list, path, position_context)
 
     async def _complete_event(self, field: fast_path.Field, serially: bool | None) -> Any:
         schema = self.schema._strawberry_schema  # type: ignore[attr-defined]
@@ -75,11 +134,44 @@ class MaskUnexpectedErrors(MaskErrors):
         masked.extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": current_request_id()}
         return masked
 
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        return [bounded(error) for error in super()._process_errors(errors)]
+
+
+# A quoted value in a message: '...' or "..." with escapes, longer than what we show of caller input.
+_LONG_QUOTED = re.compile("|".join(rf"{q}(?:[^{q}\\]|\\.){{{ECHO_MAX + 1},}}{q}" for q in ("'", '"')))
+
+
+def bounded(error: GraphQLError) -> GraphQLError:
+    """GraphQL's own messages quote the caller's values (``found: '...'``, ``Value cannot represent a
+    DateTime: "..."``) up to 240 characters or whole: at most ``ECHO_MAX`` of them come back. Errors
+    raised before execution get a code too."""
+    if isinstance(error.original_error, DomainError):
+        return error  # ours quote caller input through ``shown``
+    error.message = _LONG_QUOTED.sub(
+        lambda quoted: f"{quoted[0][: ECHO_MAX + 1]}…{quoted[0][0]}", error.message
+    )
+    if error.path is None and not (error.extensions or {}).get("code"):
+        error.extensions = {**(error.extensions or {}), "code": _code_of_refused_document(error.message)}
+    return error
+
+
+def _code_of_refused_document(message: str) -> str:
+    """The code of an error raised before anything ran (as Apollo names them): a variable that does not fit
+    its type, a syntax error, or a document that does not validate (a literal that does not fit included)."""
+    if message.startswith("Variable '$"):
+        return "BAD_USER_INPUT"
+    if message.startswith("Syntax Error"):
+        return "GRAPHQL_PARSE_FAILED"
+    return "GRAPHQL_VALIDATION_FAILED"
+
 
 class TollgateSchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         # Typed failures are answers, not incidents: log only what is unexpected.
         unexpected = [error for error in errors if not isinstance(error.original_error, DomainError)]
+        # Refused documents: logged by name and hash only (their messages quote literal values).
+        unexpected = log_rejected_document(unexpected, execution_context)
         if unexpected:
             super().process_errors(unexpected, execution_context)
 

@@ -11,6 +11,8 @@ from app.services.errors import Unauthenticated
 
 ISSUER = "tollgate"
 ALGORITHM = "HS256"
+# The last second of year 9999: beyond it (or NaN) an expiry is no date a datetime can hold.
+MAX_EXP = 253_402_300_799
 
 
 def issue_user_token(
@@ -46,7 +48,17 @@ def decode_user_token(token: str, *, secret: str, now: dt.datetime) -> dict[str,
         raise Unauthenticated(
             "The bearer token is malformed or its signature is wrong.", reason="TOKEN_INVALID"
         ) from None
+    # PyJWT checks claims only when it verifies them, and we verify expiry ourselves: a correctly signed
+    # token may still carry "exp": "soon", true, 1e300 or 10**30 (issue 11).
+    expires = claims["exp"]
+    if (
+        isinstance(expires, bool)
+        or not isinstance(expires, int | float)
+        or not -MAX_EXP <= expires <= MAX_EXP
+    ):
+        raise Unauthenticated("The bearer token's expiry is not a valid date.", reason="TOKEN_INVALID")
+    claims["exp"] = int(expires)
     # Expiry is checked against the injected clock, not the machine's, so tests can move time.
-    if int(claims["exp"]) <= now.timestamp():
+    if claims["exp"] <= now.timestamp():
         raise Unauthenticated("The bearer token has expired.", reason="TOKEN_EXPIRED")
     return claims

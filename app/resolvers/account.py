@@ -10,6 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app import money
+from app.auth import scopes
 from app.auth.principal import Principal
 from app.models import billing
 from app.models.enums import AddOnStatus, Cadence, ConfigurationStatus, Role
@@ -17,7 +18,7 @@ from app.resolvers.catalog import AddOn, CadenceEnum, Plan
 from app.resolvers.common import BillingPeriod, Limits, Money
 from app.resolvers.context import Info
 from app.resolvers.errors import NoActivePlanError, NotAdminError, NotEligibleError
-from app.resolvers.permissions import IsAuthenticated
+from app.resolvers.permissions import IsAuthenticated, allow
 from app.services import integrations, subscriptions
 from app.services.access import is_store_eligible
 
@@ -199,7 +200,7 @@ class Query:
 
     @strawberry.field(
         name="myPlan",
-        permission_classes=[IsAuthenticated],
+        extensions=allow(scopes.TENANT_READ),
         description="The plan, effective limits and add-ons. Admins of eligible environments only.",
     )
     async def my_plan(self, info: Info) -> MyPlanResult:

@@ -9,6 +9,7 @@ from typing import Annotated
 import strawberry
 from strawberry.scalars import JSON
 
+from app.auth import scopes
 from app.resolvers.account import ActiveAddOn
 from app.resolvers.common import BillingPeriod
 from app.resolvers.context import Info
@@ -20,7 +21,7 @@ from app.resolvers.errors import (
     NotFoundError,
     register_errors,
 )
-from app.resolvers.permissions import IsAuthenticated
+from app.resolvers.permissions import allow
 from app.services import cancellation, integrations, lifecycle
 from app.services.errors import DomainError
 from app.services.secrets import box_from_settings
@@ -60,7 +61,8 @@ class NotConfigurableError(Error):
 class SettingProblem:
     field: str = strawberry.field(description='"settings.<name>", or "settings" for the whole value.')
     code: str = strawberry.field(
-        description="REQUIRED, UNKNOWN_SETTING, WRONG_TYPE, INVALID_URL, TOO_LONG or NOT_AN_OBJECT."
+        description="REQUIRED, UNKNOWN_SETTING, WRONG_TYPE, INVALID_URL, URL_HAS_CREDENTIALS, PRIVATE_HOST, "
+        "TOO_LONG or NOT_AN_OBJECT."
     )
     message: str
 
@@ -186,7 +188,7 @@ ConfigureIntegrationResult = Annotated[
 class Query:
     @strawberry.field(
         name="cancellationPreview",
-        permission_classes=[IsAuthenticated],
+        extensions=allow(scopes.TENANT_READ),
         description="Until when the add-on stays available if cancelled now, and what its loss would break.",
     )
     async def cancellation_preview(self, info: Info, add_on_id: strawberry.ID) -> CancellationPreviewResult:
@@ -204,7 +206,7 @@ class Query:
 class Mutation:
     @strawberry.mutation(
         name="cancelAddOn",
-        permission_classes=[IsAuthenticated],
+        extensions=allow(),
         description="Cancel at the end of the current billing period; undo with undoCancellation until then.",
     )
     async def cancel_add_on(self, info: Info, add_on_id: strawberry.ID) -> CancelAddOnResult:
@@ -225,7 +227,7 @@ class Mutation:
             warnings=preview.warnings,
         )
 
-    @strawberry.mutation(name="undoCancellation", permission_classes=[IsAuthenticated])
+    @strawberry.mutation(name="undoCancellation", extensions=allow())
     async def undo_cancellation(self, info: Info, add_on_id: strawberry.ID) -> UndoCancellationResult:
         now = info.context.clock.now()
         subscription = await cancellation.undo(
@@ -240,7 +242,7 @@ class Mutation:
 
     @strawberry.mutation(
         name="configureIntegration",
-        permission_classes=[IsAuthenticated],
+        extensions=allow(),
         description="Set an integration's declared settings; secrets are encrypted and never returned.",
     )
     async def configure_integration(
@@ -256,5 +258,6 @@ class Mutation:
             now=now,
             plan_cache=info.context.services.plan_cache,
             broadcaster=info.context.services.broadcaster,
+            allow_private_hosts=info.context.settings.integration_allow_private_hosts,
         )
         return ConfigureIntegrationSuccess(add_on=ActiveAddOn.of(subscription, now=now))

@@ -12,7 +12,7 @@ from app.models.enums import AddOnCategory, Cadence, StoragePolicy
 from app.resolvers.common import Limits, Money
 from app.resolvers.context import Info
 from app.services import catalog as catalog_service
-from app.services.errors import UnsupportedCurrency
+from app.services.errors import UnsupportedCurrency, shown
 from app.services.limits import Limits as LimitsValue
 
 AddOnCategoryEnum = strawberry.enum(AddOnCategory, name="AddOnCategory")
@@ -33,7 +33,7 @@ def priced(prices: dict[str, str], currency: str) -> Money:
         return Money.of(money.price_in(prices, currency))
     except money.UnsupportedCurrencyError:
         raise UnsupportedCurrency(
-            f"No price in {currency}; available: {', '.join(sorted(prices))}.", field="currency"
+            f"No price in {shown(currency, 10)}; available: {', '.join(sorted(prices))}.", field="currency"
         ) from None
 
 

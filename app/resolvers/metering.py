@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Annotated, Any, NewType
 
 import strawberry
-from strawberry.permission import PermissionExtension
+from graphql import GraphQLError
 
 from app.auth import scopes
 from app.broadcast import Broadcaster
@@ -19,7 +19,7 @@ from app.resolvers.catalog import StoragePolicyEnum
 from app.resolvers.common import BillingPeriod, Money
 from app.resolvers.context import Info
 from app.resolvers.errors import IdempotencyKeyReusedError, InvalidInputError
-from app.resolvers.permissions import HasScope, IsAuthenticated
+from app.resolvers.permissions import allow
 from app.services import alerts as alert_service
 from app.services import credits as credit_service
 from app.services import processes as process_service
@@ -35,9 +35,11 @@ Long = NewType("Long", int)
 
 
 def _parse_long(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError("Long is a whole number")
-    return int(value)
+    # A JSON integer only: not "12", 1.5, 1e3 (a float to JSON) or true; and within 64 bits (issue 11).
+    if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:
+        # A GraphQLError: the caller's mistake, reported as such in literals too (a ValueError is masked).
+        raise GraphQLError("Long is a whole number between -2^63 and 2^63 - 1, as a JSON integer.")
+    return value
 
 
 SCALARS: dict[object, Any] = {
@@ -48,10 +50,6 @@ SCALARS: dict[object, Any] = {
         parse_value=_parse_long,
     )
 }
-
-
-def _scope(scope: str) -> list[Any]:
-    return [PermissionExtension(permissions=[HasScope(scope)])]
 
 
 @functools.lru_cache(maxsize=64)
@@ -333,7 +331,9 @@ class AlertConnection:
 
 @strawberry.type
 class Query:
-    @strawberry.field(name="creditUsage", permission_classes=[IsAuthenticated])
+    @strawberry.field(
+        name="creditUsage", extensions=allow(scopes.TENANT_READ, scopes.USAGE_REPORT, scopes.QUOTA_CHECK)
+    )
     async def credit_usage(self, info: Info) -> CreditUsage:
         principal = await info.context.require_principal()
         view = await credit_service.credit_usage(
@@ -341,7 +341,9 @@ class Query:
         )
         return CreditUsage.of(view)
 
-    @strawberry.field(extensions=_scope(scopes.QUOTA_CHECK), description="May this process start now?")
+    @strawberry.field(
+        extensions=allow(scopes.QUOTA_CHECK, users=False), description="May this process start now?"
+    )
     async def quota(self, info: Info, process: ProcessKindEnum) -> QuotaDecision:  # type: ignore[valid-type]
         principal = await info.context.require_principal()
         decision = await quota_service.check_quota(
@@ -353,7 +355,7 @@ class Query:
         )
         return QuotaDecision.of(decision)
 
-    @strawberry.field(permission_classes=[IsAuthenticated])
+    @strawberry.field(extensions=allow(scopes.TENANT_READ, scopes.USAGE_REPORT))
     async def alerts(self, info: Info, first: int | None = None, after: str | None = None) -> AlertConnection:
         principal = await info.context.require_principal()
         page = await alert_service.list_alerts(principal.tenant.id, first=first, after=after)
@@ -362,7 +364,7 @@ class Query:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(name="reportUsage", extensions=_scope(scopes.USAGE_REPORT))
+    @strawberry.mutation(name="reportUsage", extensions=allow(scopes.USAGE_REPORT, users=False))
     async def report_usage(self, info: Info, input: UsageReportInput) -> ReportUsageResult:
         context = info.context
         principal = await context.require_principal()
@@ -377,7 +379,7 @@ class Mutation:
         )
         return UsageReported.of(outcome)
 
-    @strawberry.mutation(name="startProcess", extensions=_scope(scopes.PROCESS_START))
+    @strawberry.mutation(name="startProcess", extensions=allow(scopes.PROCESS_START, users=False))
     async def start_process(
         self,
         info: Info,
@@ -403,7 +405,7 @@ class Mutation:
 class Subscription:
     @strawberry.subscription(
         name="limitAlerts",
-        permission_classes=[IsAuthenticated],
+        extensions=allow(scopes.TENANT_READ, scopes.USAGE_REPORT),
         description="The caller's tenant's alerts, as they are raised (after their transaction commits).",
     )
     async def limit_alerts(self, info: Info) -> AsyncGenerator[LimitAlert, None]:

@@ -68,3 +68,14 @@ class InvalidInput(DomainError):
 class UnsupportedCurrency(DomainError):
     code = "UNSUPPORTED_CURRENCY"
     default_message = "Prices are not available in that currency."
+
+
+# Messages quote what the caller sent so that a typo is easy to spot, but never all of it: a hostile value
+# (10,000 characters, control characters) would otherwise travel back, and into logs, whole (issue 11).
+SHOWN_MAX = 40
+
+
+def shown(value: object, limit: int = SHOWN_MAX) -> str:
+    """``value`` quoted for a message: control characters escaped, at most ``limit`` characters of it."""
+    text = value if isinstance(value, str) else str(value)
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}…"

@@ -5,11 +5,12 @@ The add-on declares its settings in ``AddOn.configuration_fields``::
 
     {"name": "api_token", "label": "API token", "kind": "SECRET", "secret": true, "required": true}
 
-``kind`` is STRING, SECRET, URL (an absolute https:// URL), INTEGER or BOOLEAN; ``secret`` defaults to
-true for SECRET and false otherwise; ``required`` defaults to true; ``max_length`` (strings) is
-optional. Submitted settings are checked against the declaration (unknown keys, missing required
-values, types, URL format) and every problem is reported at once. Secret values are stored as
-``{"fernet": <token>}`` (``app.services.secrets``) and never returned: reads show a mask.
+``kind`` is STRING, SECRET, URL (an absolute https:// URL of a public host, without credentials),
+INTEGER or BOOLEAN; ``secret`` defaults to true for SECRET and false otherwise; ``required`` defaults
+to true; ``max_length`` (strings) is optional. Submitted settings are checked against the declaration
+(unknown keys, missing required values, types, URL format) and every problem is reported at once.
+Secret values are stored as ``{"fernet": <token>}`` (``app.services.secrets``) and never returned:
+reads show a mask.
 
 Reconfiguring replaces the settings, except that a secret left out keeps its stored value: the
 client cannot resend what it was never shown.
@@ -18,6 +19,7 @@ client cannot resend what it was never shown.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -33,13 +35,14 @@ from app.models.catalog import AddOn
 from app.models.enums import AddOnStatus, ConfigurationStatus
 from app.services import audit
 from app.services.access import require_store_access
-from app.services.errors import DomainError
+from app.services.errors import SHOWN_MAX, DomainError, shown
 from app.services.lifecycle import AddOnEnded, owned_add_on
 from app.services.plan_cache import PlanCache, plan_changed
 from app.services.secrets import SecretBox
 
 SECRET_MASK = "••••••••"
 DEFAULT_MAX_LENGTH = 2000
+MAX_UNKNOWN_REPORTED = 10
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -81,7 +84,9 @@ def specs_of(add_on: AddOn) -> list[SettingSpec]:
 @dataclass(frozen=True, slots=True)
 class SettingProblem:
     field: str  # "settings.<name>", or "settings" for the whole value
-    code: str  # REQUIRED, UNKNOWN_SETTING, WRONG_TYPE, INVALID_URL, TOO_LONG, NOT_AN_OBJECT
+    # REQUIRED, UNKNOWN_SETTING, WRONG_TYPE, INVALID_URL, URL_HAS_CREDENTIALS, PRIVATE_HOST, TOO_LONG,
+    # NOT_AN_OBJECT
+    code: str
     message: str
 
 
@@ -120,7 +125,9 @@ class _Outcome:
     secrets_changed: list[str] = field(default_factory=list)
 
 
-def _check_value(spec: SettingSpec, value: Any) -> tuple[Any, SettingProblem | None]:
+def _check_value(
+    spec: SettingSpec, value: Any, *, allow_private_hosts: bool = False
+) -> tuple[Any, SettingProblem | None]:
     """The value to store (plaintext; secrets are encrypted by the caller), or a problem."""
     where = f"settings.{spec.name}"
     if spec.kind == SettingKind.INTEGER:
@@ -142,26 +149,132 @@ def _check_value(spec: SettingSpec, value: Any) -> tuple[Any, SettingProblem | N
         )
     if _CONTROL.search(text):
         return None, SettingProblem(where, "WRONG_TYPE", f"{spec.label} contains control characters.")
-    if spec.kind == SettingKind.URL and not _is_https_url(text):
-        return None, SettingProblem(
-            where, "INVALID_URL", f"{spec.label} must be an absolute https:// URL with a host name."
-        )
+    if spec.kind == SettingKind.URL:
+        problem = _url_problem(text, allow_private_hosts=allow_private_hosts)
+        if problem is not None:
+            code, message = problem
+            return None, SettingProblem(where, code, f"{spec.label} {message}")
     return text, None
 
 
-def _is_https_url(text: str) -> bool:
-    if any(character.isspace() for character in text):
-        return False
+# Names that are local by definition (RFC 6761 localhost, RFC 6762 .local, RFC 8375 home.arpa) or by
+# common use (.internal: cloud metadata and private zones; .localdomain).
+_LOCAL_NAMES = ("localhost", "local", "internal", "localdomain", "home.arpa")
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits (NAT64, RFC 6052).
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def _url_problem(text: str, *, allow_private_hosts: bool) -> tuple[str, str] | None:
+    """``(code, message)`` when ``text`` is not an https URL the connector may call, else ``None``.
+
+    Refused: other schemes, credentials in the URL, and (unless ``allow_private_hosts``) hosts that
+    name this machine or a private network: literal addresses in private, loopback, link-local,
+    unspecified, multicast or reserved ranges (IPv4, IPv6, IPv4-mapped IPv6, and the integer forms
+    browsers and resolvers take, 2130706433 or 0x7f.1), and names local by definition. No DNS lookup
+    happens here: a public name may still resolve to a private address, which the code that calls the
+    integration must check when it connects (docs/security.md, "Integration settings").
+    """
+    invalid = ("INVALID_URL", "must be an absolute https:// URL with a host name.")
+    # Parsers disagree on backslashes and whitespace (WHATWG reads "\\" as "/"): none is valid here.
+    if any(character.isspace() or character == "\\" for character in text):
+        return invalid
     try:
         parts = urlsplit(text)
         _ = parts.port  # raises ValueError for a port out of range or not a number
     except ValueError:
-        return False
-    return parts.scheme == "https" and bool(parts.hostname)
+        return invalid
+    if parts.scheme != "https" or not parts.hostname:
+        return invalid
+    if "@" in parts.netloc:
+        return "URL_HAS_CREDENTIALS", "must not carry a user name or password: use the secret settings."
+    host = _normalised_host(parts.hostname)
+    if host is None:
+        return invalid
+    address = _literal_address(host)
+    if address is None and _looks_numeric(host):
+        return invalid  # "1.2.3.999": a number no address parser takes, and no DNS name either
+    if allow_private_hosts:
+        return None
+    if address is not None:
+        return ("PRIVATE_HOST", "must name a public host.") if not _is_public(address) else None
+    if any(host == name or host.endswith(f".{name}") for name in _LOCAL_NAMES):
+        return "PRIVATE_HOST", "must name a public host."
+    return None
+
+
+def _normalised_host(hostname: str) -> str | None:
+    """Lower case, IDNA-mapped (full-width letters spelling localhost are localhost), no trailing dot."""
+    host = hostname.rstrip(".")
+    if not host:
+        return None
+    if ":" in host:  # an IPv6 literal (brackets already removed)
+        return host.lower()
+    try:
+        return host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return None
+
+
+def _looks_numeric(host: str) -> bool:
+    return host.rsplit(".", 1)[-1].isdigit() or host.rsplit(".", 1)[-1].startswith("0x")
+
+
+def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a literal host names: dotted quad, IPv6, or inet_aton's forms (1 to 4 parts, each
+    decimal, 0x hexadecimal or 0 octal: "2130706433", "0x7f000001", "0177.0.0.1", "127.1")."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    parts = host.split(".")
+    if not 1 <= len(parts) <= 4:
+        return None
+    numbers = []
+    for part in parts:
+        try:
+            if part.startswith("0x"):
+                numbers.append(int(part[2:] or "0", 16))
+            elif part.startswith("0") and len(part) > 1:
+                numbers.append(int(part[1:], 8))
+            elif part.isascii() and part.isdigit():
+                numbers.append(int(part))
+            else:
+                return None
+        except ValueError:
+            return None
+    *leading, last = numbers
+    if any(number > 255 for number in leading) or last >= 256 ** (5 - len(numbers)):
+        return None
+    value = last
+    for position, number in enumerate(leading):
+        value += number << (8 * (3 - position))
+    return ipaddress.IPv4Address(value)
+
+
+def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and address in _NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None and not _is_public(embedded):
+            return False
+    return address.is_global and not (
+        address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_private
+    )
 
 
 def validate_settings(
-    specs: list[SettingSpec], submitted: Any, *, stored: dict[str, Any], box: SecretBox
+    specs: list[SettingSpec],
+    submitted: Any,
+    *,
+    stored: dict[str, Any],
+    box: SecretBox,
+    allow_private_hosts: bool = False,
 ) -> _Outcome:
     """Check ``submitted`` against the declaration; secrets come back encrypted."""
     outcome = _Outcome()
@@ -171,12 +284,13 @@ def validate_settings(
         )
         return outcome
     declared = {spec.name for spec in specs}
-    for name in sorted(set(submitted) - declared):
+    # Caller-chosen names are reported shortened, and only the first few of them (issue 11).
+    for name in sorted(set(submitted) - declared)[:MAX_UNKNOWN_REPORTED]:
         outcome.problems.append(
             SettingProblem(
-                f"settings.{name}",
+                f"settings.{name if len(name) <= SHOWN_MAX else name[:SHOWN_MAX] + '…'}",
                 "UNKNOWN_SETTING",
-                f"{name!r} is not a setting of this add-on (expected: {', '.join(sorted(declared))}).",
+                f"{shown(name)} is not a setting of this add-on (expected: {', '.join(sorted(declared))}).",
             )
         )
     for spec in specs:
@@ -190,7 +304,7 @@ def validate_settings(
                     SettingProblem(f"settings.{spec.name}", "REQUIRED", f"{spec.label} is required.")
                 )
             continue
-        checked, problem = _check_value(spec, value)
+        checked, problem = _check_value(spec, value, allow_private_hosts=allow_private_hosts)
         if problem is not None:
             outcome.problems.append(problem)
         elif spec.secret:
@@ -239,6 +353,7 @@ async def configure_integration(
     now: dt.datetime,
     plan_cache: PlanCache | None = None,
     broadcaster: Broadcaster | None = None,
+    allow_private_hosts: bool = False,
 ) -> AddOnSubscription:
     """``configureIntegration``: validate, encrypt the secrets, store, PENDING -> CONFIGURED, audit."""
     require_store_access(principal, eligible_since=eligible_since)
@@ -248,7 +363,13 @@ async def configure_integration(
         raise NotConfigurable(f"{add_on.name} has no settings to configure.", field="addOnId")
     if subscription.status_at(now) == AddOnStatus.ENDED:
         raise AddOnEnded(f"{add_on.name} ended; it can no longer be configured.", field="addOnId")
-    outcome = validate_settings(specs_of(add_on), settings, stored=subscription.configuration, box=box)
+    outcome = validate_settings(
+        specs_of(add_on),
+        settings,
+        stored=subscription.configuration,
+        box=box,
+        allow_private_hosts=allow_private_hosts,
+    )
     if outcome.problems:
         raise InvalidSettings(outcome.problems)
     async with in_transaction():

@@ -1,79 +1,272 @@
-"""Every foundation query, for each kind of caller: anonymous, admin, member, connector key, partner key."""
+"""Who may use what: every root field x every kind of caller, the expected answer in each cell (issue 11).
+
+Callers: anonymous, an admin and a member of nova, and API keys of nova carrying one scope each. Each cell is
+one test, run on a fresh database; the answer is summed up as:
+
+- ``data``: the field answered (a success member, or a plain value);
+- a typed error's ``code`` (``NOT_ADMIN``...), from the field's union or its GraphQL error's ``extensions``;
+- ``UNAUTHENTICATED`` (no credentials) or ``FORBIDDEN`` (credentials that may not use the field).
+
+``test_the_matrix_covers_every_root_field`` fails when a query, mutation or subscription is added without
+its row. docs/security.md ("Who may read what: scopes") is this table in prose.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from typing import Any
+
 import pytest
+from tortoise.context import TortoiseContext
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from app.auth import scopes
 from app.auth.api_keys import generate_api_key
+from app.clock import FrozenClock
+from app.main import create_app
+from app.models.billing import AddOnSubscription
 from app.models.tenancy import ApiKey, Tenant
+from app.schema import schema
 from app.seed import SeedResult
+from app.services.alerts import channel_of
+from app.settings import Settings
 from tests.conftest import GraphQLClient
+from tests.test_live_alerts import WAIT, serving
 
-QUERY = """
-query Everything($code: String!) {
-  plans { code }
-  addOns { code }
-  addOn(code: $code) { code }
-  viewer { kind tenant { slug } }
-  myPlan { __typename ... on Error { code } }
+CALLERS = ("anonymous", "admin", "member", *(f"key:{scope}" for scope in sorted(scopes.ALL_SCOPES)))
+
+D, UNAUTH, FORBID, NOT_ADMIN = "data", "UNAUTHENTICATED", "FORBIDDEN", "NOT_ADMIN"
+CLOSED = "closed 4403"
+
+
+def row(
+    anonymous: str,
+    admin: str,
+    member: str,
+    *,
+    catalog: str = FORBID,
+    tenant: str = FORBID,
+    usage: str = FORBID,
+    quota: str = FORBID,
+    process: str = FORBID,
+) -> dict[str, str]:
+    return {
+        "anonymous": anonymous,
+        "admin": admin,
+        "member": member,
+        f"key:{scopes.CATALOG_READ}": catalog,
+        f"key:{scopes.PROCESS_START}": process,
+        f"key:{scopes.QUOTA_CHECK}": quota,
+        f"key:{scopes.TENANT_READ}": tenant,
+        f"key:{scopes.USAGE_REPORT}": usage,
+    }
+
+
+PUBLIC = row(D, D, D, catalog=D, tenant=D, usage=D, quota=D, process=D)
+ANY_CREDENTIAL = row(UNAUTH, D, D, catalog=D, tenant=D, usage=D, quota=D, process=D)
+# Store reads: tenant:read opens them, the service keeps them for admins.
+STORE_READ = row(UNAUTH, D, NOT_ADMIN, tenant=NOT_ADMIN)
+# Store writes: users only; the service keeps them for admins.
+STORE_WRITE = row(UNAUTH, D, NOT_ADMIN)
+
+ALERTS = row(UNAUTH, D, D, tenant=D, usage=D)
+SELECTION = "{ __typename ... on Error { code } }"
+
+# field -> (document, variables ("$id": nova's Mercado Livre add-on), expected answer per caller)
+MATRIX: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {
+    "Query.plans": ("{ r: plans { code } }", {}, PUBLIC),
+    "Query.addOns": ("{ r: addOns { code } }", {}, PUBLIC),
+    "Query.addOn": ('{ r: addOn(code: "start-pack") { code } }', {}, PUBLIC),
+    "Query.viewer": ("{ r: viewer { kind scopes tenant { slug } } }", {}, ANY_CREDENTIAL),
+    "Query.myPlan": (f"{{ r: myPlan {SELECTION} }}", {}, STORE_READ),
+    "Query.cart": ("{ r: cart { lines { quantity } } }", {}, STORE_READ),
+    "Query.invoicePreview": ("{ r: invoicePreview { total { amount } } }", {}, STORE_READ),
+    "Query.cancellationPreview": (
+        f"query($id: ID!) {{ r: cancellationPreview(addOnId: $id) {SELECTION} }}",
+        {"id": "$id"},
+        STORE_READ,
+    ),
+    "Query.creditUsage": (
+        "{ r: creditUsage { used limit } }",
+        {},
+        row(UNAUTH, D, D, tenant=D, usage=D, quota=D),
+    ),
+    "Query.quota": (
+        "{ r: quota(process: PRODUCT_SYNC) { allowed } }",
+        {},
+        row(UNAUTH, FORBID, FORBID, quota=D),
+    ),
+    "Query.alerts": ("{ r: alerts(first: 5) { edges { cursor } } }", {}, ALERTS),
+    "Mutation.addToCart": (f'mutation {{ r: addToCart(addOnCode: "users-1") {SELECTION} }}', {}, STORE_WRITE),
+    "Mutation.updateCartItem": (
+        f'mutation {{ r: updateCartItem(addOnCode: "users-1", quantity: 2) {SELECTION} }}',
+        {},
+        row(UNAUTH, "NOT_FOUND", NOT_ADMIN),
+    ),
+    "Mutation.removeFromCart": (
+        f'mutation {{ r: removeFromCart(addOnCode: "users-1") {SELECTION} }}',
+        {},
+        row(UNAUTH, "NOT_FOUND", NOT_ADMIN),
+    ),
+    "Mutation.applyCoupon": (
+        f'mutation {{ r: applyCoupon(code: "WELCOME10") {SELECTION} }}',
+        {},
+        row(UNAUTH, "COUPON_NOT_APPLICABLE", NOT_ADMIN),  # applied to an empty cart: it discounts nothing
+    ),
+    "Mutation.removeCoupon": (f"mutation {{ r: removeCoupon {SELECTION} }}", {}, STORE_WRITE),
+    "Mutation.checkout": (
+        f'mutation {{ r: checkout(idempotencyKey: "matrix-1") {SELECTION} }}',
+        {},
+        row(UNAUTH, "CART_EMPTY", NOT_ADMIN),
+    ),
+    "Mutation.cancelAddOn": (
+        f"mutation($id: ID!) {{ r: cancelAddOn(addOnId: $id) {SELECTION} }}",
+        {"id": "$id"},
+        STORE_WRITE,
+    ),
+    "Mutation.undoCancellation": (
+        f"mutation($id: ID!) {{ r: undoCancellation(addOnId: $id) {SELECTION} }}",
+        {"id": "$id"},
+        row(UNAUTH, "ADD_ON_NOT_CANCELLED", NOT_ADMIN),
+    ),
+    "Mutation.configureIntegration": (
+        "mutation($id: ID!, $s: JSON!) "
+        f"{{ r: configureIntegration(addOnId: $id, settings: $s) {SELECTION} }}",
+        {"id": "$id", "s": {"api_token": "t0ken", "shop_url": "https://loja.nova.example"}},
+        STORE_WRITE,
+    ),
+    "Mutation.reportUsage": (
+        f"mutation($input: UsageReportInput!) {{ r: reportUsage(input: $input) {SELECTION} }}",
+        {
+            "input": {
+                "variants": 1,
+                "customers": 1,
+                "contacts": 1,
+                "salesReps": 1,
+                "adminUsers": 1,
+                "storageBytes": 0,
+                "measuredAt": "2026-11-23T11:00:00Z",
+            }
+        },
+        row(UNAUTH, FORBID, FORBID, usage=D),
+    ),
+    "Mutation.startProcess": (
+        f'mutation {{ r: startProcess(process: PRODUCT_SYNC, idempotencyKey: "matrix-1") {SELECTION} }}',
+        {},
+        row(UNAUTH, FORBID, FORBID, process=D),
+    ),
+    # Over graphql-transport-ws: "data" is a subscription the server registered.
+    # Without credentials the connection itself is refused at connection_init.
+    "Subscription.limitAlerts": (
+        "subscription { limitAlerts { kind } }",
+        {},
+        {**ALERTS, "anonymous": CLOSED},
+    ),
 }
-"""
 
-CATALOG = "query Catalog($code: String!) { plans { code } addOns { code } addOn(code: $code) { code } }"
-
-# caller -> (viewer kind, myPlan answer); None = UNAUTHENTICATED GraphQL error on that field.
-EXPECTED = {
-    "anonymous": (None, None),
-    "admin": ("USER", "MyPlan"),
-    "member": ("USER", "NOT_ADMIN"),
-    "legacy-admin": ("USER", "NOT_ELIGIBLE"),
-    "connector": ("API_KEY", "NOT_ADMIN"),
-    "partner": ("API_KEY", "NOT_ADMIN"),
-}
+CELLS = [(field, caller) for field in MATRIX for caller in CALLERS]
 
 
-async def credentials(caller: str, gql: GraphQLClient, demo: SeedResult) -> dict[str, str]:
+def root_fields() -> set[str]:
+    found = set()
+    for root in ("Query", "Mutation", "Subscription"):
+        graphql_type = schema._schema.get_type(root)
+        if graphql_type is not None:
+            found |= {f"{root}.{name}" for name in graphql_type.fields}  # type: ignore[attr-defined]
+    return found
+
+
+def test_the_matrix_covers_every_root_field() -> None:
+    assert set(MATRIX) == root_fields(), "a root field without its row in the access matrix (or a stale row)"
+    for field, (_, _, expected) in MATRIX.items():
+        assert set(expected) == set(CALLERS), field
+
+
+async def credentials(caller: str, gql: GraphQLClient) -> dict[str, str]:
     if caller == "anonymous":
         return {}
     if caller in ("admin", "member"):
-        return {"as_": f"{caller}@nova.test"}
-    if caller == "legacy-admin":
-        return {"as_": "admin@legacy.test"}
-    if caller == "connector":
-        return {"key": demo.connector_keys["nova"]}
+        return {"Authorization": f"Bearer {await gql.token_for(f'{caller}@nova.test')}"}
     key = generate_api_key()
     await ApiKey.create(
         tenant=await Tenant.get(slug="nova"),
-        name="partner",
+        name=caller,
         prefix=key.prefix,
         key_hash=key.key_hash,
-        scopes=list(scopes.PARTNER_SCOPES),
+        scopes=[caller.removeprefix("key:")],
     )
-    return {"key": key.plaintext}
+    return {"Authorization": f"Bearer {key.plaintext}"}
 
 
-@pytest.mark.parametrize("caller", list(EXPECTED))
-async def test_each_caller_gets_the_catalog_and_only_what_it_may_see(
-    caller: str, gql: GraphQLClient, demo: SeedResult
+async def variables_of(field: str) -> dict[str, Any]:
+    variables = MATRIX[field][1]
+    if variables.get("id") != "$id":
+        return variables
+    subscription = await AddOnSubscription.get(add_on__code="integration-mercado-livre", tenant__slug="nova")
+    return {**variables, "id": str(subscription.id)}
+
+
+def answer(body: dict[str, Any]) -> str:
+    if body.get("errors"):
+        return str(body["errors"][0]["extensions"]["code"])
+    result = body["data"]["r"]
+    if isinstance(result, dict) and str(result.get("__typename", "")).endswith("Error"):
+        return str(result["code"])
+    return D
+
+
+@pytest.mark.parametrize(("field", "caller"), CELLS, ids=[f"{field}-{caller}" for field, caller in CELLS])
+async def test_access(
+    field: str,
+    caller: str,
+    gql: GraphQLClient,
+    demo: SeedResult,
+    db: TortoiseContext,
+    settings: Settings,
+    clock: FrozenClock,
 ) -> None:
-    body = await gql.post(QUERY, {"code": "start-pack"}, **await credentials(caller, gql, demo))
-    viewer_kind, my_plan = EXPECTED[caller]
+    document, _, expected = MATRIX[field]
+    headers = await credentials(caller, gql)
+    variables = await variables_of(field)
 
-    if viewer_kind is None:
-        # viewer and myPlan are non-null, so their errors null the whole answer (GraphQL's rule)...
-        assert body["data"] is None
-        assert {error["extensions"]["code"] for error in body["errors"]} == {"UNAUTHENTICATED"}
-        # ...while the public catalog alone answers anyone.
-        body = await gql.post(CATALOG, {"code": "start-pack"})
-    data = body["data"]
-    assert len(data["plans"]) == 5
-    assert len(data["addOns"]) == 15
-    assert data["addOn"] == {"code": "start-pack"}
-    if viewer_kind is None:
-        return
-    assert "errors" not in body
-    assert data["viewer"]["kind"] == viewer_kind
-    assert data["viewer"]["tenant"]["slug"] == ("legacy" if caller == "legacy-admin" else "nova")
-    answer = data["myPlan"]["__typename"] if my_plan == "MyPlan" else data["myPlan"]["code"]
-    assert answer == my_plan
+    if field.startswith("Subscription."):
+        got = await subscribe(document, headers, settings, clock)
+    else:
+        response = await gql.http.post(
+            "/graphql", json={"query": document, "variables": variables}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        got = answer(response.json())
+
+    assert got == expected[caller], f"{field} as {caller}: {got}, expected {expected[caller]}"
+
+
+async def subscribe(document: str, headers: dict[str, str], settings: Settings, clock: FrozenClock) -> str:
+    """Subscribe over a real socket: ``data`` once the server registered it, else the error's code."""
+    app = create_app(settings, clock=clock, manage_orm=False, run_background_tasks=False)
+    channel = channel_of((await Tenant.get(slug="nova")).id)
+    async with (
+        serving(app) as address,
+        connect(f"ws://{address}/graphql", subprotocols=["graphql-transport-ws"]) as socket,  # type: ignore[list-item]
+    ):
+        await socket.send(json.dumps({"type": "connection_init", "payload": headers}))
+        try:
+            assert json.loads(await socket.recv())["type"] == "connection_ack"
+        except ConnectionClosed as closed:
+            return f"closed {closed.rcvd.code if closed.rcvd else None}"
+        await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": document}}))
+        async with asyncio.timeout(WAIT):
+            while True:
+                try:
+                    message = json.loads(await asyncio.wait_for(socket.recv(), 0.02))
+                except TimeoutError:
+                    if app.state.services.broadcaster.subscriber_count(channel):
+                        return D
+                    continue
+                if message["type"] == "error":
+                    return str(message["payload"][0]["extensions"]["code"])
+                if message["type"] == "next" and message["payload"].get("errors"):
+                    return str(message["payload"]["errors"][0]["extensions"]["code"])
+                raise AssertionError(message)

@@ -335,4 +335,124 @@ async def test_configuring_needs_credentials(gql: GraphQLClient, demo: SeedResul
     body = await gql.post(CONFIGURE, {"id": add_on_id, "settings": {}})
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     key_body = await gql.post(CONFIGURE, {"id": add_on_id, "settings": {}}, key=demo.connector_keys["nova"])
-    assert key_body["data"]["configureIntegration"]["__typename"] == "NotAdminError"
+    # No API key scope opens the store's writes (issue 11, tests/api/test_access_matrix.py).
+    assert key_body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+# --- URL settings name a public host, without credentials (issue 11) ------------------------------------
+
+PRIVATE_URLS = [
+    "https://127.0.0.1/hook",
+    "https://10.1.2.3/",
+    "https://172.16.0.1/",
+    "https://192.168.0.10:8443/",
+    "https://100.64.0.1/",  # shared address space (carrier-grade NAT)
+    "https://169.254.169.254/latest/meta-data/",  # link-local: cloud metadata
+    "https://0.0.0.0/",
+    "https://224.0.0.1/",  # multicast
+    "https://240.0.0.1/",  # reserved
+    "https://[::1]/",
+    "https://[::]/",
+    "https://[fe80::1]/",
+    "https://[fc00::1]/",
+    "https://[::ffff:127.0.0.1]/",  # IPv4-mapped IPv6
+    "https://[::ffff:a9fe:a9fe]/",
+    "https://[64:ff9b::a00:1]/",  # NAT64 of 10.0.0.1
+    "https://2130706433/",  # 127.0.0.1 as one decimal number
+    "https://0x7f000001/",
+    "https://0177.0.0.1/",  # octal
+    "https://127.1/",
+    "https://0/",
+    "https://localhost/",
+    "https://LOCALHOST./",
+    "https://shop.localhost/",
+    "https://erp.local/",
+    "https://metadata.google.internal/",
+    "https://\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54/",  # full-width: IDNA maps it
+]
+
+
+@pytest.mark.parametrize("url", PRIVATE_URLS)
+async def test_a_url_setting_may_not_name_a_private_or_local_host(
+    gql: GraphQLClient, demo: SeedResult, url: str
+) -> None:
+    add_on_id = await subscription_id("integration-mercado-livre")
+    result = await configure(gql, add_on_id, {"api_token": TOKEN, "shop_url": url})
+
+    assert result["__typename"] == "InvalidSettingsError"
+    assert [(p["field"], p["code"]) for p in result["problems"]] == [("settings.shop_url", "PRIVATE_HOST")]
+    stored = await AddOnSubscription.get(id=add_on_id)
+    assert stored.configuration_status == ConfigurationStatus.PENDING
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:hunter2@loja.nova.example/",
+        "https://token@loja.nova.example/",
+        "https://:@loja.nova.example/",
+        "https://user:hunter2@127.0.0.1/",
+    ],
+)
+async def test_a_url_setting_may_not_carry_credentials(
+    gql: GraphQLClient, demo: SeedResult, url: str
+) -> None:
+    add_on_id = await subscription_id("integration-mercado-livre")
+    result = await configure(gql, add_on_id, {"api_token": TOKEN, "shop_url": url})
+
+    assert result["__typename"] == "InvalidSettingsError"
+    assert [(p["field"], p["code"]) for p in result["problems"]] == [
+        ("settings.shop_url", "URL_HAS_CREDENTIALS")
+    ]
+    assert "hunter2" not in json.dumps(result)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://loja.nova.example/",
+        "file:///etc/passwd",
+        "https://loja.example\\@127.0.0.1/",
+        "https://1.2.3.999/",
+    ],
+)
+async def test_a_url_setting_is_https_with_a_host_name(
+    gql: GraphQLClient, demo: SeedResult, url: str
+) -> None:
+    add_on_id = await subscription_id("integration-mercado-livre")
+    result = await configure(gql, add_on_id, {"api_token": TOKEN, "shop_url": url})
+    assert [(p["field"], p["code"]) for p in result["problems"]] == [("settings.shop_url", "INVALID_URL")]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://8.8.8.8/",
+        "https://[2001:4860:4860::8888]/",
+        "https://bücher.example/",
+        "https://x.example:8443/",
+    ],
+)
+async def test_public_hosts_are_accepted(gql: GraphQLClient, demo: SeedResult, url: str) -> None:
+    add_on_id = await subscription_id("integration-mercado-livre")
+    result = await configure(gql, add_on_id, {"api_token": TOKEN, "shop_url": url})
+    assert result["__typename"] == "ConfigureIntegrationSuccess", result
+
+
+async def test_private_hosts_are_accepted_when_the_setting_allows_them(
+    demo: SeedResult, settings: Settings, clock: FrozenClock
+) -> None:
+    from tests.conftest import client_for
+
+    add_on_id = await subscription_id("integration-mercado-livre")
+    async with client_for(settings, clock, integration_allow_private_hosts=True) as http:
+        gql = GraphQLClient(http, settings, clock)
+        on_premises = await configure(
+            gql, add_on_id, {"api_token": TOKEN, "shop_url": "https://10.0.0.5:8443/"}
+        )
+        credentials = await configure(
+            gql, add_on_id, {"api_token": TOKEN, "shop_url": "https://u:p@10.0.0.5/"}
+        )
+
+    assert on_premises["__typename"] == "ConfigureIntegrationSuccess", on_premises
+    assert [p["code"] for p in credentials["problems"]] == ["URL_HAS_CREDENTIALS"]  # never allowed

@@ -1,6 +1,7 @@
 """Tenant isolation, proven structurally and by trying (issue 6).
 
-1. Every root field declares a permission, apart from an explicit public list.
+1. Every root field declares a permission, apart from an explicit public list; every tenant field states
+   which scopes may use it (issue 11: the matrix of fields x callers is tests/api/test_access_matrix.py).
 2. Every field taking an ``ID`` is called as tenant A with tenant B's ids: the answer is the one an unknown id
    gets, nothing of B comes back, and nothing of B changes.
 """
@@ -15,6 +16,7 @@ from strawberry.types.base import StrawberryList, StrawberryOptional
 
 from app.models.billing import AddOnSubscription
 from app.models.tenancy import Tenant
+from app.resolvers.permissions import RequireScope
 from app.schema import schema
 from app.seed import SeedResult
 from tests.conftest import GraphQLClient
@@ -56,6 +58,20 @@ def test_every_root_field_declares_a_permission_unless_public() -> None:
     assert not unguarded, f"fields without a permission: {unguarded}"
     assert {name for name, _ in fields} >= PUBLIC
     print(f"\nisolation: {len(fields)} root fields checked, {len(PUBLIC)} public by design")
+
+
+# Fields any valid credential may use: who is calling (API.md's viewer), no tenant data beyond its name.
+ANY_CREDENTIAL = {"Query.viewer"}
+
+
+def test_every_tenant_field_states_which_scopes_may_use_it() -> None:
+    vague = sorted(
+        name
+        for name, field in root_fields()
+        if name not in PUBLIC | ANY_CREDENTIAL
+        and not any(isinstance(permission, RequireScope) for permission in declared_permissions(field))
+    )
+    assert not vague, f"fields open to any credential, whatever its scopes: {vague}"
 
 
 def id_fields() -> list[tuple[str, str, Any]]:

@@ -2,7 +2,8 @@
 
 Every query and mutation is called with valid credentials (an admin token and a connector key, in turn) and
 arbitrary arguments. Typed errors and validation errors are fine answers; what must never happen is a 5xx, a
-masked "Unexpected error." (a resolver that crashed), or another caller's data.
+masked "Unexpected error." (a resolver that crashed), or another caller's data. Hostile strings in every text
+and JSON argument, for every kind of caller and on PostgreSQL too, are tests/fuzz/test_hostile_strings.py's.
 """
 
 from __future__ import annotations
