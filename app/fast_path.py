@@ -4,26 +4,47 @@ Every sync process of every store asks ``quota`` first, then calls ``startProces
 office reads ``myPlan`` and ``creditUsage``. For such documents the general machinery of GraphQL execution
 (extension hooks, the executor's bookkeeping, a resolver wrapper per field) costs more than the work itself.
 Once a document has run through Strawberry without error (so it passed parsing, validation, query limits and
-the allow-list), it is compiled into a plan: for each root field its resolver and permissions, and below it
-the fields to copy or resolve, type by type. The next requests with that document skip the executor: the same
-permissions, the same resolvers, the same serializers, the same JSON.
+the allow-list), it is compiled into a plan: for each root field its resolver, permissions and exception
+handlers, and below it the fields to copy or resolve, type by type. The next requests with that document skip
+the executor: the same permissions, the same resolvers, the same exception handlers (a typed error of a
+result union is an answer like any other), the same serializers, the same JSON.
 
 What compiles: queries of any number of root fields, mutations of one; below them objects, unions (inline
 fragments on their members), lists, scalars and enums, and fields with resolvers of their own (called as
 Strawberry calls them). Named fragments, directives, interfaces and field extensions other than permissions
-keep a document on Strawberry. Anything off the happy path at run time (bad variables, a permission refused,
-a resolver raising, a value that would not serialize) returns ``None`` and the request runs through Strawberry
-as usual, which produces the exact error. Resolvers on this path must be safe to run twice when they fail
-(they are: queries read, and mutations' failures roll back).
+keep a document on Strawberry.
+
+Off the happy path at run time (bad variables, a permission refused, a resolver raising what no handler
+answers, a value that would not serialize), the request falls back to Strawberry, which produces the exact
+answer: its errors, with their messages, paths, locations and codes, ``data`` nulled up to the nearest
+nullable parent, errors masked and logged as usual. A resolver never runs twice for one request (issue 11:
+a mutation's write, ``quota``'s metrics): the root fields that already ran are *replayed*. Their outcomes
+(the value, or the exception no handler answered) are left in a context variable for this request's
+context; the executor of ``app.schema`` takes them once, at the root, and completes each recorded value
+(or reports each recorded exception) exactly where it would have called the resolver. Only nested
+resolvers, which read, run again. Replaying rather than completing errors here keeps one implementation of
+GraphQL's error rules (graphql-core's) instead of a second one to keep in step.
+
+A document whose requests fall back ``MAX_FALLBACKS`` times in a row after a root resolver ran (wasted work,
+every time) is no longer tried: it is remembered as not compilable, within the bounded table of plans.
+Fallbacks before any resolver ran (bad variables, a refused credential) cost nothing and do not count, so
+that no caller can push the connector's documents off the lane with a few bad requests.
+``tollgate_fast_path_fallbacks_total`` counts every fallback and ``tollgate_fast_path_abandoned_total``
+the documents given up.
+
+Subscription events are completed here too (``compiled_event``, ``complete_event``), unless the settings
+switch the fast path off (``TOLLGATE_FAST_PATH=false``): then graphql-core completes every event.
 """
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from graphql import (
@@ -42,19 +63,84 @@ from graphql import (
     OperationType,
     parse,
 )
+from graphql.execution import Executor
+from graphql.execution.executor import to_nodes
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from graphql.pyutils import Path
+from prometheus_client import Counter
 from strawberry.permission import PermissionExtension
 from strawberry.types.arguments import convert_arguments
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.field import StrawberryField
 
-from app.observability import record_operation
+from app.observability import REGISTRY, operation_label, record_operation
 
 logger = logging.getLogger("tollgate.fast_path")
+
+FALLBACKS = Counter(
+    "tollgate_fast_path_fallbacks_total",
+    "Requests started on the fast path and handed to Strawberry, by operation type.",
+    ["type"],
+    registry=REGISTRY,
+)
+ABANDONED = Counter(
+    "tollgate_fast_path_abandoned_total",
+    "Documents no longer tried on the fast path after falling back again and again.",
+    registry=REGISTRY,
+)
+# Consecutive fallbacks after which a document is left to Strawberry (until it leaves the bounded table).
+MAX_FALLBACKS = 3
 
 
 class _Failed(Exception):
     """Off the happy path: the request runs through Strawberry instead."""
+
+
+class _Raised(Exception):
+    """A resolver ran and raised an exception that no exception handler of its field turns into an answer."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a root resolver that ran on the fast path gave: its value, or the exception it raised."""
+
+    value: Any = None
+    error: Exception | None = None
+
+    def result(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """The root fields that ran before a request fell back, for Strawberry to take instead of running them."""
+
+    context: Any  # the request's context: only that request's execution takes the replay
+    roots: dict[str, Outcome]  # by response key
+
+
+_replay: contextvars.ContextVar[Replay | None] = contextvars.ContextVar("fast_path_replay", default=None)
+
+
+def completes_events(context: Any) -> bool:
+    """Whether subscription events are completed here: not when the settings switch the fast path off."""
+    settings = getattr(context, "settings", None)
+    return settings is None or bool(settings.fast_path)
+
+
+def take_replay(context: Any) -> dict[str, Outcome] | None:
+    """The root outcomes that the fast path left for this request's execution by Strawberry (once)."""
+    replay = _replay.get()
+    if replay is None or replay.context is not context:
+        return None
+    _replay.set(None)
+    return replay.roots
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,14 +164,18 @@ class Field:
     graphql_field: Any = None
     strawberry_field: StrawberryField | None = None
     permissions: tuple[Any, ...] = ()
+    # Strawberry's exception handlers that apply to the field: (exception types, handler), first match wins.
+    handlers: tuple[tuple[tuple[type[Exception], ...], Any], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CompiledOperation:
     operation: OperationDefinitionNode
     operation_name: str | None
     operation_type: str
     roots: tuple[Field, ...]
+    document: tuple[str, str | None] = ("", None)  # its key in the table of plans
+    fallbacks: int = dataclass_field(default=0, compare=False)  # in a row
 
 
 class _Info:
@@ -119,28 +209,61 @@ class FastPath:
             plan = compile_operation(self.schema, parse(query), operation_name)
         except GraphQLError:
             plan = None
+        if plan is not None:
+            plan.document = (query, operation_name)
         self._plans[(query, operation_name)] = plan
         if len(self._plans) > self.max_documents:
             self._plans.popitem(last=False)
 
     async def execute(self, plan: CompiledOperation, variables: dict[str, Any] | None, context: Any) -> Any:
-        """The ``data`` of the response, or ``None`` to let Strawberry run the request."""
+        """The ``data`` of the response, or ``None`` to let Strawberry run the request.
+
+        When a root resolver already ran, its outcome is left for Strawberry to take instead of running it
+        again (see the module's docstring)."""
         started = time.perf_counter()
         coerced = get_variable_values(
             self.schema._schema, plan.operation.variable_definitions or (), variables or {}
         )
         if isinstance(coerced, list):
-            return None
+            return self._fall_back(plan, context, {})
         run = _Run(self.schema, coerced, _Info(context))
         data: dict[str, Any] = {}
-        try:
-            for root in plan.roots:  # one after the other, as the memoised loaders expect
-                data[root.response_key] = await run.field(root, None)
-        except Exception:  # _Failed, or a resolver raising: Strawberry runs it again and reports it
-            return None
+        ran: dict[str, Outcome] = {}
+        for root in plan.roots:  # one after the other, as the memoised loaders expect
+            assert root.output is not None
+            try:
+                value = await run.resolve(root, None)
+            except _Raised as raised:
+                ran[root.response_key] = Outcome(error=raised.error)
+                return self._fall_back(plan, context, ran)
+            except Exception:  # _Failed: refused before the resolver ran (permissions, arguments)
+                return self._fall_back(plan, context, ran)
+            ran[root.response_key] = Outcome(value)
+            try:
+                data[root.response_key] = await run.complete(root.output, value)
+            except Exception:  # _Failed, _Raised: Strawberry completes the value again and reports it
+                return self._fall_back(plan, context, ran)
         self.served += 1
+        if plan.fallbacks:
+            plan.fallbacks = 0
         record_operation(plan.operation_name, plan.operation_type, "ok", started)
         return data
+
+    def _fall_back(self, plan: CompiledOperation, context: Any, ran: dict[str, Outcome]) -> None:
+        if ran:
+            _replay.set(Replay(context, ran))
+        FALLBACKS.labels(type=plan.operation_type).inc()
+        if not ran:
+            return  # nothing ran: this fallback wasted nothing
+        plan.fallbacks += 1
+        if plan.fallbacks >= MAX_FALLBACKS and self._plans.get(plan.document) is plan:
+            self._plans[plan.document] = None  # remembered as "not on this path", within the bounded table
+            ABANDONED.inc()
+            logger.info(
+                "document left to Strawberry after %d fallbacks in a row: operation %s",
+                plan.fallbacks,
+                operation_label(plan.operation_name),
+            )
 
 
 class _Run:
@@ -182,8 +305,27 @@ class _Run:
         for reserved in (resolver.root_parameter, resolver.parent_parameter):
             if reserved is not None:
                 kwargs[reserved.name] = parent
-        result = resolver.wrapped_func(*args, **kwargs)
-        return await result if inspect.isawaitable(result) else result
+        try:
+            result = resolver.wrapped_func(*args, **kwargs)
+            return await result if inspect.isawaitable(result) else result
+        except Exception as error:
+            return await self.handled(field, error)
+
+    async def handled(self, field: Field, error: Exception) -> Any:
+        """The answer an exception handler makes of ``error`` (as Strawberry's resolver wrapper: the first
+        handler whose types match decides, ``None`` declines), else ``_Raised``."""
+        for exception_types, handler in field.handlers:
+            if isinstance(error, exception_types):
+                try:
+                    answer = handler.handle(error, field=field.strawberry_field, info=self.info)
+                    if inspect.isawaitable(answer):
+                        answer = await answer
+                except Exception as failure:  # the handler's own error is the field's, as in Strawberry
+                    raise _Raised(failure) from error
+                if answer is not None:
+                    return answer
+                break
+        raise _Raised(error)
 
     async def complete(self, output: Output, value: Any) -> Any:
         if value is None or output.leaf_type is not None:
@@ -292,6 +434,8 @@ def _fields_of(schema: Any, object_type: GraphQLObjectType, selections: Any) -> 
                 graphql_field=graphql_field,
                 strawberry_field=strawberry_field,
                 permissions=tuple(permissions),
+                # Strawberry's own selection, made once per field as its resolver wrapper does.
+                handlers=schema.schema_converter._get_field_exception_handlers(strawberry_field),
             )
         )
     return tuple(fields)
@@ -384,3 +528,37 @@ async def complete_event(
         }
     except Exception:  # the executor runs it again and reports it as it would
         return None
+
+
+def replay_field(
+    executor: Executor[Any],
+    parent_type: GraphQLObjectType,
+    field_details_list: Any,
+    path: Path,
+    position_context: Any,
+    outcome: Outcome,
+) -> Any:
+    """graphql-core's ``execute_field`` for a root field that ran on the fast path: the recorded value (or
+    exception) stands for the resolver's result, and graphql-core completes it and reports its errors."""
+    field_def = executor.schema.get_field(parent_type, field_details_list[0].node.name.value)
+    assert field_def is not None
+    return_type = field_def.type
+    info = executor.build_resolve_info(field_def, to_nodes(field_details_list), parent_type, path)
+    try:
+        completed = executor.complete_value(
+            return_type, field_details_list, info, path, outcome.result(), position_context
+        )
+    except Exception as raw_error:
+        executor.handle_field_error(raw_error, return_type, field_details_list, path)
+        return None
+    if not executor.is_awaitable(completed):
+        return completed
+
+    async def await_completed() -> Any:
+        try:
+            return await completed
+        except Exception as raw_error:
+            executor.handle_field_error(raw_error, return_type, field_details_list, path)
+            return None
+
+    return await_completed()

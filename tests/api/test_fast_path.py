@@ -14,6 +14,7 @@ from app.clock import FrozenClock
 from app.main import create_app
 from app.seed import SeedResult
 from app.settings import Settings
+from tests.api.test_metrics import scrape
 from tests.conftest import GraphQLClient
 
 QUOTA_LEAVES = [
@@ -146,6 +147,9 @@ async def test_everything_off_the_happy_path_runs_through_strawberry(
         assert expected[1].get("errors")
 
     assert pair.served == served
+    # Refused before quota ran, those fallbacks wasted nothing: the document stays on the lane.
+    await pair.post(pair.fast, query, {"p": "PRODUCT_SYNC"}, demo.connector_keys["acme"])
+    assert pair.served == served + 1
 
 
 async def test_mutations_are_never_served_over_get(pair: Pair, demo: SeedResult) -> None:
@@ -251,7 +255,96 @@ async def test_any_selection_of_my_plan_gets_strawberrys_answer(
 
     assert status == 200
     assert "errors" not in body, body
-    # legacy's environment predates the store: its typed error comes from Strawberry's error mapping.
+    # legacy's environment predates the store: its typed error comes from the schema's exception handlers,
+    # which the fast lane applies as Strawberry does.
     eligible = tenant != "legacy"
     assert body["data"]["mine"]["__typename"] == ("MyPlan" if eligible else "NotEligibleError")
-    assert pair.served == served + eligible
+    assert pair.served == served + 1
+
+
+# An add-on's price in a currency it has no price in fails; addOn is nullable, so quota's answer stays.
+QUOTA_AND_PRICES = """query QuotaAndPrices($c: String) {
+  quota(process: PRODUCT_SYNC) { allowed reason }
+  addOn(code: "users-5") { code price(currency: $c) { amount currency } }
+}"""
+
+
+def total(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str) -> float:
+    """A metric's value summed over its labels."""
+    return sum(value for (sample, _), value in samples.items() if sample == name)
+
+
+async def test_a_document_falling_back_after_quota_ran_counts_the_decision_once(
+    pair: Pair, demo: SeedResult
+) -> None:
+    key = demo.connector_keys["acme"]
+    decisions = "tollgate_quota_decisions_total"
+    await pair.post(pair.fast, QUOTA_AND_PRICES, {}, key)  # runs through Strawberry, and is learnt
+    served = pair.served
+
+    for client in (pair.fast, pair.slow, pair.fast):
+        before = await scrape(client)
+        status, body = await pair.post(client, QUOTA_AND_PRICES, {"c": "XYZ"}, key)  # prices fail, not quota
+        after = await scrape(client)
+
+        assert status == 200
+        assert body["data"] == {"quota": {"allowed": True, "reason": None}, "addOn": None}
+        assert body["errors"][0]["extensions"]["code"] == "UNSUPPORTED_CURRENCY"
+        assert total(after, decisions) - total(before, decisions) == 1
+    assert pair.served == served
+    before = await scrape(pair.fast)
+    assert (await pair.post(pair.fast, QUOTA_AND_PRICES, {}, key))[1]["data"]["quota"]["allowed"] is True
+    assert total(await scrape(pair.fast), decisions) - total(before, decisions) == 1
+    assert pair.served == served + 1
+
+
+async def test_a_document_that_keeps_falling_back_is_left_to_strawberry(pair: Pair, demo: SeedResult) -> None:
+    key = demo.connector_keys["nova"]
+    fallbacks, abandoned = "tollgate_fast_path_fallbacks_total", "tollgate_fast_path_abandoned_total"
+    await pair.post(pair.fast, QUOTA_AND_PRICES, {}, key)  # learnt
+
+    async def failing_run() -> tuple[float, float]:
+        before = await scrape(pair.fast)
+        expected = await pair.post(pair.slow, QUOTA_AND_PRICES, {"c": "XYZ"}, key)
+        assert await pair.post(pair.fast, QUOTA_AND_PRICES, {"c": "XYZ"}, key) == expected
+        after = await scrape(pair.fast)
+        return total(after, fallbacks) - total(before, fallbacks), total(after, abandoned) - total(
+            before, abandoned
+        )
+
+    # Two in a row, then a success: the count starts again.
+    assert [await failing_run() for _ in range(2)] == [(1, 0), (1, 0)]
+    served = pair.served
+    await pair.post(pair.fast, QUOTA_AND_PRICES, {}, key)
+    assert pair.served == served + 1
+    # Three in a row: the third leaves the document to Strawberry, which then serves it alone.
+    assert [await failing_run() for _ in range(4)] == [(1, 0), (1, 0), (1, 1), (0, 0)]
+    served = pair.served
+    status, body = await pair.post(pair.fast, QUOTA_AND_PRICES, {}, key)
+    assert (status, "errors" in body) == (200, False)
+    assert pair.served == served
+
+
+async def test_a_root_resolver_raising_is_reported_from_its_one_run(
+    pair: Pair, demo: SeedResult, gql: GraphQLClient
+) -> None:
+    # INVALID_PERIOD is a GraphQL error (no union to hold it): the lane records the exception, and
+    # Strawberry reports it where the resolver would have raised it, beside the other root's answer.
+    query = "query Bill($p: String) { viewer { kind } invoicePreview(period: $p) { total { amount } } }"
+    admin = await gql.token_for("admin@acme.test")
+    await same_answer(pair, query, {"p": "2026-11"}, admin)
+    before = await scrape(pair.fast)
+
+    for period in ("2026-13", "next month"):
+        expected = await pair.post(pair.slow, query, {"p": period}, admin)
+        assert await pair.post(pair.fast, query, {"p": period}, admin) == expected
+        assert expected[1]["data"] is None
+        assert expected[1]["errors"][0]["extensions"]["code"] == "INVALID_PERIOD"
+        assert expected[1]["errors"][0]["path"] == ["invoicePreview"]
+
+    after = await scrape(pair.fast)
+    assert (
+        total(after, "tollgate_fast_path_fallbacks_total")
+        - total(before, "tollgate_fast_path_fallbacks_total")
+        == 2
+    )

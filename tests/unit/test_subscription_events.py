@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from app.models.metering import AlertKind, AlertState
 from app.models.metering import LimitAlert as AlertModel
 from app.resolvers.metering import LimitAlert
 from app.schema import TollgateExecutionContext, build_schema
+from app.settings import Settings
 
 SCHEMA = build_schema()
 AT = dt.datetime(2026, 11, 23, 12, 30, tzinfo=dt.UTC)
@@ -69,3 +71,25 @@ async def test_a_payload_the_lane_cannot_complete_gets_graphql_cores_error() -> 
 
     assert fast == core
     assert fast.errors
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+async def test_the_fast_path_setting_decides_whether_events_are_completed_by_the_lane(
+    enabled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = "subscription { limitAlerts { id kind threshold state used limit period at } }"
+    calls: list[Any] = []
+
+    async def spy(*args: Any) -> Any:
+        calls.append(args)
+        return None  # as if the lane could not complete it: graphql-core does
+
+    monkeypatch.setattr(fast_path, "complete_event", spy)
+    context = SimpleNamespace(settings=Settings(env="test", fast_path=enabled))
+    executor = TollgateExecutionContext.build(SCHEMA._schema, parse(document), context_value=context)
+    assert isinstance(executor, Executor)
+    result = executor.build_per_event_executor(alert()).execute_operation(False)
+    answer = await result if executor.is_awaitable(result) else result
+
+    assert answer == await event(StrawberryGraphQLCoreExecutionContext, document, alert())
+    assert len(calls) == (1 if enabled else 0)
