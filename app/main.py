@@ -21,16 +21,16 @@ from app.auth.principal import REVOKED_CHANNEL, USER_DISABLED_CHANNEL, Principal
 from app.broadcast import Broadcaster, broadcaster_from_settings
 from app.clock import Clock, SystemClock
 from app.db import tortoise_config
-from app.graphiql import graphiql_asset, graphiql_page
-from app.graphql_app import TollgateGraphQL
-from app.live_sessions import LiveSessions
+from app.edge.graphiql import graphiql_asset, graphiql_page
+from app.edge.graphql_app import TollgateGraphQL
+from app.edge.live_sessions import LiveSessions
+from app.edge.persisted_queries import allowlist_rule, load_manifest
+from app.edge.query_limits import QueryLimits
+from app.edge.rate_limit import rate_limiter_for
+from app.edge.request_size import RequestSizeLimitMiddleware
 from app.notifications.dispatcher import OutboxDispatcher
 from app.notifications.mailer import mailer_from_settings
 from app.observability import RequestContextMiddleware, metrics_endpoint_for
-from app.persisted_queries import allowlist_rule, load_manifest
-from app.query_limits import QueryLimits
-from app.rate_limit import rate_limiter_for
-from app.request_size import RequestSizeLimitMiddleware
 from app.schema import DEFAULT_LIMITS, build_schema
 from app.schema import schema as default_schema
 from app.services import figures_cache, invalidation, plan_cache
@@ -133,7 +133,7 @@ def create_app(
                         USER_DISABLED_CHANNEL, services.principals.drop_user, services.broadcaster
                     )
                 )
-            # Live sessions end with their credentials (app.live_sessions).
+            # Live sessions end with their credentials (app.edge.live_sessions).
             await stack.enter_async_context(
                 invalidation.following(REVOKED_CHANNEL, sessions.end_api_key, services.broadcaster)
             )

@@ -17,9 +17,9 @@ from strawberry.schema.types.base_scalars import DateTimeDefinition
 from strawberry.tools import merge_types
 from strawberry.types.scalar import ScalarDefinition
 
-from app import fast_path
+from app.edge import fast_path
+from app.edge.query_limits import QueryLimits, limits_extension
 from app.observability import OperationMetrics, current_request_id, log_rejected_document
-from app.query_limits import QueryLimits, limits_extension
 from app.resolvers import account, addons, catalog, metering, store
 from app.resolvers.errors import exception_handlers
 from app.services.errors import DomainError, shown
@@ -83,7 +83,7 @@ def is_unexpected(error: GraphQLError) -> bool:
 
 
 class TollgateExecutionContext(StrawberryGraphQLCoreExecutionContext):
-    """Strawberry's executor, with subscription events completed by the fast lane (``app.fast_path``):
+    """Strawberry's executor, with subscription events completed by the fast lane (``app.edge.fast_path``):
     an alert fanned out to a thousand subscribers is completed a thousand times. A request that fell back
     from the lane after root resolvers ran gets their recorded outcomes instead of running them again."""
 
@@ -99,7 +99,7 @@ class TollgateExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return super().execute_operation(serially)
 
     def execute_root_grouped_field_set(self, *args: Any, **kwargs: Any) -> Any:
-        # Root fields that ran on the fast lane before it fell back are not run again (app.fast_path).
+        # Root fields that ran on the fast lane before it fell back are not run again (app.edge.fast_path).
         self.replayed = fast_path.take_replay(self.context_value)
         return super().execute_root_grouped_field_set(*args, **kwargs)
 

@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app.query_limits import QueryLimits
+from app.edge.query_limits import QueryLimits
 
 # Development defaults: good enough on a laptop, refused in production.
 DEV_JWT_SECRET = "tollgate-development-jwt-secret-change-me"
@@ -63,7 +63,8 @@ class Settings(BaseSettings):
 
     graphiql: bool = True
     introspection: bool = True
-    # Flat one-field operations (the connector's) skip the executor once they ran cleanly (app.fast_path).
+    # Documents that ran cleanly skip the executor from then on, and live alert events are completed by a
+    # compiled selection (app.edge.fast_path); False switches both off.
     fast_path: bool = True
     # Answers to the public catalog (plans, addOns) are reused this long; checkout re-reads every price.
     catalog_cache_seconds: float = Field(default=60, ge=0, le=3600)

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from tortoise.context import TortoiseContext
 
-from app import fast_path
 from app.clock import FrozenClock
+from app.edge import fast_path
 from app.main import create_app
 from app.seed import SeedResult
 from tests.test_live_alerts import (

@@ -63,7 +63,7 @@ class PrincipalCache:
     (``REVOKED_CHANNEL``, through Redis), and so are the tokens of a user whose disabling was announced
     (``USER_DISABLED_CHANNEL``, ``announce_user_disabled``); otherwise they are refused at most ``ttl``
     seconds later (``TOLLGATE_AUTH_CACHE_SECONDS``). Live WebSocket sessions end the same way
-    (app.live_sessions).
+    (app.edge.live_sessions).
     """
 
     def __init__(self, ttl: float, *, max_entries: int = 10_000) -> None:

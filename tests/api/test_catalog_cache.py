@@ -1,4 +1,5 @@
-"""The public catalog's answers are reused for a while, per currency, and only they (app.response_cache)."""
+"""The public catalog's answers are reused for a while, per currency, and only they
+(app.edge.response_cache)."""
 
 from __future__ import annotations
 

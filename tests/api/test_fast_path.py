@@ -1,4 +1,4 @@
-"""The fast lane answers exactly what Strawberry answers, and only on its happy path (app.fast_path)."""
+"""The fast lane answers exactly what Strawberry answers, and only on its happy path (app.edge.fast_path)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The fast lane never runs a write twice (issue 11, app.fast_path).
+"""The fast lane never runs a write twice (issue 11, app.edge.fast_path).
 
 Each mutation of the schema is learnt on a clean run, then sent again with a field of its payload that fails
 (an add-on's ``price(currency: "XYZ")``: ``UNSUPPORTED_CURRENCY``). The mutation's own work succeeded; the

@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from app.clock import FrozenClock
+from app.edge.persisted_queries import document_hash, load_manifest
 from app.main import create_app
-from app.persisted_queries import document_hash, load_manifest
 from app.seed import SeedResult
 from app.settings import Settings
 

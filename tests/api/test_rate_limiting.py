@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from app.clock import FrozenClock
+from app.edge.rate_limit import client_address
 from app.models.tenancy import User
-from app.rate_limit import client_address
 from app.seed import SeedResult
 from app.settings import Settings
 from tests.conftest import client_for

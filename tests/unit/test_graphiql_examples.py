@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from graphql import parse, validate
 
-from app.graphiql import EXAMPLE_OPERATIONS
+from app.edge.graphiql import EXAMPLE_OPERATIONS
 from app.schema import schema
 
 

@@ -1,4 +1,5 @@
-"""Subscription events completed by the fast lane give graphql-core's answer (app.schema, app.fast_path)."""
+"""Subscription events completed by the fast lane give graphql-core's answer
+(app.schema, app.edge.fast_path)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from graphql import Executor, OperationDefinitionNode, parse
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from app import fast_path
+from app.edge import fast_path
 from app.models.metering import AlertKind, AlertState
 from app.models.metering import LimitAlert as AlertModel
 from app.resolvers.metering import LimitAlert

@@ -16,7 +16,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-ASSETS = Path(__file__).parent / "static" / "graphiql"
+ASSETS = Path(__file__).parent.parent / "static" / "graphiql"
 MEDIA_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 
 EXAMPLE_OPERATIONS = """\

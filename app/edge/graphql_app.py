@@ -20,13 +20,13 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from app.clock import Clock
-from app.fast_path import FastPath
-from app.graphiql import render_page
-from app.live_sessions import LiveSession, LiveSessions
-from app.persisted_queries import PersistedQueries, PersistedQueryError, load_manifest
-from app.rate_limit import RateLimited, RateLimiter, caller_of, charge, client_address
+from app.edge.fast_path import FastPath
+from app.edge.graphiql import render_page
+from app.edge.live_sessions import LiveSession, LiveSessions
+from app.edge.persisted_queries import PersistedQueries, PersistedQueryError, load_manifest
+from app.edge.rate_limit import RateLimited, RateLimiter, caller_of, charge, client_address
+from app.edge.response_cache import CatalogCache, is_public_catalog_query
 from app.resolvers.context import Context
-from app.response_cache import CatalogCache, is_public_catalog_query
 from app.services.errors import Unauthenticated
 from app.settings import Settings
 
@@ -131,7 +131,7 @@ class TollgateGraphQL(GraphQL[Context, None]):
     async def _execute_fast(
         self, request_adapter: AsyncHTTPRequestAdapter, context: Context, request_data: GraphQLRequestData
     ) -> ExecutionResult | None:
-        """The connector's flat operations, compiled once they ran cleanly (see app.fast_path)."""
+        """The connector's flat operations, compiled once they ran cleanly (see app.edge.fast_path)."""
         if self.fast_path is None:
             return None
         plan = self.fast_path.plan_for(request_data.query, request_data.operation_name)

@@ -36,14 +36,14 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from app.auth.api_keys import looks_like_api_key
 from app.auth.principal import Principal, authenticate, bearer_token
 from app.auth.tokens import decode_user_token
-from app.rate_limit import RateLimited, charge
+from app.edge.rate_limit import RateLimited, charge
 from app.resolvers.context import Context
 from app.services.errors import Unauthenticated
 
 if TYPE_CHECKING:
     from graphql import GraphQLFormattedError
 
-    from app.graphql_app import TollgateGraphQL
+    from app.edge.graphql_app import TollgateGraphQL
 
 logger = logging.getLogger("tollgate.live_sessions")
 

@@ -4,9 +4,9 @@ A token bucket per caller: ``rate`` requests per second on average, bursts up to
 answer is HTTP 429 with ``Retry-After`` (whole seconds, rounded up), so that one runaway connector cannot
 starve the others. The caller is the *verified* key or user (the GraphQL view charges a request once its
 credential was checked, through the credential cache), else the client's address; every operation sent
-over a WebSocket is charged to the same bucket (app.live_sessions). With Redis configured, the buckets live
-there (one atomic Lua script per request, on Redis's clock), so every gateway instance enforces the same
-budget; otherwise they live in the process.
+over a WebSocket is charged to the same bucket (app.edge.live_sessions). With Redis configured, the
+buckets live there (one atomic Lua script per request, on Redis's clock), so every gateway instance
+enforces the same budget; otherwise they live in the process.
 """
 
 from __future__ import annotations
