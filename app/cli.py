@@ -14,7 +14,7 @@ from tortoise import Tortoise
 
 from app.auth import scopes as known_scopes
 from app.auth.api_keys import generate_api_key
-from app.auth.principal import REVOKED_CHANNEL
+from app.auth.principal import REVOKED_CHANNEL, USER_DISABLED_CHANNEL
 from app.auth.tokens import issue_user_token
 from app.broadcast import broadcaster_from_settings
 from app.clock import SystemClock
@@ -106,14 +106,33 @@ async def revoke_api_key(settings: Settings, prefix: str) -> None:
             raise CommandError(f"no active API key with prefix {prefix!r}")
 
     await _with_orm(settings, work)
-    # Running gateways forget the key at once when they share a broadcaster (Redis); a gateway alone
-    # refuses it within TOLLGATE_AUTH_CACHE_SECONDS.
+    await _tell_gateways(settings, REVOKED_CHANNEL, prefix, "the key")
+
+
+async def set_user_active(settings: Settings, email: str, active: bool) -> None:
+    """Enable or disable a user. A disabled user's tokens are refused and their live sessions closed."""
+
+    async def work() -> str:
+        user = await User.get_or_none(email=email.strip().lower())
+        if user is None:
+            raise CommandError(f"no user with e-mail {email[:100]!r}")
+        await User.filter(id=user.id).update(is_active=active)
+        return str(user.id)
+
+    user_id: str = await _with_orm(settings, work)
+    if not active:
+        await _tell_gateways(settings, USER_DISABLED_CHANNEL, user_id, "the user's tokens")
+
+
+async def _tell_gateways(settings: Settings, channel: str, message: str, what: str) -> None:
+    """After the change committed: running gateways that share a broadcaster (Redis) forget the credential
+    and close its live sessions at once; a gateway alone refuses it within TOLLGATE_AUTH_CACHE_SECONDS."""
     broadcaster = broadcaster_from_settings(settings)
     try:
-        await broadcaster.publish(REVOKED_CHANNEL, prefix)
-    except Exception as error:  # the key is revoked all the same
+        await broadcaster.publish(channel, message)
+    except Exception as error:  # the change is made all the same
         print(
-            f"warning: running gateways not told ({error}); they refuse the key within "
+            f"warning: running gateways not told ({error}); they refuse {what} within "
             f"{settings.auth_cache_seconds:g} s",
             file=sys.stderr,
         )
@@ -177,6 +196,14 @@ def build_parser() -> argparse.ArgumentParser:
     revoke_parser = apikey_commands.add_parser("revoke", help="revoke a key by its prefix")
     revoke_parser.add_argument("prefix")
 
+    user_parser = commands.add_parser("user", help="manage users")
+    user_commands = user_parser.add_subparsers(dest="user_command", required=True)
+    for command, help_text in (
+        ("disable", "refuse the user's tokens and close their live sessions"),
+        ("enable", "accept the user's tokens again"),
+    ):
+        user_commands.add_parser(command, help=help_text).add_argument("--email", required=True)
+
     secrets_parser = commands.add_parser("secrets", help="integration secrets")
     secrets_commands = secrets_parser.add_subparsers(dest="secrets_command", required=True)
     secrets_commands.add_parser(
@@ -214,6 +241,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     elif args.command == "apikey" and args.apikey_command == "revoke":
         asyncio.run(revoke_api_key(settings, args.prefix))
         print(f"API key {args.prefix} revoked.")
+    elif args.command == "user":
+        asyncio.run(set_user_active(settings, args.email, active=args.user_command == "enable"))
+        print(f"User {args.email} {args.user_command}d.")
     elif args.command == "secrets" and args.secrets_command == "reencrypt":
         changed = asyncio.run(reencrypt_secrets(settings))
         print(f"{changed} secrets re-encrypted with the newest key; older keys may now be removed.")

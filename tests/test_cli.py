@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 from cryptography.fernet import Fernet
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from app.schema import schema
 from tests.live import live_gateway
@@ -156,3 +161,64 @@ def test_a_revoked_key_is_refused_at_once_by_a_running_gateway_sharing_redis(tmp
 
         refused = http.post("/graphql", json=viewer, headers=headers).json()
     assert refused["errors"][0]["extensions"]["reason"] == "API_KEY_REVOKED"
+
+
+def test_a_user_is_disabled_and_enabled_by_email(env: dict[str, str], tmp_path: Path) -> None:
+    tollgate("seed", "--demo", env=env)
+
+    assert (
+        "member@acme.test disabled"
+        in tollgate("user", "disable", "--email", "member@acme.test", env=env).stdout
+    )
+    with sqlite3.connect(tmp_path / "cli.sqlite3") as database:
+        (active,) = database.execute("SELECT is_active FROM user WHERE email = 'member@acme.test'").fetchone()
+    assert not active
+    tollgate("user", "enable", "--email", "Member@Acme.test", env=env)
+    with sqlite3.connect(tmp_path / "cli.sqlite3") as database:
+        (active,) = database.execute("SELECT is_active FROM user WHERE email = 'member@acme.test'").fetchone()
+    assert active
+    unknown = tollgate("user", "disable", "--email", "nobody@acme.test", env=env, check=False)
+    assert unknown.returncode == 2
+    assert "no user with e-mail" in unknown.stderr
+
+
+@pytest.mark.skipif(not os.environ.get("TOLLGATE_REDIS_URL"), reason="needs TOLLGATE_REDIS_URL (CI sets it)")
+async def test_a_disabled_user_loses_a_running_gateways_live_session_and_requests_at_once(
+    tmp_path: Path,
+) -> None:
+    """`tollgate user disable` on a gateway sharing Redis: the session closes (4403) and the token is
+    refused at once, though the gateway would remember the token for 5 minutes; enabled, it works again."""
+    env = {
+        **os.environ,
+        "TOLLGATE_DATABASE_URL": f"sqlite://{tmp_path / 'live.sqlite3'}",
+        "TOLLGATE_MAIL_DIR": str(tmp_path / "mail"),
+        "TOLLGATE_AUTH_CACHE_SECONDS": "300",
+        "TOLLGATE_REDIS_CHANNEL_PREFIX": f"t-{os.getpid()}-{tmp_path.name}:",
+    }
+    viewer = {"query": "{ viewer { role } }"}
+    with live_gateway(env, tmp_path / "gateway.log") as gateway:
+        token = gateway.token("admin@acme.test")
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=gateway.url) as http:
+            assert (await http.post("/graphql", json=viewer, headers=headers)).json()["data"]["viewer"]
+            url = gateway.url.replace("http://", "ws://") + "/graphql"
+            async with connect(url, subprotocols=["graphql-transport-ws"]) as socket:  # type: ignore[list-item]
+                await socket.send(json.dumps({"type": "connection_init", "payload": headers}))
+                assert json.loads(await socket.recv())["type"] == "connection_ack"
+                subscribe = {"query": "subscription { limitAlerts { kind } }"}
+                await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": subscribe}))
+                started = time.monotonic()
+
+                await asyncio.to_thread(tollgate, "user", "disable", "--email", "admin@acme.test", env=env)
+
+                with contextlib.suppress(ConnectionClosed):
+                    async with asyncio.timeout(10):
+                        while True:
+                            await socket.recv()
+                assert socket.close_code == 4403
+                assert time.monotonic() - started < 5  # at once, not after the 300 s cache
+            refused = (await http.post("/graphql", json=viewer, headers=headers)).json()
+            assert refused["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+            await asyncio.to_thread(tollgate, "user", "enable", "--email", "admin@acme.test", env=env)
+            assert (await http.post("/graphql", json=viewer, headers=headers)).json()["data"]["viewer"]
