@@ -1,20 +1,69 @@
-"""A real gateway process for end-to-end tests: ``tollgate serve --demo`` on a free local port."""
+"""Real servers for end-to-end tests: ``tollgate serve --demo`` as a process on a free local port, or an
+app served by uvicorn in the test's event loop; and a graphql-transport-ws subscriber of either."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import os
 import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import uvicorn
+from starlette.applications import Starlette
+from websockets.asyncio.client import ClientConnection, connect
 
 from tests.smtp import free_port
+
+WAIT = 10.0  # seconds: generous for a loaded CI machine; a server starts in milliseconds
+ALERTS = "subscription { limitAlerts { kind threshold state used limit period at } }"
+PROTOCOLS: Any = ["graphql-transport-ws"]
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Starlette) -> AsyncIterator[str]:
+    """A real uvicorn server for ``app`` on a free port (its lifespan running); yields ``host:port``."""
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, log_level="warning", ws="websockets-sansio"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(WAIT):
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@contextlib.asynccontextmanager
+async def subscriber(
+    address: str, authorization: str, query: str = ALERTS
+) -> AsyncIterator[ClientConnection]:
+    """A client of ``address`` (``host:port`` or ``http://host:port``) with an acknowledged connection and
+    an active subscription ``query`` (``limitAlerts`` by default), under id ``alerts``."""
+    host = address.removeprefix("http://")
+    async with connect(f"ws://{host}/graphql", subprotocols=PROTOCOLS) as socket:
+        await socket.send(
+            json.dumps({"type": "connection_init", "payload": {"Authorization": authorization}})
+        )
+        assert json.loads(await socket.recv())["type"] == "connection_ack"
+        await socket.send(json.dumps({"id": "alerts", "type": "subscribe", "payload": {"query": query}}))
+        yield socket
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from tortoise.context import TortoiseContext
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
 from app.broadcast.memory import InProcessBroadcaster
 from app.clock import FrozenClock
@@ -26,7 +26,7 @@ from app.models.tenancy import Tenant
 from app.seed import SeedResult
 from app.services import alerts
 from app.services.alert_publisher import publish_pending
-from tests.live import gateway_env, live_gateway
+from tests.live import gateway_env, live_gateway, subscriber
 
 SUBSCRIPTION = "subscription { limitAlerts { id kind threshold state used limit } }"
 REPORT = """
@@ -35,20 +35,6 @@ mutation Report($input: UsageReportInput!) {
 }
 """
 GRACE = 8.0  # seconds: the restarted gateway is up, and its subscribers connected, well before this
-
-
-@contextlib.asynccontextmanager
-async def subscriber(url: str, authorization: str) -> AsyncIterator[ClientConnection]:
-    address = url.removeprefix("http://")
-    async with connect(f"ws://{address}/graphql", subprotocols=["graphql-transport-ws"]) as socket:  # type: ignore[list-item]
-        await socket.send(
-            json.dumps({"type": "connection_init", "payload": {"Authorization": authorization}})
-        )
-        assert json.loads(await socket.recv())["type"] == "connection_ack"
-        await socket.send(
-            json.dumps({"id": "alerts", "type": "subscribe", "payload": {"query": SUBSCRIPTION}})
-        )
-        yield socket
 
 
 async def received(socket: ClientConnection, within: float) -> list[dict[str, Any]]:
@@ -107,8 +93,8 @@ async def test_an_alert_committed_by_a_gateway_killed_before_publishing_it_is_pu
 
     with live_gateway(env, tmp_path / "second.log") as second:
         async with (
-            subscriber(second.url, f"Bearer {token}") as one,
-            subscriber(second.url, f"Bearer {connector}") as other,
+            subscriber(second.url, f"Bearer {token}", SUBSCRIPTION) as one,
+            subscriber(second.url, f"Bearer {connector}", SUBSCRIPTION) as other,
         ):
             # Within the grace nothing is pushed; after it, the alert, once; then nothing more.
             got_one, got_other = await asyncio.gather(received(one, GRACE + 4), received(other, GRACE + 4))

@@ -7,18 +7,15 @@ HTTP clients speaking to the sockets. With ``TOLLGATE_REDIS_URL``, two servers s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from tortoise.context import TortoiseContext
 from websockets.asyncio.client import ClientConnection, connect
@@ -32,15 +29,14 @@ from app.seed import SeedResult
 from app.services.alerts import channel_of
 from app.settings import Settings
 from tests.conftest import database_url
-from tests.smtp import free_port
+from tests.live import ALERTS as SUBSCRIPTION
+from tests.live import WAIT, serving, subscriber
 
-SUBSCRIPTION = "subscription { limitAlerts { kind threshold state used limit period at } }"
 REPORT = """
 mutation Report($input: UsageReportInput!) {
   reportUsage(input: $input) { __typename ... on UsageReported { applied creditsUsed } }
 }
 """
-WAIT = 10.0  # seconds: generous for a loaded CI machine; a passing run takes milliseconds
 
 
 def live_settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -51,41 +47,6 @@ def live_settings(tmp_path: Path, **overrides: Any) -> Settings:
         rate_limit_per_second=0,
         **overrides,
     )
-
-
-@contextlib.asynccontextmanager
-async def serving(app: Starlette) -> AsyncIterator[str]:
-    """A real uvicorn server for ``app`` on a free port; yields its ``host:port``."""
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, log_level="warning", ws="websockets-sansio"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(WAIT):
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
-@contextlib.asynccontextmanager
-async def subscriber(address: str, authorization: str) -> AsyncIterator[ClientConnection]:
-    """A client with an acknowledged connection and an active ``limitAlerts`` subscription."""
-    async with connect(f"ws://{address}/graphql", subprotocols=["graphql-transport-ws"]) as socket:  # type: ignore[list-item]
-        await socket.send(
-            json.dumps({"type": "connection_init", "payload": {"Authorization": authorization}})
-        )
-        assert json.loads(await socket.recv())["type"] == "connection_ack"
-        await socket.send(
-            json.dumps({"id": "alerts", "type": "subscribe", "payload": {"query": SUBSCRIPTION}})
-        )
-        yield socket
 
 
 async def wait_for_subscribers(app: Starlette, tenant_slug: str, count: int = 1) -> None:

@@ -20,8 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -33,11 +31,9 @@ from app.main import create_app
 from app.models.tenancy import ApiKey, User
 from app.seed import SeedResult
 from app.settings import Settings
-from tests.smtp import free_port
+from tests.live import PROTOCOLS, WAIT, serving, subscriber
 
-WAIT = 10.0
 SUBSCRIPTION = "subscription { limitAlerts { kind } }"
-PROTOCOLS: Any = ["graphql-transport-ws"]
 REDIS_URL = os.environ.get("TOLLGATE_REDIS_URL")
 WITH_AND_WITHOUT_REDIS = pytest.mark.parametrize(
     "redis",
@@ -50,27 +46,6 @@ WITH_AND_WITHOUT_REDIS = pytest.mark.parametrize(
         ),
     ],
 )
-
-
-@contextlib.asynccontextmanager
-async def serving(app: Starlette) -> AsyncIterator[str]:
-    """A real uvicorn server for ``app`` on a free port (its lifespan running); yields ``host:port``."""
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, log_level="warning", ws="websockets-sansio"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(WAIT):
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 def live_settings(settings: Settings, *, redis: bool, **changes: Any) -> Settings:
@@ -88,20 +63,6 @@ async def gateways(settings: Settings, count: int = 1) -> AsyncIterator[list[str
             app = create_app(settings, clock=SystemClock(), manage_orm=False, run_background_tasks=False)
             addresses.append(await stack.enter_async_context(serving(app)))
         yield addresses
-
-
-@contextlib.asynccontextmanager
-async def session(address: str, authorization: str) -> AsyncIterator[ClientConnection]:
-    """An acknowledged connection with an active ``limitAlerts`` subscription."""
-    async with connect(f"ws://{address}/graphql", subprotocols=PROTOCOLS) as socket:
-        await socket.send(
-            json.dumps({"type": "connection_init", "payload": {"Authorization": authorization}})
-        )
-        assert json.loads(await socket.recv())["type"] == "connection_ack"
-        await socket.send(
-            json.dumps({"id": "alerts", "type": "subscribe", "payload": {"query": SUBSCRIPTION}})
-        )
-        yield socket
 
 
 async def ended(socket: ClientConnection, within: float) -> tuple[int | None, list[Any], float]:
@@ -146,7 +107,7 @@ async def test_a_session_whose_key_is_revoked_is_closed(
     key = demo.connector_keys["acme"]
     prefix = key.split("_")[1]
     async with gateways(config, count=2 if redis else 1) as addresses:
-        async with session(addresses[-1], bearer(key)) as socket:
+        async with subscriber(addresses[-1], bearer(key), SUBSCRIPTION) as socket:
             assert await still_open(socket)
 
             # What `tollgate apikey revoke` does: the update, then the announcement on the broadcaster.
@@ -178,7 +139,7 @@ async def test_a_session_whose_user_is_disabled_is_closed(
     admin = await User.get(email="admin@acme.test")
     async with (
         gateways(config, count=2 if redis else 1) as addresses,
-        session(addresses[-1], bearer(token)) as socket,
+        subscriber(addresses[-1], bearer(token), SUBSCRIPTION) as socket,
     ):
         assert await still_open(socket)
 
@@ -205,7 +166,7 @@ async def test_a_session_is_closed_when_its_token_expires(
 ) -> None:
     config = live_settings(settings, redis=redis, auth_cache_seconds=60)
     token = await user_token("admin@acme.test", dt.timedelta(seconds=2), config)
-    async with gateways(config) as (address,), session(address, bearer(token)) as socket:
+    async with gateways(config) as (address,), subscriber(address, bearer(token), SUBSCRIPTION) as socket:
         assert await still_open(socket)
         code, received, took = await ended(socket, within=WAIT)
 
@@ -218,7 +179,7 @@ async def test_a_session_with_valid_credentials_stays_open(settings: Settings, d
     config = live_settings(settings, redis=False, auth_cache_seconds=0)  # verified again every second
     async with (
         gateways(config) as (address,),
-        session(address, bearer(demo.connector_keys["acme"])) as socket,
+        subscriber(address, bearer(demo.connector_keys["acme"]), SUBSCRIPTION) as socket,
     ):
         await asyncio.sleep(2.5)
         assert await still_open(socket)
