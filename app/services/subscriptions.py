@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import orjson
 from tortoise.expressions import Q
 
 from app.auth.principal import Principal
 from app.models.billing import AddOnSubscription, PlanSubscription
+from app.models.catalog import AddOn
 from app.models.enums import PlanSubscriptionStatus
 from app.models.tenancy import Tenant
 from app.services.access import require_store_access
@@ -52,6 +55,8 @@ async def load_tenant_plan(tenant: Tenant, *, now: dt.datetime) -> TenantPlan:
         .select_related("add_on")
         .order_by("contracted_at", "id")
     )
+    for add_on_subscription in add_ons:
+        add_on_subscription.add_on = shared_add_on(add_on_subscription.add_on)
     return TenantPlan(
         tenant=tenant,
         subscription=subscription,
@@ -61,6 +66,22 @@ async def load_tenant_plan(tenant: Tenant, *, now: dt.datetime) -> TenantPlan:
         period=period_containing(now, tenant.billing_anchor_day),
         at=now,
     )
+
+
+# The add-ons that loaded plans point to, one instance per catalog row as it was read (see shared_add_on).
+_ADD_ONS: weakref.WeakValueDictionary[bytes, AddOn] = weakref.WeakValueDictionary()
+
+
+def shared_add_on(add_on: AddOn) -> AddOn:
+    """One instance for every subscription to the same add-on, as long as its row reads the same.
+
+    The plan cache holds the plans of thousands of tenants; each subscription loaded with its own copy of
+    the add-on (name, prices, features, conditions) made the cache grow with every purchase by far more
+    than the purchase itself (the soak run of issue 11). Instances are shared read-only; a row that
+    changed reads differently, so its new content gets an instance of its own.
+    """
+    row = [getattr(add_on, name) for name in sorted(add_on._meta.fields_db_projection)]
+    return _ADD_ONS.setdefault(orjson.dumps(row, default=str), add_on)
 
 
 PlanLoader = Callable[[Tenant, dt.datetime], Awaitable[TenantPlan]]
