@@ -124,6 +124,27 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def fresh_secrets() -> dict[str, str]:
+    """A JWT secret and an encryption key of the run's own (the servers run in production mode)."""
+    return {
+        "TOLLGATE_JWT_SECRET": secrets.token_urlsafe(48),
+        "TOLLGATE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+    }
+
+
+async def seed_data(tenants: int, env: dict[str, str], workdir: Path) -> BenchData:
+    """``tenants`` tenants seeded by ``bench.seeding`` in the database of ``env``; their keys and tokens."""
+    data_path = workdir / "tenants.json"
+    seeder = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.seeding", "--tenants", str(tenants), "--out", str(data_path),
+        env=env, cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await seeder.communicate()
+    if seeder.returncode != 0:
+        raise RuntimeError(f"seeding failed:\n{output.decode()[-3000:]}")
+    return load_bench_data(data_path)
+
+
 def server_environment(
     target: Target, secrets_env: dict[str, str], workdir: Path, settings: tuple[tuple[str, str], ...] = ()
 ) -> dict[str, str]:
@@ -403,21 +424,9 @@ async def run_fanout(server: Server, tenant: BenchTenant, options: Options, memo
 
 
 async def run_target(target: Target, options: Options, workdir: Path, out: list[str]) -> list[Row]:
-    secrets_env = {
-        "TOLLGATE_JWT_SECRET": secrets.token_urlsafe(48),
-        "TOLLGATE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-    }
-    env = server_environment(target, secrets_env, workdir, options.settings)
+    env = server_environment(target, fresh_secrets(), workdir, options.settings)
     seeding = time.perf_counter()
-    data_path = workdir / "tenants.json"
-    seeder = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.seeding", "--tenants", str(options.tenants), "--out", str(data_path),
-        env=env, cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    seed_output, _ = await seeder.communicate()
-    if seeder.returncode != 0:
-        raise RuntimeError(f"seeding failed:\n{seed_output.decode()[-3000:]}")
-    data: BenchData = load_bench_data(data_path)
+    data = await seed_data(options.tenants, env, workdir)
     emit(
         out,
         f"\n== {target.name}: {target.workers} worker(s), uvicorn + uvloop + httptools, "

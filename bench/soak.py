@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
-import secrets
 import statistics
 import sys
 import time
@@ -42,7 +41,6 @@ from typing import Any
 import asyncpg
 import orjson
 import uvloop
-from cryptography.fernet import Fernet
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
@@ -50,17 +48,17 @@ from bench import websocket
 from bench.loadgen import open_connection
 from bench.runner import (
     HOST,
-    REPO,
     Server,
     Target,
+    fresh_secrets,
     postgres_database,
     running_server,
+    seed_data,
     server_environment,
     workspace,
 )
 from bench.scenarios import ADD_TO_CART, CART_ADD_ON, PROCESSES, QUOTA, graphql_request, new_run_id
 from bench.seeding import BenchTenant
-from bench.seeding import load as load_bench_data
 
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/tollgate"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
@@ -784,18 +782,6 @@ class SoakOptions:
     tamper: bool = False
 
 
-async def seed(options: SoakOptions, env: dict[str, str], workdir: Path) -> list[BenchTenant]:
-    data_path = workdir / "tenants.json"
-    seeder = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.seeding", "--tenants", str(options.tenants), "--out", str(data_path),
-        env=env, cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    output, _ = await seeder.communicate()
-    if seeder.returncode != 0:
-        raise RuntimeError(f"seeding failed:\n{output.decode()[-3000:]}")
-    return load_bench_data(data_path).tenants
-
-
 def dsn_of(url: str) -> str:
     return (
         url.replace("postgres://", "postgresql://", 1).replace("asyncpg://", "postgresql://", 1).split("?")[0]
@@ -815,14 +801,13 @@ async def soak(options: SoakOptions, url: str, workdir: Path, verdict: Verdict) 
     database = urllib.parse.urlsplit(dsn).path.lstrip("/")
     target = Target("PostgreSQL", url, 1, options.redis_url)
     secrets_env = {
-        "TOLLGATE_JWT_SECRET": secrets.token_urlsafe(48),
-        "TOLLGATE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        **fresh_secrets(),
         # Channels of this run only: other runs on the same Redis neither see nor disturb its alerts.
         "TOLLGATE_REDIS_CHANNEL_PREFIX": f"tollgate-soak-{run_id}:",
     }
     env = server_environment(target, secrets_env, workdir)
     seeding = time.perf_counter()
-    tenants = await seed(options, env, workdir)
+    tenants = (await seed_data(options.tenants, env, workdir)).tenants
     seeded_in = time.perf_counter() - seeding
     logs = [workdir / f"server-soak-{n + 1}.log" for n in range(INSTANCES)]
     duration = options.minutes * 60

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 from tortoise.connection import get_connections
 from tortoise.context import TortoiseContext, tortoise_test_context
 
@@ -76,6 +77,16 @@ def settings(tmp_path: Path) -> Settings:
         auth_cache_seconds=0,
         catalog_cache_seconds=0,
     )
+
+
+def production_changes() -> dict[str, Any]:
+    """What turns the test settings into production ones that start: real-looking secrets, a metrics token."""
+    return {
+        "env": "production",
+        "jwt_secret": "p" * 40,
+        "encryption_key": Fernet.generate_key().decode(),
+        "metrics_token": "m" * 32,
+    }
 
 
 @asynccontextmanager

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from tortoise.context import TortoiseContext
 from websockets.asyncio.client import ClientConnection
 
@@ -152,7 +151,7 @@ async def test_the_writer_marks_the_alerts_it_pushed_and_the_task_leaves_them_al
     assert (await LimitAlert.get(id=alert.id)).published_at is None
 
     async with listening(broadcaster, acme) as pushed:
-        await alerts.publish(broadcaster, [alert], now=clock.now())
+        await alerts.publish(broadcaster, [alert])
         later = clock.now() + dt.timedelta(minutes=5)
         assert await publish_pending(broadcaster, now=later, grace=dt.timedelta(seconds=5)) == 0
 
@@ -166,7 +165,7 @@ async def test_an_alert_whose_broadcast_failed_is_pushed_by_the_task_after_the_g
     acme = await Tenant.get(slug="acme")
     broadcaster = InProcessBroadcaster()
     alert = await raise_alert(acme, clock.now())
-    await alerts.publish(FailingBroadcaster(), [alert], now=clock.now())
+    await alerts.publish(FailingBroadcaster(), [alert])
     assert (await LimitAlert.get(id=alert.id)).published_at is None
 
     async with listening(broadcaster, acme) as pushed:
@@ -199,13 +198,12 @@ async def test_two_instances_publishing_pending_alerts_at_once_push_each_once_in
     assert not await LimitAlert.filter(published_at__isnull=True).exists()
 
 
-@pytest.mark.parametrize("threshold", [80])
 async def test_without_a_broadcaster_an_alert_is_left_for_the_task(
-    demo: SeedResult, clock: FrozenClock, threshold: int
+    demo: SeedResult, clock: FrozenClock
 ) -> None:
     acme = await Tenant.get(slug="acme")
-    alert = await raise_alert(acme, clock.now(), threshold)
+    alert = await raise_alert(acme, clock.now())
 
-    await alerts.publish(None, [alert], now=clock.now())
+    await alerts.publish(None, [alert])
 
     assert (await LimitAlert.get(id=alert.id)).published_at is None

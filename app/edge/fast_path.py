@@ -250,11 +250,10 @@ class FastPath:
         return data
 
     def _fall_back(self, plan: CompiledOperation, context: Any, ran: dict[str, Outcome]) -> None:
-        if ran:
-            _replay.set(Replay(context, ran))
         FALLBACKS.labels(type=plan.operation_type).inc()
         if not ran:
             return  # nothing ran: this fallback wasted nothing
+        _replay.set(Replay(context, ran))
         plan.fallbacks += 1
         if plan.fallbacks >= MAX_FALLBACKS and self._plans.get(plan.document) is plan:
             self._plans[plan.document] = None  # remembered as "not on this path", within the bounded table

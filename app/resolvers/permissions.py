@@ -23,18 +23,6 @@ class IsAuthenticated(BasePermission):
         return True
 
 
-class IsUser(BasePermission):
-    """A user (SPA) token: machine keys may not use this field."""
-
-    message = "This field is for users of the back office, not API keys."
-
-    def on_unauthorized(self) -> None:
-        raise Forbidden(self.message)
-
-    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        return (await info.context.require_principal()).is_user
-
-
 class RequireScope(BasePermission):
     """Who may use a field: users of the back office (when ``users``), and API keys carrying one of
     ``scopes``. Anyone else with valid credentials gets ``FORBIDDEN`` (naming the scopes that would

@@ -234,11 +234,9 @@ def decode(message: str) -> LimitAlert:
     )
 
 
-async def publish(
-    broadcaster: Broadcaster | None, alerts: Sequence[LimitAlert], *, now: dt.datetime | None = None
-) -> None:
+async def publish(broadcaster: Broadcaster | None, alerts: Sequence[LimitAlert]) -> None:
     """Call after the commit: count the alerts, push them to live subscribers and mark them published
-    (at ``now``; by default the instant they were raised). They are already stored and e-mailed, so a
+    (at the instant they were raised: the writer's clock). They are already stored and e-mailed, so a
     broadcast failure is logged, not raised: the caller's change stands, and the alert, still
     unpublished, is pushed later by the background task. Without a broadcaster (a service called
     outside the app) the alerts are left to that task too."""
@@ -250,7 +248,7 @@ async def publish(
         return
     for alert in alerts:
         if await push(broadcaster, alert):
-            await mark_published(alert, now or alert.created_at)
+            await mark_published(alert, alert.created_at)
 
 
 async def push(broadcaster: Broadcaster, alert: LimitAlert) -> bool:

@@ -18,7 +18,6 @@ records them in its own transaction). Checkout confirms those figures or refuses
 from __future__ import annotations
 
 import datetime as dt
-import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -37,12 +36,11 @@ from app.models.store import Cart, CartLine, CartStatus, OrderLine
 from app.services import coupons as coupon_rules
 from app.services import pricing
 from app.services.access import require_store_access
+from app.services.catalog import MAX_CODE_LENGTH, plausible_code
 from app.services.errors import DomainError, InvalidInput, NotFound, UnsupportedCurrency
 from app.services.subscriptions import TenantPlan, load_tenant_plan
 
 MAX_LINE_QUANTITY = 1000  # a sanity bound for add-ons without a maximum of their own
-MAX_CODE_LENGTH = 64  # AddOn.code
-_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 class CartBusy(DomainError):
@@ -231,13 +229,6 @@ async def _lines_of(cart: Cart | None) -> list[CartLine]:
     if cart is None:
         return []
     return await CartLine.filter(cart_id=cart.id).select_related("add_on").order_by("position")
-
-
-def plausible_code(code: str) -> str | None:
-    """The code without surrounding spaces, or None when it cannot be a catalog code (too long,
-    control characters...): such input is answered without reaching the database."""
-    normalised = code.strip()
-    return normalised if _CODE.match(normalised) else None
 
 
 async def add_on_on_sale(code: str) -> AddOn:

@@ -115,7 +115,7 @@ async def notify_ended_add_ons(
                 ended_at=subscription.ends_at.isoformat(),
             )
         announced += 1
-    await alerts.publish(broadcaster, raised, now=now)  # after the commits
+    await alerts.publish(broadcaster, raised)  # after the commits
     return announced
 
 

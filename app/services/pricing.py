@@ -200,20 +200,12 @@ class Quote:
     due_on_next_invoice: Money
     one_off_total: Money
 
+    _AMOUNTS = ("subtotal", "discount", "total", "monthly_increase", "due_on_next_invoice", "one_off_total")
+
     @classmethod
     def of(cls, summary: Summary) -> Quote:
-        return cls(
-            currency=summary.currency,
-            period=summary.period,
-            subtotal=summary.subtotal,
-            discount=summary.discount,
-            total=summary.total,
-            monthly_increase=summary.monthly_increase,
-            due_on_next_invoice=summary.due_on_next_invoice,
-            one_off_total=summary.one_off_total,
-        )
-
-    _AMOUNTS = ("subtotal", "discount", "total", "monthly_increase", "due_on_next_invoice", "one_off_total")
+        amounts = {name: getattr(summary, name) for name in cls._AMOUNTS}
+        return cls(currency=summary.currency, period=summary.period, **amounts)
 
     def to_json(self) -> dict[str, str]:
         figures = {name: str(getattr(self, name).amount) for name in self._AMOUNTS}

@@ -137,7 +137,7 @@ async def start_process(
             )
     # After the commit, never before: the counter changed, and maybe alerts were raised.
     await usage_changed(tenant.id, cache=figures_cache, broadcaster=broadcaster)
-    await alerts.publish(broadcaster, raised, now=now)
+    await alerts.publish(broadcaster, raised)
     reason = QuotaReason.BEYOND_ALLOWANCE if used > allowance else None
     record_decision(True, reason)
     PROCESSES_STARTED.labels(process=process.value).inc()

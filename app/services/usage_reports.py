@@ -166,7 +166,7 @@ async def report_usage(
     # After the commit, never before: the credits used changed, and maybe alerts were raised.
     if applied:
         await usage_changed(tenant.id, cache=figures_cache, broadcaster=broadcaster)
-    await alerts.publish(broadcaster, raised, now=now)
+    await alerts.publish(broadcaster, raised)
     return ReportOutcome(report_id, bool(applied), False, usage, raised)
 
 

@@ -11,7 +11,7 @@ from strawberry.tools import merge_types
 
 from app.clock import FrozenClock
 from app.main import create_app
-from app.resolvers.permissions import IsUser
+from app.resolvers.permissions import allow
 from app.schema import Query, build_schema
 from app.seed import SeedResult
 from app.settings import Settings
@@ -25,7 +25,7 @@ class Faulty:
     def boom(self) -> str:
         raise RuntimeError(INTERNAL_DETAIL)
 
-    @strawberry.field(permission_classes=[IsUser])
+    @strawberry.field(extensions=allow())
     def users_only(self) -> str:
         return "hello"
 

@@ -7,12 +7,11 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.fernet import Fernet
 
 from app.clock import FrozenClock
 from app.seed import SeedResult
 from app.settings import Settings
-from tests.conftest import client_for
+from tests.conftest import client_for, production_changes
 
 
 async def post(client: httpx.AsyncClient, query: str) -> dict[str, Any]:
@@ -61,12 +60,7 @@ async def test_a_document_over_the_token_limit_is_refused(
 async def production_client(
     settings: Settings, clock: FrozenClock, demo: SeedResult
 ) -> AsyncIterator[httpx.AsyncClient]:
-    production = {
-        "env": "production",
-        "jwt_secret": "p" * 40,
-        "encryption_key": Fernet.generate_key().decode(),
-        "metrics_token": "m" * 32,
-    }
+    production = production_changes()
     async with client_for(settings, clock, **production, introspection=False) as client:
         yield client
 

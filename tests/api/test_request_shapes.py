@@ -13,12 +13,11 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from cryptography.fernet import Fernet
 
 from app.clock import FrozenClock
 from app.seed import SeedResult
 from app.settings import Settings
-from tests.conftest import client_for
+from tests.conftest import client_for, production_changes
 
 QUOTA = "query Quota($process: ProcessKind!) { quota(process: $process) { allowed } }"
 
@@ -102,12 +101,7 @@ async def test_a_subscription_over_http_is_a_clear_request_error(
 async def production_client(
     settings: Settings, clock: FrozenClock, demo: SeedResult
 ) -> AsyncIterator[httpx.AsyncClient]:
-    production = {
-        "env": "production",
-        "jwt_secret": "p" * 40,
-        "encryption_key": Fernet.generate_key().decode(),
-        "metrics_token": "m" * 32,
-    }
+    production = production_changes()
     async with client_for(settings, clock, **production) as client:
         yield client
 
