@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -13,16 +12,15 @@ from graphql.validation import ASTValidationRule
 from strawberry.extensions import AddValidationRules, MaskErrors, ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.schema.types.base_scalars import DateTimeDefinition
 from strawberry.tools import merge_types
-from strawberry.types.scalar import ScalarDefinition
 
 from app.edge import fast_path
 from app.edge.query_limits import QueryLimits, limits_extension
 from app.observability import OperationMetrics, current_request_id, log_rejected_document
-from app.resolvers import account, addons, catalog, metering, store
+from app.resolvers import account, addons, catalog, metering, scalars, store
 from app.resolvers.errors import exception_handlers
-from app.services.errors import DomainError, shown
+from app.resolvers.permissions import describe_access
+from app.services.errors import DomainError, ErrorCode
 
 # No error message echoes more than this many characters of what the caller sent (issue 11).
 ECHO_MAX = 100
@@ -32,43 +30,15 @@ QUERIES: tuple[type, ...] = (catalog.Query, account.Query, store.Query, addons.Q
 MUTATIONS: tuple[type, ...] = (store.Mutation, addons.Mutation, metering.Mutation)
 SUBSCRIPTIONS: tuple[type, ...] = (metering.Subscription,)
 
+for _root in (*QUERIES, *MUTATIONS, *SUBSCRIPTIONS):
+    describe_access(_root)
+
 Query = merge_types("Query", QUERIES)
 Mutation = merge_types("Mutation", MUTATIONS) if MUTATIONS else None
 Subscription = merge_types("Subscription", SUBSCRIPTIONS) if SUBSCRIPTIONS else None
 
 
-# The earliest and latest instants a DateTime argument may name: billing arithmetic (a month back, a
-# period ahead) stays within what a datetime can hold.
-EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-LATEST = dt.datetime(9998, 12, 31, tzinfo=dt.UTC)
-
-
-def parse_datetime(value: object) -> dt.datetime:
-    """Strawberry's ISO 8601 parsing (ASCII digits only), then in UTC (no offset: UTC, as API.md says)
-    and within 1970..9998: "0001-01-01T00:00:00+01:00" would overflow on conversion (issue 11)."""
-    parsed = DateTimeDefinition.parse_value(value)  # type: ignore[misc]
-    assert isinstance(parsed, dt.datetime)
-    try:
-        instant = parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
-    except OverflowError:
-        instant = None
-    if instant is None or not EARLIEST <= instant <= LATEST:
-        raise GraphQLError(f"DateTime {shown(value)} is out of range: between 1970 and 9998 only.")
-    return instant
-
-
-DATETIME = ScalarDefinition(
-    name=DateTimeDefinition.name,
-    description=DateTimeDefinition.description,
-    specified_by_url=DateTimeDefinition.specified_by_url,
-    serialize=DateTimeDefinition.serialize,
-    parse_value=parse_datetime,
-    parse_literal=None,
-    origin=dt.datetime,
-)
-
-# Custom scalars (NewType -> definition), contributed by the domains, and our stricter DateTime.
-SCALAR_MAP: dict[object, Any] = {**metering.SCALARS, dt.datetime: DATETIME}
+SCALAR_MAP = scalars.SCALAR_MAP
 
 
 def is_unexpected(error: GraphQLError) -> bool:
@@ -131,7 +101,7 @@ class MaskUnexpectedErrors(MaskErrors):
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         masked = super().anonymise_error(error)
         # The request id lets support find the logged trace of this error.
-        masked.extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": current_request_id()}
+        masked.extensions = {"code": ErrorCode.INTERNAL_SERVER_ERROR, "requestId": current_request_id()}
         return masked
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
@@ -160,10 +130,10 @@ def _code_of_refused_document(message: str) -> str:
     """The code of an error raised before anything ran (as Apollo names them): a variable that does not fit
     its type, a syntax error, or a document that does not validate (a literal that does not fit included)."""
     if message.startswith("Variable '$"):
-        return "BAD_USER_INPUT"
+        return ErrorCode.BAD_USER_INPUT
     if message.startswith("Syntax Error"):
-        return "GRAPHQL_PARSE_FAILED"
-    return "GRAPHQL_VALIDATION_FAILED"
+        return ErrorCode.GRAPHQL_PARSE_FAILED
+    return ErrorCode.GRAPHQL_VALIDATION_FAILED
 
 
 class TollgateSchema(strawberry.Schema):

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import uuid
+from decimal import Decimal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from tortoise.migrations.api.migrate import migrate as run_migrations
 from app.db import tortoise_config
 from app.migrate import migrate_database
 from app.models import MODEL_MODULES
+from app.models.billing import AddOnSubscription
+from app.models.enums import AddOnStatus
 from app.models.metering import LimitAlert
 from app.models.store import Cart
 from app.models.tenancy import Tenant, User
@@ -106,13 +109,14 @@ async def test_a_database_made_by_the_first_migration_upgrades_with_its_data_int
     fresh_database_url: str,
 ) -> None:
     """A database of the previous release (0001 applied, data in it) migrates forward: rows kept, the
-    alerts it already published live marked published (never pushed again), carts without a quote."""
+    alerts it already published live marked published (never pushed again), carts without a quote, a
+    cancelled add-on spelled CANCELLING (0003)."""
     settings = Settings(database_url=fresh_database_url)
     await run_migrations(config=tortoise_config(settings), target="models.0001_initial")
     sqlite = fresh_database_url.startswith("sqlite")
     at = dt.datetime(2026, 11, 2, 9, 30, tzinfo=dt.UTC)
     when: Any = at.isoformat() if sqlite else at
-    tenant, user, cart = (str(uuid.uuid4()) for _ in range(3))
+    tenant, user, cart, add_on, subscription = (str(uuid.uuid4()) for _ in range(5))
     rows = [
         ("tenant", ("id", "slug", "name", "currency", "billing_anchor_day", "created_at",
                     "alert_thresholds", "is_active"),
@@ -123,6 +127,17 @@ async def test_a_database_made_by_the_first_migration_upgrades_with_its_data_int
          (cart, tenant, user, "OPEN", user, when, when)),
         ("limit_alert", ("tenant_id", "kind", "threshold", "state", "used", "limit", "created_at"),
          (tenant, "CREDITS", 80, "TRIGGERED", 3300, 4000, when)),
+        ("add_on", ("id", "code", "name", "description", "category", "prices", "cadence", "is_free",
+                    "increment_storage_mb", "increment_users", "increment_integrations", "increment_credits",
+                    "features", "eligible_plan_codes", "requires_add_on_codes", "requires_configuration",
+                    "configuration_fields", "is_active", "sort_order"),
+         (add_on, "users-1", "1 user", "", "USERS", '{"EUR": "9.90"}', "MONTHLY", False, 0, 1, 0, 0,
+          "[]", "[]", "[]", False, "[]", True, 1)),
+        ("add_on_subscription", ("id", "tenant_id", "add_on_id", "quantity", "unit_price", "currency",
+                                 "contracted_at", "status", "cancelled_at", "ends_at",
+                                 "configuration_status", "configuration"),
+         (subscription, tenant, add_on, 2, "9.90" if sqlite else Decimal("9.90"), "EUR", when, "CANCELING",
+          when, when, "NOT_REQUIRED", "{}")),
     ]  # fmt: skip
     connection = connections.get("default")
     try:
@@ -149,5 +164,7 @@ async def test_a_database_made_by_the_first_migration_upgrades_with_its_data_int
         old_tenant = await Tenant.get(id=tenant)
         assert (old_tenant.slug, old_tenant.billing_anchor_day) == ("old", 5)
         assert (await User.get(id=user)).email == "admin@old.test"
+        cancelled = await AddOnSubscription.get(id=subscription)
+        assert (cancelled.status, cancelled.quantity, cancelled.ends_at) == (AddOnStatus.CANCELLING, 2, at)
     finally:
         await Tortoise.close_connections()

@@ -27,7 +27,7 @@ from app.edge.persisted_queries import PersistedQueries, PersistedQueryError, lo
 from app.edge.rate_limit import RateLimited, RateLimiter, caller_of, charge, client_address
 from app.edge.response_cache import CatalogCache, is_public_catalog_query
 from app.resolvers.context import Context
-from app.services.errors import Unauthenticated
+from app.services.errors import ErrorCode, Unauthenticated
 from app.settings import Settings
 
 # GraphQL over HTTP: clients that accept this media type get 4xx answers for request errors.
@@ -242,7 +242,7 @@ class TollgateGraphQL(GraphQL[Context, None]):
             raise ConnectionRejectionError({"code": error.code, "message": error.message}) from error
         if principal is None:
             raise ConnectionRejectionError(
-                {"code": "UNAUTHENTICATED", "message": "connection_init needs credentials"}
+                {"code": ErrorCode.UNAUTHENTICATED, "message": "connection_init needs credentials"}
             )
 
 

@@ -22,6 +22,8 @@ from graphql import DocumentNode, GraphQLError
 from graphql.validation import ASTValidationRule
 from strawberry.http import GraphQLRequestData
 
+from app.services.errors import ErrorCode
+
 
 class PersistedQueryError(Exception):
     def __init__(self, code: str, message: str) -> None:
@@ -61,7 +63,7 @@ class PersistedQueries:
         sha = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
         if persisted is not None and (not isinstance(sha, str) or persisted.get("version") != 1):
             raise PersistedQueryError(
-                "PERSISTED_QUERY_INVALID", "persistedQuery needs version 1 and a sha256Hash."
+                ErrorCode.PERSISTED_QUERY_INVALID, "persistedQuery needs version 1 and a sha256Hash."
             )
         if request.query is None:
             if sha is None:
@@ -70,14 +72,14 @@ class PersistedQueries:
             if document is None:
                 if self.allowlist_only:
                     raise PersistedQueryError(
-                        "PERSISTED_QUERY_NOT_ALLOWED", "This operation is not allowed here."
+                        ErrorCode.PERSISTED_QUERY_NOT_ALLOWED, "This operation is not allowed here."
                     )
-                raise PersistedQueryError("PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound")
+                raise PersistedQueryError(ErrorCode.PERSISTED_QUERY_NOT_FOUND, "PersistedQueryNotFound")
             return replace(request, query=document)
         if sha is not None:
             if sha != document_hash(request.query):
                 raise PersistedQueryError(
-                    "PERSISTED_QUERY_HASH_MISMATCH", "sha256Hash is not the hash of the query."
+                    ErrorCode.PERSISTED_QUERY_HASH_MISMATCH, "sha256Hash is not the hash of the query."
                 )
             if not self.allowlist_only:  # in allow-list mode only the manifest counts
                 self._register(sha, request.query)
@@ -106,7 +108,7 @@ def allowlist_rule(allowed_hashes: frozenset[str]) -> type[ASTValidationRule]:
                 self.report_error(
                     GraphQLError(
                         "This operation is not in the allow-list of this gateway.",
-                        extensions={"code": "PERSISTED_QUERY_NOT_ALLOWED"},
+                        extensions={"code": ErrorCode.PERSISTED_QUERY_NOT_ALLOWED},
                     )
                 )
 

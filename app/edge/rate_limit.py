@@ -25,6 +25,7 @@ from starlette.types import Scope, Send
 
 from app.auth.principal import Principal
 from app.observability import REGISTRY
+from app.services.errors import ErrorCode
 
 RATE_LIMITED = Counter(
     "tollgate_rate_limited_total", "Requests refused with 429, by caller kind.", ["caller"], registry=REGISTRY
@@ -155,7 +156,7 @@ class RateLimited(Exception):
         """The GraphQL error of the answer."""
         return {
             "message": f"Too many requests: retry in {self.retry_after} s.",
-            "extensions": {"code": "RATE_LIMITED", "retryAfter": self.retry_after},
+            "extensions": {"code": ErrorCode.RATE_LIMITED, "retryAfter": self.retry_after},
         }
 
     async def send_http(self, send: Send) -> None:

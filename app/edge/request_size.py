@@ -11,6 +11,8 @@ from __future__ import annotations
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.services.errors import ErrorCode
+
 WEBSOCKET_MESSAGE_TOO_BIG = 1009
 
 
@@ -72,7 +74,7 @@ class RequestSizeLimitMiddleware:
                 "errors": [
                     {
                         "message": f"The request body is larger than {self.max_bytes} bytes.",
-                        "extensions": {"code": "PAYLOAD_TOO_LARGE", "maxBytes": self.max_bytes},
+                        "extensions": {"code": ErrorCode.PAYLOAD_TOO_LARGE, "maxBytes": self.max_bytes},
                     }
                 ]
             }

@@ -38,7 +38,7 @@ class PlanSubscriptionStatus(StrEnum):
 
 class AddOnStatus(StrEnum):
     ACTIVE = "ACTIVE"
-    CANCELING = "CANCELING"  # cancelled, still counting until ends_at
+    CANCELLING = "CANCELLING"  # cancelled, still counting until ends_at
     ENDED = "ENDED"
 
 

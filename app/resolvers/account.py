@@ -165,7 +165,7 @@ class MyPlan:
         description="Plan limits plus the active add-ons' increments."
     )
     features: list[str] = strawberry.field(description="The plan's features plus those of active add-ons.")
-    add_ons: list[ActiveAddOn] = strawberry.field(description="Add-ons counting now (ACTIVE or CANCELING).")
+    add_ons: list[ActiveAddOn] = strawberry.field(description="Add-ons counting now (ACTIVE or CANCELLING).")
     monthly_total: Money = strawberry.field(description="Plan price plus the monthly add-ons.")
 
     @classmethod

@@ -7,44 +7,123 @@ with ``extensions.code``. Resolvers have no try/except.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import strawberry
 from strawberry.types.field import StrawberryField
 
+from app.resolvers.common import described_enum
 from app.resolvers.context import Info
 from app.services import errors
+from app.services.errors import ErrorCode as Code
 from app.services.idempotency import IdempotencyKeyReused
 
+ERROR_CODE_DESCRIPTIONS: dict[Code, str] = {
+    Code.UNAUTHENTICATED: "Top-level: credentials are missing, malformed, expired or revoked.",
+    Code.FORBIDDEN: "Top-level: valid credentials that may not use this field (a missing API key "
+    "scope, or an API key on a field for users); `extensions.requiredScopes` names what would do.",
+    Code.RATE_LIMITED: "Top-level (HTTP 429): too many requests; `extensions.retryAfter` in seconds.",
+    Code.PAYLOAD_TOO_LARGE: "Top-level (HTTP 413): the request body is larger than `extensions.maxBytes`.",
+    Code.PERSISTED_QUERY_INVALID: "Top-level: `extensions.persistedQuery` needs version 1 and a sha256Hash.",
+    Code.PERSISTED_QUERY_NOT_FOUND: "Top-level: the hash is unknown here; send the document with it.",
+    Code.PERSISTED_QUERY_NOT_ALLOWED: "Top-level: this gateway runs only the documents of its allow-list.",
+    Code.PERSISTED_QUERY_HASH_MISMATCH: "Top-level: the sha256Hash is not the hash of the document.",
+    Code.GRAPHQL_PARSE_FAILED: "Top-level: the document is not valid GraphQL syntax.",
+    Code.GRAPHQL_VALIDATION_FAILED: "Top-level: the document does not validate against the schema "
+    "or exceeds the query limits (depth, aliases, cost).",
+    Code.BAD_USER_INPUT: "Top-level: a variable or argument does not fit its type or documented "
+    "range (a page size above 100, a malformed cursor).",
+    Code.INTERNAL_SERVER_ERROR: "Top-level: an unexpected failure; `extensions.requestId` lets "
+    "support find it.",
+    Code.NOT_FOUND: "Nothing with this id or code for the caller (another environment's ids included).",
+    Code.NOT_ADMIN: "Only administrators of the environment may do this.",
+    Code.NOT_ELIGIBLE: "The add-on store and My plan are not open to this environment (created "
+    "before `NotEligibleError.eligibleSince`).",
+    Code.NO_ACTIVE_PLAN: "The environment has no active plan.",
+    Code.INVALID_INPUT: "An argument breaks a rule its type cannot express; `field` names it.",
+    Code.IDEMPOTENCY_KEY_REUSED: "The idempotency key was already used for a different request.",
+    Code.UNSUPPORTED_CURRENCY: "The add-on has no price in the environment's currency.",
+    Code.CART_BUSY: "Another change to the same cart is being made: retry.",
+    Code.CART_CHECKED_OUT: "The cart was confirmed meanwhile: this change was not made.",
+    Code.CART_EMPTY: "There is nothing in the cart to check out.",
+    Code.ADD_ON_UNAVAILABLE: "The add-on is no longer sold.",
+    Code.QUANTITY_ABOVE_MAXIMUM: "More units than the add-on's maximum per environment.",
+    Code.NOT_AVAILABLE_FOR_PLAN: "The add-on is not sold with the environment's plan.",
+    Code.REQUIRED_ADD_ON_MISSING: "The add-on needs other add-ons, active or in the same cart.",
+    Code.PRICE_CHANGED: "A price changed since it was added to the cart: checkout charged nothing.",
+    Code.TOTAL_CHANGED: "The figures to charge differ from those last shown: checkout charged nothing.",
+    Code.COUPON_NOT_FOUND: "No coupon has this code.",
+    Code.COUPON_NOT_YET_VALID: "The coupon's validity has not started.",
+    Code.COUPON_EXPIRED: "The coupon has expired.",
+    Code.COUPON_EXHAUSTED: "The coupon reached its maximum number of redemptions.",
+    Code.COUPON_ALREADY_USED: "The environment already redeemed this coupon.",
+    Code.COUPON_NOT_APPLICABLE: "The coupon discounts nothing in this cart.",
+    Code.COUPON_CHANGED: "The coupon's terms changed since it was applied: apply it again.",
+    Code.INVALID_PERIOD: 'The billing period is not a month name such as "2026-11" within range.',
+    Code.ADD_ON_ALREADY_CANCELLED: "The add-on is already cancelled.",
+    Code.ADD_ON_NOT_CANCELLED: "The add-on is not cancelled: there is nothing to undo.",
+    Code.ADD_ON_NOT_CANCELLABLE: "One-off items are billed once: there is nothing to cancel.",
+    Code.ADD_ON_ENDED: "The add-on has ended: it can no longer change.",
+    Code.NOT_CONFIGURABLE: "The add-on declares no settings.",
+    Code.INVALID_SETTINGS: "Some submitted settings are not valid: each problem is listed.",
+}
 
-@strawberry.interface(description="An expected failure, returned in the payload.")
+ErrorCodeEnum = described_enum(
+    Code,
+    "ErrorCode",
+    "Every error code: the `code` of an error in a result union, or `extensions.code` of a top-level error "
+    "(those say so). New codes may be added; treat an unknown one as a failure.",
+    ERROR_CODE_DESCRIPTIONS,
+)
+
+
+@strawberry.interface(
+    description="An expected failure, returned as a member of the field's result union: `code` says which, "
+    "`message` says it in words for a person, `field` points at the argument concerned."
+)
 class Error:
-    code: str = strawberry.field(description="Stable, machine-readable code.")
-    message: str
-    field: str | None = strawberry.field(default=None, description="The input field concerned, if any.")
+    code: ErrorCodeEnum = strawberry.field(  # type: ignore[valid-type]
+        description="Stable, machine-readable code: switch on this, not on the message."
+    )
+    message: str = strawberry.field(description="A sentence for a person; its wording may change.")
+    field: str | None = strawberry.field(
+        default=None, description='The argument or input field concerned ("input.measuredAt"), if any.'
+    )
 
 
-@strawberry.type
+@strawberry.type(description="Nothing with this id or code for the caller.")
 class NotFoundError(Error):
     pass
 
 
-@strawberry.type
+@strawberry.type(description="Only administrators of the environment may do this.")
 class NotAdminError(Error):
     pass
 
 
-@strawberry.type
+@strawberry.type(description="The add-on store and My plan are not open to this environment.")
 class NotEligibleError(Error):
-    pass
+    eligible_since: dt.date | None = strawberry.field(
+        default=None, description="Environments created on or after this day are eligible."
+    )
+
+    @classmethod
+    def from_domain_error(cls, error: errors.DomainError) -> NotEligibleError:
+        return cls(
+            code=error.code,
+            message=error.message,
+            field=error.field,
+            eligible_since=error.details.get("eligible_since"),
+        )
 
 
-@strawberry.type
+@strawberry.type(description="The environment has no active plan.")
 class NoActivePlanError(Error):
     pass
 
 
-@strawberry.type
+@strawberry.type(description="An argument breaks a rule its type cannot express; `field` names it.")
 class InvalidInputError(Error):
     pass
 

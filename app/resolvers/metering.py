@@ -7,10 +7,9 @@ import datetime as dt
 import functools
 from collections.abc import AsyncGenerator
 from decimal import Decimal
-from typing import Annotated, Any, NewType
+from typing import Annotated
 
 import strawberry
-from graphql import GraphQLError
 
 from app.auth import scopes
 from app.broadcast import Broadcaster
@@ -20,6 +19,7 @@ from app.resolvers.common import BillingPeriod, Money
 from app.resolvers.context import Info
 from app.resolvers.errors import IdempotencyKeyReusedError, InvalidInputError
 from app.resolvers.permissions import allow
+from app.resolvers.scalars import Long
 from app.services import alerts as alert_service
 from app.services import credits as credit_service
 from app.services import processes as process_service
@@ -30,26 +30,6 @@ ProcessKindEnum = strawberry.enum(models.ProcessKind, name="ProcessKind")
 AlertKindEnum = strawberry.enum(models.AlertKind, name="AlertKind")
 AlertStateEnum = strawberry.enum(models.AlertState, name="AlertState")
 QuotaReasonEnum = strawberry.enum(quota_service.QuotaReason, name="QuotaReason")
-
-Long = NewType("Long", int)
-
-
-def _parse_long(value: Any) -> int:
-    # A JSON integer only: not "12", 1.5, 1e3 (a float to JSON) or true; and within 64 bits (issue 11).
-    if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:
-        # A GraphQLError: the caller's mistake, reported as such in literals too (a ValueError is masked).
-        raise GraphQLError("Long is a whole number between -2^63 and 2^63 - 1, as a JSON integer.")
-    return value
-
-
-SCALARS: dict[object, Any] = {
-    Long: strawberry.scalar(
-        name="Long",
-        description="A whole number up to 64 bits (byte counts), as a JSON number.",
-        serialize=int,
-        parse_value=_parse_long,
-    )
-}
 
 
 @functools.lru_cache(maxsize=64)

@@ -9,14 +9,14 @@ from strawberry.permission import BasePermission, PermissionExtension
 
 from app.auth.scopes import ALL_SCOPES
 from app.resolvers.context import Info
-from app.services.errors import Forbidden
+from app.services.errors import ErrorCode, Forbidden
 
 
 class IsAuthenticated(BasePermission):
     """Any valid user token or API key. Missing or bad credentials raise ``UNAUTHENTICATED``."""
 
     message = "This field needs credentials."
-    error_extensions = {"code": "UNAUTHENTICATED"}
+    error_extensions = {"code": ErrorCode.UNAUTHENTICATED}
 
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         await info.context.require_principal()
@@ -29,7 +29,7 @@ class RequireScope(BasePermission):
     do); without credentials, ``UNAUTHENTICATED``. What a user's role allows is the service's rule
     (``NOT_ADMIN``). The table of scopes and fields is in docs/security.md, "Who may read what"."""
 
-    error_extensions = {"code": "FORBIDDEN"}
+    error_extensions = {"code": ErrorCode.FORBIDDEN}
 
     def __init__(self, *scopes: str, users: bool = True) -> None:
         unknown = set(scopes) - ALL_SCOPES
@@ -43,6 +43,16 @@ class RequireScope(BasePermission):
             self.message = (
                 f"This field needs {'a user or ' if users else ''}an API key with the {needed} scope."
             )
+
+    @property
+    def who(self) -> str:
+        """Who may call, for the field's description (a partner reads it in GraphiQL)."""
+        keys = " or ".join(f"`{scope}`" for scope in self.scopes)
+        if not self.scopes:
+            return "signed-in users of the back office (not API keys)"
+        if not self.users:
+            return f"API keys with the {keys} scope (not users)"
+        return f"signed-in users of the back office, and API keys with the {keys} scope"
 
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         principal = await info.context.require_principal()
@@ -61,3 +71,18 @@ def allow(*scopes: str, users: bool = True) -> list[FieldExtension]:
     """A field's access rule: ``extensions=allow(TENANT_READ)`` (users and keys with tenant:read),
     ``allow(QUOTA_CHECK, users=False)`` (keys with quota:check only), ``allow()`` (users only)."""
     return [PermissionExtension(permissions=[RequireScope(*scopes, users=users)], use_directives=False)]
+
+
+def describe_access(root: type) -> None:
+    """Append to each field of a root type who may call it: introspection then tells a partner what
+    ``allow(...)`` enforces (issue 12). Called once per root type, before the schema is built."""
+    for field in root.__strawberry_definition__.fields:  # type: ignore[attr-defined]
+        who = "anyone: no credentials needed"
+        for extension in field.extensions:
+            for permission in getattr(extension, "permissions", ()):
+                if isinstance(permission, RequireScope):
+                    who = permission.who
+                elif isinstance(permission, IsAuthenticated):
+                    who = "any valid credentials: a user token or an API key"
+        if "\n\nAccess: " not in (field.description or ""):
+            field.description = f"{field.description or ''}\n\nAccess: {who}.".lstrip()

@@ -20,5 +20,6 @@ def require_store_access(principal: Principal, *, eligible_since: dt.date) -> No
         raise NotEligible(
             f"The add-on store and My plan exist only for environments created on or after "
             f"{eligible_since.isoformat()}; this one was created on "
-            f"{principal.tenant.created_at.date().isoformat()}."
+            f"{principal.tenant.created_at.date().isoformat()}.",
+            eligible_since=eligible_since,
         )

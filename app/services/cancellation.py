@@ -29,7 +29,7 @@ from app.models.enums import AddOnStatus, Cadence, StoragePolicy
 from app.notifications.outbox import notify_admins
 from app.services import audit
 from app.services.access import require_store_access
-from app.services.errors import DomainError
+from app.services.errors import DomainError, ErrorCode
 from app.services.lifecycle import AddOnEnded, not_found, owned_add_on
 from app.services.limits import Limits, effective_limits
 from app.services.periods import BillingPeriod
@@ -41,17 +41,17 @@ MB = 1024 * 1024
 
 
 class AddOnAlreadyCancelled(DomainError):
-    code = "ADD_ON_ALREADY_CANCELLED"
+    code = ErrorCode.ADD_ON_ALREADY_CANCELLED
     default_message = "This add-on is already cancelled."
 
 
 class AddOnNotCancelled(DomainError):
-    code = "ADD_ON_NOT_CANCELLED"
+    code = ErrorCode.ADD_ON_NOT_CANCELLED
     default_message = "This add-on is not cancelled: there is nothing to undo."
 
 
 class AddOnNotCancellable(DomainError):
-    code = "ADD_ON_NOT_CANCELLABLE"
+    code = ErrorCode.ADD_ON_NOT_CANCELLABLE
     default_message = "This add-on cannot be cancelled."
 
 
@@ -169,7 +169,7 @@ def _refuse_if_not_cancellable(subscription: AddOnSubscription, now: dt.datetime
     status = subscription.status_at(now)
     if status == AddOnStatus.ENDED:
         raise AddOnEnded(f"{name} already ended.", field="addOnId")
-    if status == AddOnStatus.CANCELING or subscription.ends_at is not None:
+    if status == AddOnStatus.CANCELLING or subscription.ends_at is not None:
         until = (
             f": it stays available until {(subscription.ends_at - dt.timedelta(days=1)).date().isoformat()}"
             if subscription.ends_at is not None
@@ -228,7 +228,7 @@ async def cancel(
         # The one write that decides: a concurrent or repeated cancellation matches no row.
         won = await AddOnSubscription.filter(
             id=subscription.id, tenant_id=principal.tenant.id, status=AddOnStatus.ACTIVE, ends_at__isnull=True
-        ).update(status=AddOnStatus.CANCELING, cancelled_at=now, ends_at=terms.ends_at)
+        ).update(status=AddOnStatus.CANCELLING, cancelled_at=now, ends_at=terms.ends_at)
         if not won:
             current = await AddOnSubscription.get(id=subscription.id).select_related("add_on")
             _refuse_if_not_cancellable(current, now)
@@ -253,7 +253,7 @@ async def cancel(
             now=now,
         )
     await plan_changed(principal.tenant.id, cache=plan_cache, broadcaster=broadcaster)  # after the commit
-    subscription.status = AddOnStatus.CANCELING
+    subscription.status = AddOnStatus.CANCELLING
     subscription.cancelled_at = now
     subscription.ends_at = terms.ends_at
     return terms
@@ -274,7 +274,7 @@ async def undo(
     name = subscription.add_on.name
     async with in_transaction():
         won = await AddOnSubscription.filter(
-            id=subscription.id, tenant_id=principal.tenant.id, status=AddOnStatus.CANCELING, ends_at__gt=now
+            id=subscription.id, tenant_id=principal.tenant.id, status=AddOnStatus.CANCELLING, ends_at__gt=now
         ).update(status=AddOnStatus.ACTIVE, cancelled_at=None, ends_at=None)
         if not won:
             current = await AddOnSubscription.get(id=subscription.id)

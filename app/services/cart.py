@@ -37,39 +37,39 @@ from app.services import coupons as coupon_rules
 from app.services import pricing
 from app.services.access import require_store_access
 from app.services.catalog import MAX_CODE_LENGTH, plausible_code
-from app.services.errors import DomainError, InvalidInput, NotFound, UnsupportedCurrency
+from app.services.errors import DomainError, ErrorCode, InvalidInput, NotFound, UnsupportedCurrency
 from app.services.subscriptions import TenantPlan, load_tenant_plan
 
 MAX_LINE_QUANTITY = 1000  # a sanity bound for add-ons without a maximum of their own
 
 
 class CartBusy(DomainError):
-    code = "CART_BUSY"
+    code = ErrorCode.CART_BUSY
     default_message = "The cart was being confirmed at the same moment; try again."
 
 
 class CartCheckedOut(DomainError):
-    code = "CART_CHECKED_OUT"
+    code = ErrorCode.CART_CHECKED_OUT
     default_message = "This cart was just confirmed by a checkout: the change was not made."
 
 
 class AddOnUnavailable(DomainError):
-    code = "ADD_ON_UNAVAILABLE"
+    code = ErrorCode.ADD_ON_UNAVAILABLE
     default_message = "This add-on is no longer sold."
 
 
 class QuantityAboveMaximum(DomainError):
-    code = "QUANTITY_ABOVE_MAXIMUM"
+    code = ErrorCode.QUANTITY_ABOVE_MAXIMUM
     default_message = "That is more than this add-on may be contracted."
 
 
 class NotAvailableForPlan(DomainError):
-    code = "NOT_AVAILABLE_FOR_PLAN"
+    code = ErrorCode.NOT_AVAILABLE_FOR_PLAN
     default_message = "This add-on is not available for the environment's plan."
 
 
 class RequiredAddOnMissing(DomainError):
-    code = "REQUIRED_ADD_ON_MISSING"
+    code = ErrorCode.REQUIRED_ADD_ON_MISSING
     default_message = "This add-on needs another add-on, active or in the cart."
 
 

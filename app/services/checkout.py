@@ -64,7 +64,7 @@ from app.services import alerts, audit, pricing, usage_reports
 from app.services import cart as cart_rules
 from app.services import coupons as coupon_rules
 from app.services.access import require_store_access
-from app.services.errors import DomainError, InvalidInput
+from app.services.errors import DomainError, ErrorCode, InvalidInput
 from app.services.idempotency import IdempotencyKeyReused, fingerprint, validate_key
 from app.services.locks import lock_tenant
 from app.services.plan_cache import PlanCache, plan_changed
@@ -74,7 +74,7 @@ MAX_AMOUNT = Decimal(10) ** 10  # the amount columns hold 12 digits, 2 of them d
 
 
 class EmptyCart(DomainError):
-    code = "CART_EMPTY"
+    code = ErrorCode.CART_EMPTY
     default_message = "The cart is empty: add something before confirming the purchase."
 
 
@@ -87,7 +87,7 @@ class PriceChange:
 
 
 class PriceChanged(DomainError):
-    code = "PRICE_CHANGED"
+    code = ErrorCode.PRICE_CHANGED
     default_message = "Prices changed since these items were added: review the cart and confirm again."
 
     def __init__(self, changes: list[PriceChange]) -> None:
@@ -97,7 +97,7 @@ class PriceChanged(DomainError):
 
 
 class TotalChanged(DomainError):
-    code = "TOTAL_CHANGED"
+    code = ErrorCode.TOTAL_CHANGED
     default_message = (
         "The total changed since the summary was shown: review the new figures and confirm again."
     )

@@ -17,44 +17,44 @@ from tortoise.expressions import F
 from app.models.coupons import Coupon
 from app.models.enums import CouponDuration, CouponKind
 from app.models.store import CouponRedemption
-from app.services.errors import DomainError, InvalidInput
+from app.services.errors import DomainError, ErrorCode, InvalidInput
 from app.services.pricing import CouponTerms
 
 MAX_CODE_LENGTH = 64
 
 
 class CouponNotFound(DomainError):
-    code = "COUPON_NOT_FOUND"
+    code = ErrorCode.COUPON_NOT_FOUND
     default_message = "There is no coupon with this code."
 
 
 class CouponNotYetValid(DomainError):
-    code = "COUPON_NOT_YET_VALID"
+    code = ErrorCode.COUPON_NOT_YET_VALID
     default_message = "This coupon is not valid yet."
 
 
 class CouponExpired(DomainError):
-    code = "COUPON_EXPIRED"
+    code = ErrorCode.COUPON_EXPIRED
     default_message = "This coupon has expired."
 
 
 class CouponExhausted(DomainError):
-    code = "COUPON_EXHAUSTED"
+    code = ErrorCode.COUPON_EXHAUSTED
     default_message = "This coupon has been used as many times as it may be."
 
 
 class CouponAlreadyUsed(DomainError):
-    code = "COUPON_ALREADY_USED"
+    code = ErrorCode.COUPON_ALREADY_USED
     default_message = "This environment has already used this coupon."
 
 
 class CouponChanged(DomainError):
-    code = "COUPON_CHANGED"
+    code = ErrorCode.COUPON_CHANGED
     default_message = "The coupon's terms changed since it was applied: review the cart and confirm again."
 
 
 class CouponNotApplicable(DomainError):
-    code = "COUPON_NOT_APPLICABLE"
+    code = ErrorCode.COUPON_NOT_APPLICABLE
     default_message = "This coupon applies to nothing in the cart."
 
 

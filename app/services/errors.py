@@ -6,11 +6,63 @@ else into a GraphQL error whose ``extensions.code`` is the same stable ``code``.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, ClassVar
 
 
+class ErrorCode(StrEnum):
+    """Every code a client can meet: in a result union's error member (``code``) or, for failures that
+    are not the field's answer (credentials, the edge, a refused document), in ``extensions.code``.
+    The GraphQL enum ``ErrorCode`` describes each one (``app.resolvers.errors``)."""
+
+    # Credentials and the edge: top-level errors only.
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    RATE_LIMITED = "RATE_LIMITED"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    PERSISTED_QUERY_INVALID = "PERSISTED_QUERY_INVALID"
+    PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+    PERSISTED_QUERY_NOT_ALLOWED = "PERSISTED_QUERY_NOT_ALLOWED"
+    PERSISTED_QUERY_HASH_MISMATCH = "PERSISTED_QUERY_HASH_MISMATCH"
+    GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+    # Expected failures: members of the field's result union.
+    NOT_FOUND = "NOT_FOUND"
+    NOT_ADMIN = "NOT_ADMIN"
+    NOT_ELIGIBLE = "NOT_ELIGIBLE"
+    NO_ACTIVE_PLAN = "NO_ACTIVE_PLAN"
+    INVALID_INPUT = "INVALID_INPUT"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    UNSUPPORTED_CURRENCY = "UNSUPPORTED_CURRENCY"
+    CART_BUSY = "CART_BUSY"
+    CART_CHECKED_OUT = "CART_CHECKED_OUT"
+    CART_EMPTY = "CART_EMPTY"
+    ADD_ON_UNAVAILABLE = "ADD_ON_UNAVAILABLE"
+    QUANTITY_ABOVE_MAXIMUM = "QUANTITY_ABOVE_MAXIMUM"
+    NOT_AVAILABLE_FOR_PLAN = "NOT_AVAILABLE_FOR_PLAN"
+    REQUIRED_ADD_ON_MISSING = "REQUIRED_ADD_ON_MISSING"
+    PRICE_CHANGED = "PRICE_CHANGED"
+    TOTAL_CHANGED = "TOTAL_CHANGED"
+    COUPON_NOT_FOUND = "COUPON_NOT_FOUND"
+    COUPON_NOT_YET_VALID = "COUPON_NOT_YET_VALID"
+    COUPON_EXPIRED = "COUPON_EXPIRED"
+    COUPON_EXHAUSTED = "COUPON_EXHAUSTED"
+    COUPON_ALREADY_USED = "COUPON_ALREADY_USED"
+    COUPON_NOT_APPLICABLE = "COUPON_NOT_APPLICABLE"
+    COUPON_CHANGED = "COUPON_CHANGED"
+    INVALID_PERIOD = "INVALID_PERIOD"
+    ADD_ON_ALREADY_CANCELLED = "ADD_ON_ALREADY_CANCELLED"
+    ADD_ON_NOT_CANCELLED = "ADD_ON_NOT_CANCELLED"
+    ADD_ON_NOT_CANCELLABLE = "ADD_ON_NOT_CANCELLABLE"
+    ADD_ON_ENDED = "ADD_ON_ENDED"
+    NOT_CONFIGURABLE = "NOT_CONFIGURABLE"
+    INVALID_SETTINGS = "INVALID_SETTINGS"
+
+
 class DomainError(Exception):
-    code: ClassVar[str] = "ERROR"
+    code: ClassVar[ErrorCode] = ErrorCode.INTERNAL_SERVER_ERROR
     default_message: ClassVar[str] = "The request could not be completed."
 
     def __init__(self, message: str | None = None, *, field: str | None = None, **details: Any) -> None:
@@ -29,44 +81,44 @@ class DomainError(Exception):
 
 
 class Unauthenticated(DomainError):
-    code = "UNAUTHENTICATED"
+    code = ErrorCode.UNAUTHENTICATED
     default_message = "Credentials are missing or invalid."
 
 
 class Forbidden(DomainError):
-    code = "FORBIDDEN"
+    code = ErrorCode.FORBIDDEN
     default_message = "These credentials may not do this."
 
 
 class NotFound(DomainError):
     """Also the answer for another tenant's ids: the same as for ids that do not exist."""
 
-    code = "NOT_FOUND"
+    code = ErrorCode.NOT_FOUND
     default_message = "Not found."
 
 
 class NotAdmin(DomainError):
-    code = "NOT_ADMIN"
+    code = ErrorCode.NOT_ADMIN
     default_message = "Only administrators of the environment may do this."
 
 
 class NotEligible(DomainError):
-    code = "NOT_ELIGIBLE"
+    code = ErrorCode.NOT_ELIGIBLE
     default_message = "The add-on store and My plan are not available for this environment."
 
 
 class NoActivePlan(DomainError):
-    code = "NO_ACTIVE_PLAN"
+    code = ErrorCode.NO_ACTIVE_PLAN
     default_message = "The environment has no active plan."
 
 
 class InvalidInput(DomainError):
-    code = "INVALID_INPUT"
+    code = ErrorCode.INVALID_INPUT
     default_message = "The input is not valid."
 
 
 class UnsupportedCurrency(DomainError):
-    code = "UNSUPPORTED_CURRENCY"
+    code = ErrorCode.UNSUPPORTED_CURRENCY
     default_message = "Prices are not available in that currency."
 
 

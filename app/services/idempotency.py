@@ -9,14 +9,14 @@ from typing import Any
 
 import orjson
 
-from app.services.errors import DomainError, InvalidInput
+from app.services.errors import DomainError, ErrorCode, InvalidInput
 
 MAX_KEY_LENGTH = 128
 _KEY = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces
 
 
 class IdempotencyKeyReused(DomainError):
-    code = "IDEMPOTENCY_KEY_REUSED"
+    code = ErrorCode.IDEMPOTENCY_KEY_REUSED
     default_message = "This idempotency key was already used with a different request."
 
 

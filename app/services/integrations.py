@@ -35,7 +35,7 @@ from app.models.catalog import AddOn
 from app.models.enums import AddOnStatus, ConfigurationStatus
 from app.services import audit
 from app.services.access import require_store_access
-from app.services.errors import SHOWN_MAX, DomainError, shown
+from app.services.errors import SHOWN_MAX, DomainError, ErrorCode, shown
 from app.services.lifecycle import AddOnEnded, owned_add_on
 from app.services.plan_cache import PlanCache, plan_changed
 from app.services.secrets import SecretBox
@@ -91,7 +91,7 @@ class SettingProblem:
 
 
 class InvalidSettings(DomainError):
-    code = "INVALID_SETTINGS"
+    code = ErrorCode.INVALID_SETTINGS
     default_message = "The settings are not valid."
 
     def __init__(self, problems: list[SettingProblem]) -> None:
@@ -101,7 +101,7 @@ class InvalidSettings(DomainError):
 
 
 class NotConfigurable(DomainError):
-    code = "NOT_CONFIGURABLE"
+    code = ErrorCode.NOT_CONFIGURABLE
     default_message = "This add-on has no settings to configure."
 
 

@@ -24,14 +24,14 @@ from app.models.store import Order, OrderLine
 from app.services import coupons as coupon_rules
 from app.services import pricing
 from app.services.access import require_store_access
-from app.services.errors import DomainError, shown
+from app.services.errors import DomainError, ErrorCode, shown
 from app.services.periods import BillingPeriod, period_containing, period_named
 from app.services.subscriptions import load_tenant_plan
 from app.services.usage import current_usage
 
 
 class InvalidPeriod(DomainError):
-    code = "INVALID_PERIOD"
+    code = ErrorCode.INVALID_PERIOD
     default_message = 'A billing period is named "YYYY-MM", e.g. "2026-11".'
 
 

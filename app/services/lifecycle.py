@@ -27,14 +27,14 @@ from app.models.enums import AddOnStatus
 from app.models.metering import LimitAlert
 from app.notifications.outbox import notify_admins
 from app.services import alerts, audit, usage_reports
-from app.services.errors import DomainError, NotFound
+from app.services.errors import DomainError, ErrorCode, NotFound
 from app.services.locks import lock_tenant
 
 logger = logging.getLogger("tollgate.lifecycle")
 
 
 class AddOnEnded(DomainError):
-    code = "ADD_ON_ENDED"
+    code = ErrorCode.ADD_ON_ENDED
     default_message = "This add-on has already ended."
 
 

@@ -233,19 +233,19 @@ async def test_cancel_records_the_end_date_emails_every_admin_and_audits(
 
     assert result["__typename"] == "CancelAddOnSuccess"
     assert (result["availableUntil"], result["endsAt"]) == ("2026-11-30", "2026-12-01T00:00:00+00:00")
-    assert (result["addOn"]["status"], result["addOn"]["availableUntil"]) == ("CANCELING", "2026-11-30")
+    assert (result["addOn"]["status"], result["addOn"]["availableUntil"]) == ("CANCELLING", "2026-11-30")
     # My plan shows the disable date; it still counts until then.
     plan = await my_plan(gql)
     shown = next(a for a in plan["addOns"] if a["id"] == credits)
     assert (shown["status"], shown["endsAt"], shown["availableUntil"]) == (
-        "CANCELING",
+        "CANCELLING",
         "2026-12-01T00:00:00+00:00",
         "2026-11-30",
     )
     assert plan["effectiveLimits"]["credits"] == 4000
     stored = await AddOnSubscription.get(id=credits)
     assert (stored.status, stored.cancelled_at, stored.ends_at) == (
-        AddOnStatus.CANCELING,
+        AddOnStatus.CANCELLING,
         clock.now(),
         ENDS_AT,
     )

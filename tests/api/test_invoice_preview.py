@@ -136,10 +136,10 @@ async def test_once_coupon_only_discounts_the_purchase_period(gql: GraphQLClient
 
 async def test_cancelled_add_on_is_prorated_to_its_end(gql: GraphQLClient, demo: SeedResult) -> None:
     await AddOnSubscription.filter(add_on__code="credits-1000").update(
-        status=AddOnStatus.CANCELING, ends_at=dt.datetime(2026, 12, 15, tzinfo=dt.UTC)
+        status=AddOnStatus.CANCELLING, ends_at=dt.datetime(2026, 12, 15, tzinfo=dt.UTC)
     )
     await AddOnSubscription.filter(add_on__code="storage-10gb").update(
-        status=AddOnStatus.CANCELING, ends_at=dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+        status=AddOnStatus.CANCELLING, ends_at=dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
     )
 
     december = await preview(gql, "2026-12")

@@ -86,7 +86,7 @@ async def test_an_ended_add_on_stops_counting_on_its_end_date(
 ) -> None:
     ends_at = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
     await AddOnSubscription.filter(add_on__code="credits-1000").update(
-        status=AddOnStatus.CANCELING, cancelled_at=clock.now(), ends_at=ends_at
+        status=AddOnStatus.CANCELLING, cancelled_at=clock.now(), ends_at=ends_at
     )
 
     before = (await gql.post(MY_PLAN, as_="admin@acme.test"))["data"]["myPlan"]
@@ -94,7 +94,7 @@ async def test_an_ended_add_on_stops_counting_on_its_end_date(
     after = (await gql.post(MY_PLAN, as_="admin@acme.test"))["data"]["myPlan"]
 
     canceling = next(a for a in before["addOns"] if a["addOn"]["code"] == "credits-1000")
-    assert (canceling["status"], canceling["availableUntil"]) == ("CANCELING", "2026-11-30")
+    assert (canceling["status"], canceling["availableUntil"]) == ("CANCELLING", "2026-11-30")
     assert before["effectiveLimits"]["credits"] == 4000
     assert after["effectiveLimits"]["credits"] == 3000
     assert "credits-1000" not in [a["addOn"]["code"] for a in after["addOns"]]

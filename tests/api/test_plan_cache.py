@@ -68,7 +68,7 @@ async def test_my_plan_reads_the_cache_and_shows_a_cancellation_and_its_undoing_
 
     add_on = await add_on_id("credits-1000")
     await cancel(gql, add_on)
-    assert status_of(await my_plan(gql), "credits-1000") == "CANCELING"
+    assert status_of(await my_plan(gql), "credits-1000") == "CANCELLING"
 
     await undo(gql, add_on)
     assert status_of(await my_plan(gql), "credits-1000") == "ACTIVE"
@@ -140,7 +140,7 @@ async def test_a_purchase_on_one_instance_clears_the_cache_of_another_through_re
         assert "errors" not in await post_to(first, CANCEL, {"id": original}, admin)
         for _ in range(100):
             status = await status_on_second()
-            if status == "CANCELING":
+            if status == "CANCELLING":
                 break
             await asyncio.sleep(0.02)
-        assert status == "CANCELING"
+        assert status == "CANCELLING"

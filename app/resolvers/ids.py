@@ -1,0 +1,35 @@
+"""Global ids: every ``id`` names its type and its key, opaquely (issue 12).
+
+``global_id("ActiveAddOn", 42)`` is the base64url of ``"ActiveAddOn:42"``. A normalised client cache keys
+objects by it; an argument that takes an id of one type refuses another's (``key_of``): a catalog add-on's
+id given to ``cancelAddOn`` is ``NOT_FOUND``, never another add-on cancelled. Clients must not build or
+parse ids: the format may change, the ids of one object never do.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+import strawberry
+
+from app.services.errors import NotFound, shown
+
+
+def global_id(type_name: str, *keys: object) -> strawberry.ID:
+    raw = ":".join((type_name, *(str(key) for key in keys)))
+    return strawberry.ID(base64.urlsafe_b64encode(raw.encode()).decode().rstrip("="))
+
+
+def key_of(value: str, type_name: str, *, field: str) -> str:
+    """The key of an id of ``type_name``; any other value (another type's id, garbage) is ``NOT_FOUND``,
+    as an id of another environment is: the caller learns nothing from the difference."""
+    try:
+        padded = value + "=" * (-len(value) % 4)
+        raw = base64.urlsafe_b64decode(padded.encode("ascii")).decode()
+    except (UnicodeError, binascii.Error, ValueError):
+        raw = ""
+    kind, _, key = raw.partition(":")
+    if kind != type_name or not key:
+        raise NotFound(f"No {type_name} has the id {shown(value)}.", field=field)
+    return key
