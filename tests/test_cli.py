@@ -115,12 +115,12 @@ def test_secrets_move_to_a_new_key_so_the_old_one_can_go(env: dict[str, str], tm
             f"{gateway.url}/graphql",
             headers=headers,
             timeout=10,
-            json={"query": "{ myPlan { ... on MyPlan { addOns { id addOn { code } } } } }"},
-        ).json()["data"]["myPlan"]["addOns"]
+            json={"query": "{ myPlan { ... on MyPlan { activeAddOns { id addOn { code } } } } }"},
+        ).json()["data"]["myPlan"]["activeAddOns"]
         target = next(a["id"] for a in plan if a["addOn"]["code"] == "integration-mercado-livre")
         configure = (
             "mutation C($id: ID!, $s: JSON!) "
-            "{ configureIntegration(addOnId: $id, settings: $s) { __typename } }"
+            "{ configureIntegration(activeAddOnId: $id, settings: $s) { __typename } }"
         )
         settings = {"api_token": "tok-123", "shop_url": "https://shop.example"}
         answer = httpx.post(

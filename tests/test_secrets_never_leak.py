@@ -21,9 +21,11 @@ MARKER = "tollgate-secret-marker-7Q2xV9"
 
 CONFIGURE = """
 mutation Configure($id: ID!, $settings: JSON!) {
-  configureIntegration(addOnId: $id, settings: $settings) {
+  configureIntegration(activeAddOnId: $id, settings: $settings) {
     __typename
-    ... on ConfigureIntegrationSuccess { addOn { configurationStatus configuration { name isSet value } } }
+    ... on ConfigureIntegrationSuccess {
+      activeAddOn { configurationStatus configuration { name isSet value } }
+    }
     ... on InvalidSettingsError { code message field problems { field code message } }
     ... on Error { code message field }
   }
@@ -31,7 +33,9 @@ mutation Configure($id: ID!, $settings: JSON!) {
 """
 MY_PLAN = """
 query MyPlan {
-  myPlan { ... on MyPlan { addOns { id addOn { code } configurationStatus configuration { name value } } } }
+  myPlan {
+    ... on MyPlan { activeAddOns { id addOn { code } configurationStatus configuration { name value } } }
+  }
 }
 """
 
@@ -49,7 +53,7 @@ async def test_the_secret_marker_appears_nowhere(tmp_path: Path, smtp_server: Sm
                 body: dict[str, Any] = response.json()
                 return body
 
-            plan = (await call(MY_PLAN, {}))["data"]["myPlan"]["addOns"]
+            plan = (await call(MY_PLAN, {}))["data"]["myPlan"]["activeAddOns"]
             integration = next(a for a in plan if a["addOn"]["code"] == "integration-mercado-livre")
             target = integration["id"]
 
@@ -69,13 +73,13 @@ async def test_the_secret_marker_appears_nowhere(tmp_path: Path, smtp_server: Sm
                 CONFIGURE,
                 {"id": target, "settings": {"api_token": MARKER, "shop_url": "https://shop.example"}},
             )
-            addon = configured["data"]["configureIntegration"]["addOn"]
+            addon = configured["data"]["configureIntegration"]["activeAddOn"]
             assert addon["configurationStatus"] == "CONFIGURED"
             assert {s["name"]: s["isSet"] for s in addon["configuration"]} == {
                 "api_token": True,
                 "shop_url": True,
             }
-            assert (await call(MY_PLAN, {}))["data"]["myPlan"]["addOns"]
+            assert (await call(MY_PLAN, {}))["data"]["myPlan"]["activeAddOns"]
 
     for text in answers:
         assert MARKER not in text

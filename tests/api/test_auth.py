@@ -69,10 +69,30 @@ async def test_partner_key_reads_its_own_tenant(gql: GraphQLClient, demo: SeedRe
     assert body["data"]["viewer"]["scopes"] == ["catalog:read", "tenant:read"]
 
 
-async def test_no_credentials(gql: GraphQLClient, demo: SeedResult) -> None:
-    body = await gql.post(VIEWER)
-    assert body["data"] is None
-    assert code_of(body) == ("UNAUTHENTICATED", None)
+async def test_no_credentials_nulls_the_viewer_only(gql: GraphQLClient, demo: SeedResult) -> None:
+    body = await gql.post("{ plans { code } viewer { kind } }")
+
+    assert body["data"]["viewer"] is None
+    assert len(body["data"]["plans"]) == 5
+    assert [(error["path"], error["extensions"]["code"]) for error in body["errors"]] == [
+        (["viewer"], "UNAUTHENTICATED")
+    ]
+
+
+async def test_viewer_id_is_the_callers_and_stable(gql: GraphQLClient, demo: SeedResult) -> None:
+    query = "{ viewer { id user { id } tenant { id } } }"
+    admin = (await gql.post(query, as_="admin@acme.test"))["data"]["viewer"]
+    again = (await gql.post(query, as_="admin@acme.test"))["data"]["viewer"]
+    member = (await gql.post(query, as_="member@acme.test"))["data"]["viewer"]
+    key = (await gql.post(query, key=demo.connector_keys["acme"]))["data"]["viewer"]
+    other_key = (await gql.post(query, key=demo.connector_keys["nova"]))["data"]["viewer"]
+
+    assert again == admin
+    assert len({admin["id"], member["id"], key["id"], other_key["id"]}) == 4
+    assert admin["tenant"]["id"] == member["tenant"]["id"] == key["tenant"]["id"] != other_key["tenant"]["id"]
+    # A viewer is not its user account: each type has ids of its own.
+    assert admin["id"] != admin["user"]["id"]
+    assert key["user"] is None
 
 
 async def test_malformed_header_and_token(gql: GraphQLClient, demo: SeedResult) -> None:

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from app.clock import FrozenClock
-from app.models.catalog import AddOn
+from app.models.catalog import AddOn, Plan
 from app.seed import SeedResult
+from app.services import catalog as catalog_service
 from app.settings import Settings
 from tests.conftest import GraphQLClient, client_for, count_queries
 
@@ -65,12 +66,30 @@ async def test_documents_that_are_not_only_the_catalog_are_never_reused(cached: 
     assert nova["data"]["viewer"]["tenant"]["slug"] == "nova"
 
 
-async def test_errors_are_not_reused(cached: GraphQLClient) -> None:
+async def test_an_unknown_code_is_an_answer_reused_until_it_expires(cached: GraphQLClient) -> None:
     query = "query One($code: String!) { addOn(code: $code) { code } }"
     missing = await cached.post(query, {"code": "soon"})
     await AddOn.create(code="soon", name="Soon", category="REPORTS", prices={"EUR": "1.00"})
 
+    again = await cached.post(query, {"code": "soon"})
+    await asyncio.sleep(0.35)
     found = await cached.post(query, {"code": "soon"})
 
-    assert missing.get("errors")
-    assert found["data"]["addOn"]["code"] == "soon"
+    assert missing == again == {"data": {"addOn": None}}
+    assert found == {"data": {"addOn": {"code": "soon"}}}
+
+
+async def test_errors_are_not_reused(cached: GraphQLClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    query = "query Plans { plans { code } }"
+    working = catalog_service.list_plans
+
+    async def failing() -> list[Plan]:
+        raise RuntimeError("the database is down")
+
+    monkeypatch.setattr(catalog_service, "list_plans", failing)
+    failed = await cached.post(query)
+    monkeypatch.setattr(catalog_service, "list_plans", working)
+    recovered = await cached.post(query)
+
+    assert failed["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert recovered["data"]["plans"]

@@ -11,6 +11,7 @@ import pytest
 
 from app.clock import FrozenClock
 from app.models.billing import AddOnSubscription
+from app.resolvers.ids import global_id
 from app.seed import SeedResult
 from app.services.periods import BillingPeriod
 from app.services.plan_cache import valid_until
@@ -53,7 +54,7 @@ async def test_an_add_on_that_ends_leaves_the_quota_at_its_end_without_any_write
 
 
 def status_of(plan: dict[str, Any], code: str) -> str:
-    status: str = next(a["status"] for a in plan["addOns"] if a["addOn"]["code"] == code)
+    status: str = next(a["status"] for a in plan["activeAddOns"] if a["addOn"]["code"] == code)
     return status
 
 
@@ -75,10 +76,10 @@ async def test_my_plan_reads_the_cache_and_shows_a_cancellation_and_its_undoing_
 
 
 async def test_my_plan_shows_an_integration_configured_at_once(gql: GraphQLClient, demo: SeedResult) -> None:
-    query = "{ myPlan { ... on MyPlan { addOns { addOn { code } configurationStatus } } } }"
+    query = "{ myPlan { ... on MyPlan { activeAddOns { addOn { code } configurationStatus } } } }"
 
     async def status() -> str:
-        add_ons = (await gql.post(query, as_=NOVA))["data"]["myPlan"]["addOns"]
+        add_ons = (await gql.post(query, as_=NOVA))["data"]["myPlan"]["activeAddOns"]
         found: str = next(a for a in add_ons if a["addOn"]["code"] == "integration-mercado-livre")[
             "configurationStatus"
         ]
@@ -130,12 +131,12 @@ async def test_a_purchase_on_one_instance_clears_the_cache_of_another_through_re
 
         # A cancellation too (myPlan reads the same cache).
         async def status_on_second() -> str:
-            add_ons = (await post_to(second, MY_PLAN, {}, admin))["data"]["myPlan"]["addOns"]
+            add_ons = (await post_to(second, MY_PLAN, {}, admin))["data"]["myPlan"]["activeAddOns"]
             found: str = next(a["status"] for a in add_ons if a["id"] == original)
             return found
 
         bought_add_ons = AddOnSubscription.filter(add_on__code="credits-1000").order_by("contracted_at")
-        original = str((await bought_add_ons)[0].id)
+        original = global_id("ActiveAddOn", (await bought_add_ons)[0].id)
         assert await status_on_second() == "ACTIVE"
         assert "errors" not in await post_to(first, CANCEL, {"id": original}, admin)
         for _ in range(100):

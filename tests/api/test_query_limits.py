@@ -29,7 +29,7 @@ async def test_a_document_deeper_than_the_limit_is_refused(
 ) -> None:
     # The schema has no cycles, so the default limit (10) is met by no real query: prove the rule at 2.
     async with client_for(settings, clock, max_query_depth=2) as shallow:
-        allowed = await post(shallow, "{ plans { limits { storageMb } } }")
+        allowed = await post(shallow, "{ plans { limits { storageBytes } } }")
         refused = await post(shallow, "query Deep { myPlan { ... on MyPlan { plan { limits { users } } } } }")
 
     assert "errors" not in allowed
