@@ -16,13 +16,14 @@ from typing import Any
 
 import httpx
 
+from app.resolvers.ids import key_of
 from tests.live import LiveGateway, gateway_env, live_gateway
 from tests.smtp import SmtpServer
 
 START = """
 mutation Start($key: String!) {
   startProcess(process: PRODUCT_SYNC, idempotencyKey: $key) {
-    __typename ... on ProcessStart { allowed ticket } ... on Error { code }
+    __typename ... on StartProcessSuccess { allowed ticket } ... on Error { code }
   }
 }
 """
@@ -163,7 +164,7 @@ async def test_a_killed_gateway_loses_nothing_and_doubles_nothing(
 
     # Orders and add-ons: each order has its lines, each monthly line its subscription, and back.
     orders = {row[0] for row in rows(database, "SELECT id FROM store_order")}
-    assert orders == set(outcomes.orders.values())
+    assert orders == {key_of(order_id, "Order", field="id") for order_id in outcomes.orders.values()}
     assert not rows(
         database,
         "SELECT o.id FROM store_order o LEFT JOIN store_order_line l ON l.order_id = o.id WHERE l.id IS NULL",

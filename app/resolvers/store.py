@@ -11,11 +11,12 @@ import strawberry
 
 from app import money
 from app.auth import scopes
+from app.auth.principal import Principal
 from app.models import store as store_models
 from app.models.enums import CouponDuration, CouponKind
-from app.resolvers.account import ActiveAddOn
+from app.resolvers.account import ActiveAddOn, MyPlan
 from app.resolvers.catalog import AddOn, CadenceEnum
-from app.resolvers.common import BillingPeriod, Money
+from app.resolvers.common import BillingPeriod, Money, described_enum
 from app.resolvers.context import Info
 from app.resolvers.errors import (
     Error,
@@ -27,79 +28,124 @@ from app.resolvers.errors import (
     NotFoundError,
     register_errors,
 )
+from app.resolvers.ids import global_id
 from app.resolvers.permissions import allow
 from app.services import cart as cart_service
 from app.services import checkout as checkout_service
 from app.services import coupons as coupon_service
 from app.services import invoices as invoice_service
 from app.services import pricing
-from app.services.errors import DomainError
+from app.services.errors import DomainError, UnsupportedCurrency
+from app.services.subscriptions import TenantPlan
 
-CouponKindEnum = strawberry.enum(CouponKind, name="CouponKind")
-CouponDurationEnum = strawberry.enum(CouponDuration, name="CouponDuration")
-InvoiceLineKindEnum = strawberry.enum(pricing.InvoiceLineKind, name="InvoiceLineKind")
+CouponKindEnum = described_enum(
+    CouponKind,
+    "CouponKind",
+    "How a coupon discounts.",
+    {
+        CouponKind.PERCENT: "A percentage off the items it applies to (`percentOff`).",
+        CouponKind.FIXED: "An amount off the items it applies to, in the environment's currency "
+        "(`amountOff`).",
+    },
+)
+CouponDurationEnum = described_enum(
+    CouponDuration,
+    "CouponDuration",
+    "How long a coupon keeps discounting the items bought with it.",
+    {
+        CouponDuration.ONCE: "Only the first charge of each item.",
+        CouponDuration.REPEATING: "The first `durationMonths` monthly charges.",
+        CouponDuration.FOREVER: "Every charge, for as long as the items are kept.",
+    },
+)
+InvoiceLineKindEnum = described_enum(
+    pricing.InvoiceLineKind,
+    "InvoiceLineKind",
+    "What a line of an invoice charges for.",
+    {
+        pricing.InvoiceLineKind.PLAN: "The plan, prorated by the days it was active in the period.",
+        pricing.InvoiceLineKind.ADD_ON: "A monthly add-on, prorated by the days it was available in "
+        "the period.",
+        pricing.InvoiceLineKind.ONE_OFF: "A one-off item bought in the period, billed once in full.",
+        pricing.InvoiceLineKind.STORAGE_OVERAGE: "Storage used above the effective limit, per started "
+        "gigabyte (plans billed for overage).",
+        pricing.InvoiceLineKind.DISCOUNT: "A coupon's discount on another line: a negative amount.",
+    },
+)
 
 
 # --- Errors ------------------------------------------------------------------------------------
 
 
-@strawberry.type
+@strawberry.type(description="The add-on is no longer sold.")
 class AddOnUnavailableError(Error):
-    pass
+    add_on_code: str = strawberry.field(description="The add-on concerned.")
 
 
-@strawberry.type
+@strawberry.type(description="More units than the add-on may be contracted by one environment.")
 class QuantityAboveMaximumError(Error):
-    maximum: int | None = None
-    already_contracted: int | None = strawberry.field(default=None, description="Units active or bought.")
-
-    @classmethod
-    def from_domain_error(cls, error: DomainError) -> QuantityAboveMaximumError:
-        return cls(
-            code=error.code,
-            message=error.message,
-            field=error.field,
-            maximum=error.details.get("maximum"),
-            already_contracted=error.details.get("already_contracted"),
-        )
+    add_on_code: str = strawberry.field(description="The add-on concerned.")
+    maximum: int | None = strawberry.field(default=None, description="Units an environment may have in all.")
+    already_contracted: int | None = strawberry.field(
+        default=None, description="Units the environment already has, active or bought."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The add-on is not sold with the environment's plan.")
 class NotAvailableForPlanError(Error):
-    pass
+    add_on_code: str = strawberry.field(description="The add-on concerned.")
+    eligible_plan_codes: list[str] = strawberry.field(description="The plans that may buy it, by code.")
 
 
-@strawberry.type
+@strawberry.type(description="The add-on needs other add-ons, active or in the same cart.")
 class RequiredAddOnMissingError(Error):
+    add_on_code: str = strawberry.field(description="The add-on concerned.")
+    required_add_on_codes: list[str] = strawberry.field(
+        description="The add-ons it needs that are neither active nor in the cart, by code."
+    )
+
+
+@strawberry.type(description="The add-on has no price in the environment's currency: it cannot be bought.")
+class UnsupportedCurrencyError(Error):
+    currency: str = strawberry.field(description="The environment's currency, in which it has no price.")
+    available_currencies: list[str] = strawberry.field(
+        description="The currencies the add-on is sold in (ISO 4217 codes)."
+    )
+
+
+@strawberry.type(description="Another change to the same cart was being made at the same moment: try again.")
+class CartBusyError(Error):
     pass
 
 
-@strawberry.type
+@strawberry.type(description="No coupon has this code.")
 class CouponNotFoundError(Error):
     pass
 
 
-@strawberry.type
+@strawberry.type(description="The coupon's validity has not started.")
 class CouponNotYetValidError(Error):
-    pass
+    valid_from: dt.datetime = strawberry.field(description="The instant from which it may be used.")
 
 
-@strawberry.type
+@strawberry.type(description="The coupon has expired.")
 class CouponExpiredError(Error):
-    pass
+    expired_at: dt.datetime = strawberry.field(description="The instant it stopped being valid.")
 
 
-@strawberry.type
+@strawberry.type(description="The coupon reached its maximum number of redemptions.")
 class CouponExhaustedError(Error):
-    pass
+    max_redemptions: int | None = strawberry.field(
+        default=None, description="How many times it may be redeemed in all, by every environment."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The environment already redeemed this coupon: each may use it once.")
 class CouponAlreadyUsedError(Error):
     pass
 
 
-@strawberry.type
+@strawberry.type(description="The coupon discounts nothing in this cart.")
 class CouponNotApplicableError(Error):
     pass
 
@@ -109,22 +155,24 @@ class CouponChangedError(Error):
     pass
 
 
-@strawberry.type
+@strawberry.type(description="There is nothing in the cart to check out.")
 class CartEmptyError(Error):
     pass
 
 
 @strawberry.type(description="A line whose catalog price is not the one seen when it was added.")
 class PriceChange:
-    add_on_code: str
-    name: str
-    seen_unit_price: Money
-    current_unit_price: Money | None = strawberry.field(description="Null: no longer sold.")
+    add_on_code: str = strawberry.field(description="The add-on of the line.")
+    name: str = strawberry.field(description="The add-on's name.")
+    seen_unit_price: Money = strawberry.field(description="The unit price shown when it was added.")
+    current_unit_price: Money | None = strawberry.field(
+        description="The catalog's unit price now; null: no longer sold in this currency."
+    )
 
 
 @strawberry.type(description="Checkout refused to charge prices other than those shown: review the cart.")
 class PriceChangedError(Error):
-    changes: list[PriceChange]
+    changes: list[PriceChange] = strawberry.field(description="The lines whose price changed.")
 
     @classmethod
     def from_domain_error(cls, error: DomainError) -> PriceChangedError:
@@ -150,15 +198,17 @@ class CartCheckedOutError(Error):
     pass
 
 
-@strawberry.type(description="A purchase's figures, as a summary shows them.")
+@strawberry.type(description="A purchase's figures, as the cart's summary shows them.")
 class PurchaseFigures:
-    period: BillingPeriod
-    subtotal: Money
-    discount: Money
-    total: Money
-    monthly_increase: Money
-    due_on_next_invoice: Money
-    one_off_total: Money
+    period: BillingPeriod = strawberry.field(description="The billing period the purchase falls in.")
+    subtotal: Money = strawberry.field(
+        description="What the purchase adds to the next invoice, before discount."
+    )
+    discount: Money = strawberry.field(description="The coupon's discount.")
+    total: Money = strawberry.field(description="What the purchase adds to the next invoice.")
+    monthly_increase: Money = strawberry.field(description="What the monthly bill grows by.")
+    due_on_next_invoice: Money = strawberry.field(description="The monthly items prorated by day.")
+    one_off_total: Money = strawberry.field(description="The one-off items, billed once.")
 
     @classmethod
     def of(cls, quote: pricing.Quote) -> PurchaseFigures:
@@ -195,8 +245,15 @@ class TotalChangedError(Error):
         )
 
 
+@strawberry.type(description='The billing period is not a month name such as "2026-11" within range.')
+class InvalidPeriodError(Error):
+    pass
+
+
 register_errors(
     {
+        UnsupportedCurrency: UnsupportedCurrencyError,
+        cart_service.CartBusy: CartBusyError,
         cart_service.CartCheckedOut: CartCheckedOutError,
         checkout_service.TotalChanged: TotalChangedError,
         cart_service.AddOnUnavailable: AddOnUnavailableError,
@@ -212,6 +269,7 @@ register_errors(
         coupon_service.CouponChanged: CouponChangedError,
         checkout_service.EmptyCart: CartEmptyError,
         checkout_service.PriceChanged: PriceChangedError,
+        invoice_service.InvalidPeriod: InvalidPeriodError,
     }
 )
 
@@ -221,33 +279,46 @@ register_errors(
 
 @strawberry.type(description="A line of the cart, priced as the summary shows it.")
 class CartLine:
-    add_on: AddOn
-    add_on_code: str
-    name: str
-    quantity: int
-    cadence: CadenceEnum  # type: ignore[valid-type]
+    id: strawberry.ID = strawberry.field(description="The line's id, the same while it stays in the cart.")
+    add_on: AddOn = strawberry.field(description="The catalog add-on this line buys.")
+    add_on_code: str = strawberry.field(description="The add-on's code.")
+    name: str = strawberry.field(description="The add-on's name.")
+    quantity: int = strawberry.field(description="Units to buy.")
+    cadence: CadenceEnum = strawberry.field(  # type: ignore[valid-type]
+        description="Billed every month or once."
+    )
     is_free: bool = strawberry.field(description='Shown as "GRÁTIS": costs nothing.')
     unit_price: Money = strawberry.field(description="The unit price seen when added: what checkout charges.")
-    current_unit_price: Money | None = strawberry.field(description="The catalog price now; null: not sold.")
-    price_changed: bool
+    current_unit_price: Money | None = strawberry.field(
+        description="The catalog's unit price now; null: no longer sold in this currency."
+    )
+    price_changed: bool = strawberry.field(
+        description="The catalog's price is not the one seen: checkout refuses until the line is updated."
+    )
     line_total: Money = strawberry.field(description="Unit price x quantity: per month, or once.")
     amount_due: Money = strawberry.field(
-        description="On the next invoice: prorated by day (monthly) or in full."
+        description="On the next invoice: prorated by day (monthly) or in full (one-off)."
     )
-    discount: Money
-    total: Money = strawberry.field(description="amountDue - discount.")
-    coupon_applies: bool
+    discount: Money = strawberry.field(description="The coupon's share of the discount on this line.")
+    total: Money = strawberry.field(description="The amount due minus the discount.")
+    coupon_applies: bool = strawberry.field(description="Whether the cart's coupon discounts this line.")
 
 
-@strawberry.type
+@strawberry.type(description="The coupon applied to the cart, with its terms.")
 class CartCoupon:
-    code: str
-    description: str
-    kind: CouponKindEnum  # type: ignore[valid-type]
-    percent_off: Decimal | None
-    amount_off: Money | None
-    duration: CouponDurationEnum  # type: ignore[valid-type]
-    duration_months: int | None
+    code: str = strawberry.field(description="The coupon's code, in capitals.")
+    description: str = strawberry.field(description="What the coupon offers, in words.")
+    kind: CouponKindEnum = strawberry.field(  # type: ignore[valid-type]
+        description="A percentage or an amount off."
+    )
+    percent_off: Decimal | None = strawberry.field(description="The percentage off (PERCENT coupons).")
+    amount_off: Money | None = strawberry.field(
+        description="The amount off, in the environment's currency (FIXED coupons)."
+    )
+    duration: CouponDurationEnum = strawberry.field(  # type: ignore[valid-type]
+        description="How long it keeps discounting."
+    )
+    duration_months: int | None = strawberry.field(description="The months discounted (REPEATING coupons).")
     applies: bool = strawberry.field(description="Whether it discounts anything in the cart now.")
     changed_since_applied: bool = strawberry.field(
         description="Its terms changed since it was applied: checkout refuses until it is applied again."
@@ -259,8 +330,8 @@ class CartSummary:
     subtotal: Money = strawberry.field(
         description="What this purchase adds to the next invoice, before discount."
     )
-    discount: Money
-    total: Money = strawberry.field(description="subtotal - discount.")
+    discount: Money = strawberry.field(description="The coupon's discount.")
+    total: Money = strawberry.field(description="The subtotal minus the discount: what checkout charges.")
     monthly_increase: Money = strawberry.field(description="What the monthly bill grows by (before coupons).")
     due_on_next_invoice: Money = strawberry.field(
         description="The monthly items prorated by day from today to the end of the billing period."
@@ -269,7 +340,7 @@ class CartSummary:
     new_monthly_total: Money = strawberry.field(
         description="The monthly price afterwards: plan, monthly add-ons and new ones, before coupons."
     )
-    period: BillingPeriod
+    period: BillingPeriod = strawberry.field(description="The current billing period.")
     days_left: int = strawberry.field(description="Days charged in the current period, today included.")
 
     @classmethod
@@ -287,20 +358,26 @@ class CartSummary:
         )
 
 
-@strawberry.type
+@strawberry.type(
+    description="The caller's cart in the add-on store: its lines, its coupon and their summary."
+)
 class Cart:
-    id: strawberry.ID | None = strawberry.field(description="Null until something is added.")
-    lines: list[CartLine]
-    coupon: CartCoupon | None
-    summary: CartSummary
+    id: strawberry.ID = strawberry.field(
+        description="The caller's cart: the same id before anything is added, while it fills, and once "
+        "checkout has emptied it."
+    )
+    lines: list[CartLine] = strawberry.field(description="What is in the cart, in the order it was added.")
+    coupon: CartCoupon | None = strawberry.field(description="The coupon applied; null: none.")
+    summary: CartSummary = strawberry.field(description="The figures of the purchase.")
 
     @classmethod
-    def of(cls, view: cart_service.CartView) -> Cart:
+    def of(cls, view: cart_service.CartView, owner: Principal) -> Cart:
         lines = []
         for line_view, priced in zip(view.lines, view.summary.lines, strict=True):
             line = line_view.line
             lines.append(
                 CartLine(
+                    id=global_id("CartLine", line.id),
                     add_on=AddOn.of(line.add_on),
                     add_on_code=line.add_on.code,
                     name=line.add_on.name,
@@ -317,8 +394,10 @@ class Cart:
                     coupon_applies=priced.coupon_applies,
                 )
             )
+        # One cart per admin, whichever row holds it: the id names the owner, so it outlives checkout.
+        assert owner.user is not None  # the store is for admins, who are users
         return cls(
-            id=strawberry.ID(str(view.cart.id)) if view.cart else None,
+            id=global_id("Cart", owner.user.id),
             lines=lines,
             coupon=coupon_of(view) if view.coupon else None,
             summary=CartSummary.of(view.summary),
@@ -343,14 +422,38 @@ def coupon_of(view: cart_service.CartView) -> CartCoupon:
     )
 
 
-@strawberry.type
-class CartPayload:
-    cart: Cart
+_CART_AFTER = "The cart as this change left it."
+
+
+@strawberry.type(description="The add-on is in the cart.")
+class AddToCartSuccess:
+    cart: Cart = strawberry.field(description=_CART_AFTER)
+
+
+@strawberry.type(description="The line has its new quantity, at the current price.")
+class UpdateCartItemSuccess:
+    cart: Cart = strawberry.field(description=_CART_AFTER)
+
+
+@strawberry.type(description="The line is out of the cart.")
+class RemoveFromCartSuccess:
+    cart: Cart = strawberry.field(description=_CART_AFTER)
+
+
+@strawberry.type(description="The coupon is applied: the summary shows its discount.")
+class ApplyCouponSuccess:
+    cart: Cart = strawberry.field(description=_CART_AFTER)
+
+
+@strawberry.type(description="The cart has no coupon.")
+class RemoveCouponSuccess:
+    cart: Cart = strawberry.field(description=_CART_AFTER)
 
 
 _ACCESS = NotAdminError | NotEligibleError | NoActivePlanError
-_LINE = NotFoundError | InvalidInputError | AddOnUnavailableError | QuantityAboveMaximumError
-_CONDITIONS = NotAvailableForPlanError | RequiredAddOnMissingError
+_CONDITIONS = (
+    AddOnUnavailableError | QuantityAboveMaximumError | NotAvailableForPlanError | RequiredAddOnMissingError
+)
 _COUPON = (
     CouponNotFoundError
     | CouponNotYetValidError
@@ -360,19 +463,38 @@ _COUPON = (
     | CouponNotApplicableError
 )
 
-AddToCartResult = Annotated[CartPayload | _ACCESS | _LINE | _CONDITIONS, strawberry.union("AddToCartResult")]
+CartResult = Annotated[Cart | _ACCESS, strawberry.union("CartResult", description="The cart, or why not.")]
+AddToCartResult = Annotated[
+    AddToCartSuccess
+    | _ACCESS
+    | InvalidInputError
+    | NotFoundError
+    | UnsupportedCurrencyError
+    | CartBusyError
+    | _CONDITIONS,
+    strawberry.union("AddToCartResult", description="The cart with the add-on, or why it was not added."),
+]
 UpdateCartItemResult = Annotated[
-    CartPayload | _ACCESS | _LINE | _CONDITIONS, strawberry.union("UpdateCartItemResult")
+    UpdateCartItemSuccess
+    | _ACCESS
+    | InvalidInputError
+    | NotFoundError
+    | UnsupportedCurrencyError
+    | CartCheckedOutError
+    | _CONDITIONS,
+    strawberry.union("UpdateCartItemResult", description="The cart with the new quantity, or why not."),
 ]
 RemoveFromCartResult = Annotated[
-    CartPayload | _ACCESS | NotFoundError, strawberry.union("RemoveFromCartResult")
+    RemoveFromCartSuccess | _ACCESS | NotFoundError | CartCheckedOutError,
+    strawberry.union("RemoveFromCartResult", description="The cart without the line, or why not."),
 ]
 ApplyCouponResult = Annotated[
-    CartPayload | _ACCESS | InvalidInputError | _COUPON | CartCheckedOutError,
-    strawberry.union("ApplyCouponResult"),
+    ApplyCouponSuccess | _ACCESS | InvalidInputError | _COUPON | CartCheckedOutError,
+    strawberry.union("ApplyCouponResult", description="The cart with the coupon, or why it was refused."),
 ]
 RemoveCouponResult = Annotated[
-    CartPayload | _ACCESS | CartCheckedOutError, strawberry.union("RemoveCouponResult")
+    RemoveCouponSuccess | _ACCESS | CartCheckedOutError,
+    strawberry.union("RemoveCouponResult", description="The cart without a coupon, or why not."),
 ]
 
 
@@ -381,26 +503,33 @@ RemoveCouponResult = Annotated[
 
 @strawberry.type(description="A line of a confirmed order: a snapshot of what was bought and charged.")
 class OrderLine:
-    add_on_code: str
-    name: str
-    cadence: CadenceEnum  # type: ignore[valid-type]
-    is_free: bool
-    quantity: int
-    unit_price: Money
-    line_total: Money
-    amount_due: Money
-    discount: Money
-    total: Money
-    subscription_id: strawberry.ID | None = strawberry.field(
-        description="The add-on subscription it activated."
+    id: strawberry.ID = strawberry.field(description="The line's id.")
+    add_on_code: str = strawberry.field(description="The add-on bought, by code.")
+    name: str = strawberry.field(description="The add-on's name when bought.")
+    cadence: CadenceEnum = strawberry.field(  # type: ignore[valid-type]
+        description="Billed every month or once."
+    )
+    is_free: bool = strawberry.field(description="It cost nothing.")
+    quantity: int = strawberry.field(description="Units bought.")
+    unit_price: Money = strawberry.field(description="The unit price charged.")
+    line_total: Money = strawberry.field(description="Unit price x quantity: per month, or once.")
+    amount_due: Money = strawberry.field(
+        description="Added to the next invoice: prorated by day (monthly) or in full (one-off)."
+    )
+    discount: Money = strawberry.field(description="The coupon's share of the discount on this line.")
+    total: Money = strawberry.field(description="The amount due minus the discount.")
+    active_add_on: ActiveAddOn | None = strawberry.field(
+        description="The add-on this line activated, as My plan lists it; null: a one-off item that "
+        "raises no limit (it appears in the order and the invoice only)."
     )
 
     @classmethod
-    def of(cls, line: store_models.OrderLine, currency: str) -> OrderLine:
+    def of(cls, line: store_models.OrderLine, currency: str, active_add_on: ActiveAddOn | None) -> OrderLine:
         def amount(value: Decimal) -> Money:
             return Money.of(money.Money.of(value, currency))
 
         return cls(
+            id=global_id("OrderLine", line.id),
             add_on_code=line.add_on_code,
             name=line.name,
             cadence=line.cadence,
@@ -411,28 +540,29 @@ class OrderLine:
             amount_due=amount(line.amount_due),
             discount=amount(line.discount),
             total=amount(line.total),
-            subscription_id=strawberry.ID(str(line.subscription_id)) if line.subscription_id else None,
+            active_add_on=active_add_on,
         )
 
 
-@strawberry.type
+@strawberry.type(description="A confirmed purchase, with the figures it was charged at.")
 class Order:
-    id: strawberry.ID
-    idempotency_key: str
-    created_at: dt.datetime
-    lines: list[OrderLine]
-    coupon_code: str | None
-    subtotal: Money
-    discount: Money
-    total: Money
-    monthly_increase: Money
-    due_on_next_invoice: Money
-    one_off_total: Money
-    new_monthly_total: Money
-    period: BillingPeriod
+    id: strawberry.ID = strawberry.field(description="The order's id.")
+    idempotency_key: str = strawberry.field(description="The key the checkout that placed it was sent with.")
+    created_at: dt.datetime = strawberry.field(description="When it was confirmed.")
+    lines: list[OrderLine] = strawberry.field(description="What was bought.")
+    coupon_code: str | None = strawberry.field(description="The coupon redeemed; null: none.")
+    subtotal: Money = strawberry.field(description="What it added to the next invoice, before discount.")
+    discount: Money = strawberry.field(description="The coupon's discount.")
+    total: Money = strawberry.field(description="What it added to the next invoice.")
+    monthly_increase: Money = strawberry.field(description="What the monthly bill grew by.")
+    due_on_next_invoice: Money = strawberry.field(description="The monthly items prorated by day.")
+    one_off_total: Money = strawberry.field(description="The one-off items, billed once.")
+    new_monthly_total: Money = strawberry.field(description="The monthly price afterwards, before coupons.")
+    period: BillingPeriod = strawberry.field(description="The billing period it was bought in.")
 
     @classmethod
-    def of(cls, result: checkout_service.CheckoutResult) -> Order:
+    def of(cls, result: checkout_service.CheckoutResult, active: dict[str, ActiveAddOn]) -> Order:
+        """``active``: the add-ons it activated, by subscription id (loaded with the order, in one query)."""
         order = result.order
         currency = order.currency
 
@@ -441,10 +571,12 @@ class Order:
 
         terms: dict[str, Any] | None = order.coupon_terms
         return cls(
-            id=strawberry.ID(str(order.id)),
+            id=global_id("Order", order.id),
             idempotency_key=order.idempotency_key,
             created_at=order.created_at,
-            lines=[OrderLine.of(line, currency) for line in result.lines],
+            lines=[
+                OrderLine.of(line, currency, active.get(str(line.subscription_id))) for line in result.lines
+            ],
             coupon_code=str(terms["code"]) if terms else None,
             subtotal=amount(order.subtotal),
             discount=amount(order.discount),
@@ -461,9 +593,28 @@ class Order:
 
 @strawberry.type(description="The purchase is confirmed and its add-ons are active.")
 class CheckoutSuccess:
-    order: Order
-    activated_add_ons: list[ActiveAddOn]
+    order: Order = strawberry.field(description="The order placed.")
+    cart: Cart = strawberry.field(
+        description="The caller's cart after the purchase: emptied, with the same id as before."
+    )
+    active_add_ons: list[ActiveAddOn] = strawberry.field(
+        description="The add-ons the purchase activated, as My plan lists them."
+    )
+    my_plan: MyPlan = strawberry.field(description="My plan with the purchase counted: new limits included.")
     replayed: bool = strawberry.field(description="True when this idempotency key had already confirmed it.")
+
+    @classmethod
+    def of(
+        cls, result: checkout_service.CheckoutResult, cart: Cart, plan: TenantPlan, now: dt.datetime
+    ) -> CheckoutSuccess:
+        active = {str(s.id): ActiveAddOn.of(s, now=now) for s in result.subscriptions}
+        return cls(
+            order=Order.of(result, active),
+            cart=cart,
+            active_add_ons=list(active.values()),
+            my_plan=MyPlan.of(plan),
+            replayed=result.replayed,
+        )
 
 
 CheckoutResult = Annotated[
@@ -474,40 +625,42 @@ CheckoutResult = Annotated[
     | CartEmptyError
     | PriceChangedError
     | TotalChangedError
-    | AddOnUnavailableError
-    | QuantityAboveMaximumError
     | _CONDITIONS
     | _COUPON
     | CouponChangedError,
-    strawberry.union("CheckoutResult"),
+    strawberry.union("CheckoutResult", description="The confirmed purchase, or why nothing was charged."),
 ]
 
 
 # --- Invoice preview ---------------------------------------------------------------------------
 
 
-@strawberry.type
+@strawberry.type(description="A line of an invoice.")
 class InvoiceLine:
-    kind: InvoiceLineKindEnum  # type: ignore[valid-type]
-    code: str
-    description: str
-    quantity: int
-    unit_price: Money
-    days: int | None = strawberry.field(description="Days charged, for prorated lines.")
-    amount: Money
+    kind: InvoiceLineKindEnum = strawberry.field(  # type: ignore[valid-type]
+        description="What it charges for."
+    )
+    code: str = strawberry.field(description="The plan's, add-on's or coupon's code.")
+    description: str = strawberry.field(description="The line as the invoice words it.")
+    quantity: int = strawberry.field(description="Units charged.")
+    unit_price: Money = strawberry.field(description="The price of one unit for a whole period, or once.")
+    days: int | None = strawberry.field(description="Days charged, for prorated lines; null otherwise.")
+    amount: Money = strawberry.field(description="What the line adds to the invoice (negative: a discount).")
 
 
 @strawberry.type(description="The invoice of a billing period as it stands; the lines add up to the total.")
 class InvoicePreview:
-    period: BillingPeriod
-    lines: list[InvoiceLine]
-    subtotal: Money
-    discount: Money
-    total: Money
+    id: strawberry.ID = strawberry.field(description="The environment's invoice of this period.")
+    period: BillingPeriod = strawberry.field(description="The billing period invoiced.")
+    lines: list[InvoiceLine] = strawberry.field(description="The charges, then the discounts.")
+    subtotal: Money = strawberry.field(description="The charges, before discounts.")
+    discount: Money = strawberry.field(description="The discounts, as a positive amount.")
+    total: Money = strawberry.field(description="The subtotal minus the discounts.")
 
     @classmethod
-    def of(cls, invoice: pricing.Invoice) -> InvoicePreview:
+    def of(cls, invoice: pricing.Invoice, tenant_id: object) -> InvoicePreview:
         return cls(
+            id=global_id("InvoicePreview", tenant_id, invoice.period.name),
             period=BillingPeriod.of(invoice.period),
             lines=[
                 InvoiceLine(
@@ -527,121 +680,183 @@ class InvoicePreview:
         )
 
 
+InvoicePreviewResult = Annotated[
+    InvoicePreview | _ACCESS | InvalidPeriodError,
+    strawberry.union("InvoicePreviewResult", description="The invoice of the period, or why not."),
+]
+
+
 # --- Root fields -------------------------------------------------------------------------------
+
+AddOnCode = Annotated[
+    str, strawberry.argument(description='The add-on\'s code, as the catalog lists it ("users-1").')
+]
 
 
 @strawberry.type
 class Query:
     @strawberry.field(
         extensions=allow(scopes.TENANT_READ),
-        description="The caller's open cart and its summary. Admins of eligible environments only.",
+        description="The caller's cart and its summary (an empty one before anything is added). Admins "
+        "of eligible environments only.",
     )
-    async def cart(self, info: Info) -> Cart:
+    async def cart(self, info: Info) -> CartResult | None:
+        principal = await info.context.require_principal()
         view = await cart_service.view_cart(
-            await info.context.require_principal(),
-            eligible_since=info.context.settings.store_eligible_since,
-            now=info.context.clock.now(),
+            principal, eligible_since=info.context.settings.store_eligible_since, now=info.context.clock.now()
         )
-        return Cart.of(view)
+        return Cart.of(view, principal)
 
     @strawberry.field(
         name="invoicePreview",
         extensions=allow(scopes.TENANT_READ),
-        description='The invoice of a billing period ("2026-11"; default: the current one). A bad period '
-        "is an error with extensions.code INVALID_PERIOD (the type is API.md's, not a union).",
+        description="The invoice of a billing period as it stands. Admins of eligible environments only.",
     )
-    async def invoice_preview(self, info: Info, period: str | None = None) -> InvoicePreview:
+    async def invoice_preview(
+        self,
+        info: Info,
+        period: Annotated[
+            str | None,
+            strawberry.argument(description='The billing period ("2026-11"); null: the current one.'),
+        ] = None,
+    ) -> InvoicePreviewResult | None:
+        principal = await info.context.require_principal()
         invoice = await invoice_service.invoice_preview(
-            await info.context.require_principal(),
+            principal,
             period_name=period,
             eligible_since=info.context.settings.store_eligible_since,
             now=info.context.clock.now(),
         )
-        return InvoicePreview.of(invoice)
+        return InvoicePreview.of(invoice, principal.tenant.id)
 
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(name="addToCart", extensions=allow())
-    async def add_to_cart(self, info: Info, add_on_code: str, quantity: int | None = 1) -> AddToCartResult:
+    @strawberry.mutation(
+        name="addToCart",
+        extensions=allow(),
+        description="Add units of an add-on to the caller's cart, at the price shown now; an add-on "
+        "already in the cart gets more units.",
+    )
+    async def add_to_cart(
+        self,
+        info: Info,
+        add_on_code: AddOnCode,
+        quantity: Annotated[int, strawberry.argument(description="Units to add, at least 1.")] = 1,
+    ) -> AddToCartResult | None:
+        principal = await info.context.require_principal()
         view = await cart_service.add_to_cart(
-            await info.context.require_principal(),
+            principal,
             add_on_code=add_on_code,
             quantity=quantity,
             eligible_since=info.context.settings.store_eligible_since,
             now=info.context.clock.now(),
         )
-        return CartPayload(cart=Cart.of(view))
+        return AddToCartSuccess(cart=Cart.of(view, principal))
 
-    @strawberry.mutation(name="updateCartItem", extensions=allow())
-    async def update_cart_item(self, info: Info, add_on_code: str, quantity: int) -> UpdateCartItemResult:
+    @strawberry.mutation(
+        name="updateCartItem",
+        extensions=allow(),
+        description="Set the quantity of a line of the caller's cart; the line takes the current price.",
+    )
+    async def update_cart_item(
+        self,
+        info: Info,
+        add_on_code: AddOnCode,
+        quantity: Annotated[int, strawberry.argument(description="The line's new quantity, at least 1.")],
+    ) -> UpdateCartItemResult | None:
+        principal = await info.context.require_principal()
         view = await cart_service.update_cart_item(
-            await info.context.require_principal(),
+            principal,
             add_on_code=add_on_code,
             quantity=quantity,
             eligible_since=info.context.settings.store_eligible_since,
             now=info.context.clock.now(),
         )
-        return CartPayload(cart=Cart.of(view))
+        return UpdateCartItemSuccess(cart=Cart.of(view, principal))
 
-    @strawberry.mutation(name="removeFromCart", extensions=allow())
-    async def remove_from_cart(self, info: Info, add_on_code: str) -> RemoveFromCartResult:
+    @strawberry.mutation(
+        name="removeFromCart",
+        extensions=allow(),
+        description="Take an add-on's line out of the caller's cart.",
+    )
+    async def remove_from_cart(self, info: Info, add_on_code: AddOnCode) -> RemoveFromCartResult | None:
+        principal = await info.context.require_principal()
         view = await cart_service.remove_from_cart(
-            await info.context.require_principal(),
+            principal,
             add_on_code=add_on_code,
             eligible_since=info.context.settings.store_eligible_since,
             now=info.context.clock.now(),
         )
-        return CartPayload(cart=Cart.of(view))
+        return RemoveFromCartSuccess(cart=Cart.of(view, principal))
 
     @strawberry.mutation(
         name="applyCoupon",
         extensions=allow(),
-        description="Codes are case-insensitive; surrounding spaces are ignored.",
+        description="Apply a discount coupon to the caller's cart, replacing any other.",
     )
-    async def apply_coupon(self, info: Info, code: str) -> ApplyCouponResult:
+    async def apply_coupon(
+        self,
+        info: Info,
+        code: Annotated[
+            str,
+            strawberry.argument(description="The coupon's code; case and surrounding spaces do not matter."),
+        ],
+    ) -> ApplyCouponResult | None:
+        principal = await info.context.require_principal()
         view = await cart_service.apply_coupon(
-            await info.context.require_principal(),
+            principal,
             code=code,
             eligible_since=info.context.settings.store_eligible_since,
             now=info.context.clock.now(),
         )
-        return CartPayload(cart=Cart.of(view))
+        return ApplyCouponSuccess(cart=Cart.of(view, principal))
 
-    @strawberry.mutation(name="removeCoupon", extensions=allow())
-    async def remove_coupon(self, info: Info) -> RemoveCouponResult:
+    @strawberry.mutation(
+        name="removeCoupon", extensions=allow(), description="Take the coupon off the caller's cart."
+    )
+    async def remove_coupon(self, info: Info) -> RemoveCouponResult | None:
+        principal = await info.context.require_principal()
         view = await cart_service.remove_coupon(
-            await info.context.require_principal(),
-            eligible_since=info.context.settings.store_eligible_since,
-            now=info.context.clock.now(),
+            principal, eligible_since=info.context.settings.store_eligible_since, now=info.context.clock.now()
         )
-        return CartPayload(cart=Cart.of(view))
+        return RemoveCouponSuccess(cart=Cart.of(view, principal))
 
     @strawberry.mutation(
         extensions=allow(),
-        description="Confirm the purchase at the figures last shown with the cart (TOTAL_CHANGED "
-        "otherwise): the same idempotency key returns the same order.",
+        description="Confirm the purchase of the caller's cart at the figures last shown with it "
+        "(`TotalChangedError` otherwise): the add-ons are active at once. The same idempotency key "
+        "returns the same order.",
     )
     async def checkout(
         self,
         info: Info,
-        idempotency_key: str,
+        idempotency_key: Annotated[
+            str,
+            strawberry.argument(
+                description="A key of the client's choosing for this purchase: a retry with the same key "
+                "returns the same order and charges nothing more."
+            ),
+        ],
         expected_total: Annotated[
             Decimal | None,
-            strawberry.argument(description="When given, the total this purchase must have (TOTAL_CHANGED)."),
+            strawberry.argument(
+                description="When given, the total this purchase must have (`TotalChangedError` otherwise)."
+            ),
         ] = None,
-    ) -> CheckoutResult:
+    ) -> CheckoutResult | None:
+        principal = await info.context.require_principal()
+        now = info.context.clock.now()
         result = await checkout_service.checkout(
-            await info.context.require_principal(),
+            principal,
             idempotency_key=idempotency_key,
             eligible_since=info.context.settings.store_eligible_since,
-            now=info.context.clock.now(),
+            now=now,
             expected_total=expected_total,
             broadcaster=info.context.services.broadcaster,
             plan_cache=info.context.services.plan_cache,
         )
-        return CheckoutSuccess(
-            order=Order.of(result),
-            activated_add_ons=[ActiveAddOn.of(s, now=info.context.clock.now()) for s in result.subscriptions],
-            replayed=result.replayed,
-        )
+        # Checkout dropped the cached plan: this one counts the purchase, and prices the emptied cart.
+        plan = await info.context.tenant_plan_after_write(principal.tenant, now)
+        cart = await cart_service.current_cart(principal, plan, now)
+        return CheckoutSuccess.of(result, Cart.of(cart, principal), plan, now)

@@ -100,7 +100,12 @@ def catalog_price(add_on: AddOn, currency: str) -> money.Money:
     try:
         return money.price_in(add_on.prices, currency)
     except money.UnsupportedCurrencyError:
-        raise UnsupportedCurrency(f"{add_on.name} is not sold in {currency}.", field="addOnCode") from None
+        raise UnsupportedCurrency(
+            f"{add_on.name} is not sold in {currency}.",
+            field="addOnCode",
+            currency=currency,
+            available_currencies=sorted(add_on.prices),
+        ) from None
 
 
 def current_monthly_total(view: TenantPlan) -> money.Money:
@@ -169,11 +174,15 @@ async def check_conditions(
     active_codes = {subscription.add_on.code for subscription in view.add_ons}
     for add_on, quantity in wanted:
         if not add_on.is_active:
-            raise AddOnUnavailable(f"{add_on.name} ({add_on.code}) is no longer sold.", field=field)
+            raise AddOnUnavailable(
+                f"{add_on.name} ({add_on.code}) is no longer sold.", field=field, add_on_code=add_on.code
+            )
         if add_on.eligible_plan_codes and plan_code not in add_on.eligible_plan_codes:
             raise NotAvailableForPlan(
                 f"{add_on.name} is available for the plans {', '.join(add_on.eligible_plan_codes)} only.",
                 field=field,
+                add_on_code=add_on.code,
+                eligible_plan_codes=list(add_on.eligible_plan_codes),
             )
         already = contracted.get(add_on.code, 0)
         maximum = maximum_of(add_on)
@@ -182,6 +191,7 @@ async def check_conditions(
                 f"{add_on.name}: at most {maximum} in all; {already} already contracted, "
                 f"{quantity} requested.",
                 field="quantity",
+                add_on_code=add_on.code,
                 maximum=maximum,
                 already_contracted=already,
             )
@@ -190,7 +200,10 @@ async def check_conditions(
         ]
         if missing:
             raise RequiredAddOnMissing(
-                f"{add_on.name} requires {', '.join(missing)}, active or in the cart.", field=field
+                f"{add_on.name} requires {', '.join(missing)}, active or in the cart.",
+                field=field,
+                add_on_code=add_on.code,
+                required_add_on_codes=missing,
             )
 
 
@@ -238,7 +251,9 @@ async def add_on_on_sale(code: str) -> AddOn:
     if add_on is None:
         raise NotFound(f"No add-on with code {code[:MAX_CODE_LENGTH]!r}.", field="addOnCode")
     if not add_on.is_active:
-        raise AddOnUnavailable(f"{add_on.name} ({add_on.code}) is no longer sold.", field="addOnCode")
+        raise AddOnUnavailable(
+            f"{add_on.name} ({add_on.code}) is no longer sold.", field="addOnCode", add_on_code=add_on.code
+        )
     return add_on
 
 
@@ -314,7 +329,12 @@ async def _access(principal: Principal, eligible_since: dt.date, now: dt.datetim
 async def view_cart(principal: Principal, *, eligible_since: dt.date, now: dt.datetime) -> CartView:
     """The admin's open cart with its summary (an empty one if none is open). The figures shown are
     recorded as the cart's quote, which checkout confirms."""
-    view = await _access(principal, eligible_since, now)
+    return await current_cart(principal, await _access(principal, eligible_since, now), now)
+
+
+async def current_cart(principal: Principal, view: TenantPlan, now: dt.datetime) -> CartView:
+    """The admin's open cart as it stands (an empty one if none is open), priced with ``view``, its
+    figures recorded as its quote: the ``cart`` query, and the emptied cart a checkout answers with."""
     answer = await build_view(view, await _open_cart(principal), now)
     if answer.cart is not None:
         await record_quote(answer.cart, answer.summary)
@@ -395,6 +415,7 @@ async def _add_line(
         raise QuantityAboveMaximum(
             f"{add_on.name}: the cart may hold at most {max(room, 0)} (another request just added some).",
             field="quantity",
+            add_on_code=add_on.code,
             maximum=maximum_of(add_on),
             already_contracted=await contracted_quantity(view, add_on),
         )
@@ -416,7 +437,7 @@ async def update_cart_item(
     async with in_transaction():
         held = await _hold_open(cart, now)
         if held is None:
-            raise NotFound(f"{add_on_code[:MAX_CODE_LENGTH]!r} is not in the cart.", field="addOnCode")
+            raise CartCheckedOut("This cart was just confirmed by a checkout: the quantity was not changed.")
         await CartLine.filter(id=line.id).update(
             quantity=quantity, unit_price=price.amount, currency=price.currency
         )
@@ -437,7 +458,9 @@ async def remove_from_cart(
     async with in_transaction():
         held = await _hold_open(cart, now)
         if held is None:
-            raise NotFound(f"{add_on_code[:MAX_CODE_LENGTH]!r} is not in the cart.", field="addOnCode")
+            raise CartCheckedOut(
+                "This cart was just confirmed by a checkout, with this line: it was not removed."
+            )
         await CartLine.filter(id=line.id).delete()
         return await _answer(view, held, now)
 

@@ -82,14 +82,22 @@ async def check_usable(coupon: Coupon, *, tenant_id: uuid.UUID | str, now: dt.da
         raise CouponNotFound(f"There is no coupon {coupon.code!r}.", field="code")
     if coupon.valid_from is not None and now < coupon.valid_from:
         raise CouponNotYetValid(
-            f"Coupon {coupon.code} is valid from {coupon.valid_from.date().isoformat()}.", field="code"
+            f"Coupon {coupon.code} is valid from {coupon.valid_from.date().isoformat()}.",
+            field="code",
+            valid_from=coupon.valid_from,
         )
     if coupon.valid_until is not None and now >= coupon.valid_until:
         raise CouponExpired(
-            f"Coupon {coupon.code} expired on {coupon.valid_until.date().isoformat()}.", field="code"
+            f"Coupon {coupon.code} expired on {coupon.valid_until.date().isoformat()}.",
+            field="code",
+            expired_at=coupon.valid_until,
         )
     if coupon.max_redemptions is not None and coupon.times_redeemed >= coupon.max_redemptions:
-        raise CouponExhausted(f"Coupon {coupon.code} has no redemptions left.", field="code")
+        raise CouponExhausted(
+            f"Coupon {coupon.code} has no redemptions left.",
+            field="code",
+            max_redemptions=coupon.max_redemptions,
+        )
     if await CouponRedemption.exists(coupon_id=coupon.id, tenant_id=tenant_id):
         raise CouponAlreadyUsed(f"This environment has already used coupon {coupon.code}.", field="code")
 
@@ -167,7 +175,11 @@ async def redeem(
     if coupon.max_redemptions is not None:
         query = query.filter(times_redeemed__lt=coupon.max_redemptions)
     if not await query.update(times_redeemed=F("times_redeemed") + 1):
-        raise CouponExhausted(f"Coupon {coupon.code} has no redemptions left.", field="code")
+        raise CouponExhausted(
+            f"Coupon {coupon.code} has no redemptions left.",
+            field="code",
+            max_redemptions=coupon.max_redemptions,
+        )
     try:
         await CouponRedemption.create(
             coupon_id=coupon.id, tenant_id=tenant_id, order_id=order_id, redeemed_at=now

@@ -23,7 +23,7 @@ from app.models.store import Cart, CartLine, CouponRedemption, Order, OrderLine
 from app.models.tenancy import Tenant, User
 from app.seed import SeedResult
 from tests.api.test_store import ADMIN, CART, add, apply, eur
-from tests.conftest import GraphQLClient
+from tests.conftest import GraphQLClient, count_queries
 from tests.smtp import SmtpServer
 
 MONEY = "{ amount currency }"
@@ -40,20 +40,25 @@ mutation($key: String!) {{
         subtotal {MONEY} discount {MONEY} total {MONEY} monthlyIncrease {MONEY}
         dueOnNextInvoice {MONEY} oneOffTotal {MONEY} newMonthlyTotal {MONEY}
         lines {{
-          addOnCode name cadence isFree quantity subscriptionId
+          id addOnCode name cadence isFree quantity activeAddOn {{ id addOn {{ code }} }}
           unitPrice {MONEY} lineTotal {MONEY} amountDue {MONEY} discount {MONEY} total {MONEY}
         }}
       }}
-      activatedAddOns {{ id name quantity status configurationStatus contractedAt monthlyPrice {MONEY} }}
+      activeAddOns {{ id name quantity status configurationStatus contractedAt monthlyPrice {MONEY} }}
+      cart {{ id lines {{ id }} coupon {{ code }} summary {{ total {MONEY} newMonthlyTotal {MONEY} }} }}
+      myPlan {{
+        id monthlyTotal {MONEY} effectiveLimits {{ users integrations }}
+        activeAddOns {{ id addOn {{ code }} }}
+      }}
     }}
   }}
 }}
 """
 MY_PLAN = """
 { myPlan { ... on MyPlan {
-  effectiveLimits { storageMb users integrations credits }
+  effectiveLimits { storageBytes users integrations credits }
   monthlyTotal { amount currency }
-  addOns { id name contractedAt configurationStatus monthlyPrice { amount } addOn { code } }
+  activeAddOns { id name contractedAt configurationStatus monthlyPrice { amount } addOn { code } }
 } } }
 """
 
@@ -73,7 +78,7 @@ async def fill_journey_cart(gql: GraphQLClient) -> None:
         ("integration-webhooks", 1),
         ("start-pack", 1),
     ):
-        assert (await add(gql, code, quantity))["__typename"] == "CartPayload"
+        assert (await add(gql, code, quantity))["__typename"] == "AddToCartSuccess"
 
 
 async def add_second_admin() -> None:
@@ -103,7 +108,7 @@ async def test_purchase_journey_end_to_end(
     await add_second_admin()
     await fill_journey_cart(gql)
     if coupon:
-        assert (await apply(gql, coupon))["__typename"] == "CartPayload"
+        assert (await apply(gql, coupon))["__typename"] == "ApplyCouponSuccess"
     summary = (await gql.post(CART, as_=ADMIN))["data"]["cart"]["summary"]
 
     result = await checkout(gql, "journey-1")
@@ -133,17 +138,25 @@ async def test_purchase_journey_end_to_end(
     assert order["couponCode"] == coupon
 
     # Activated at once: three subscriptions (the Start Pack is in the order only).
-    activated = {a["name"]: a for a in result["activatedAddOns"]}
+    activated = {a["name"]: a for a in result["activeAddOns"]}
     assert set(activated) == {"1 extra user", "Shopify integration", "Webhooks"}
     assert activated["Shopify integration"]["configurationStatus"] == "PENDING"
     assert activated["Webhooks"]["configurationStatus"] == "PENDING"
     assert activated["1 extra user"]["configurationStatus"] == "NOT_REQUIRED"
-    assert order["lines"][3]["subscriptionId"] is None
+    assert order["lines"][3]["activeAddOn"] is None
+    assert [line["activeAddOn"]["id"] for line in order["lines"][:3]] == [
+        a["id"] for a in result["activeAddOns"]
+    ]
 
     my_plan = (await gql.post(MY_PLAN, as_=ADMIN))["data"]["myPlan"]
-    assert my_plan["effectiveLimits"] == {"storageMb": 20480, "users": 7, "integrations": 4, "credits": 4000}
+    assert my_plan["effectiveLimits"] == {
+        "storageBytes": 20480 * 1024 * 1024,
+        "users": 7,
+        "integrations": 4,
+        "credits": 4000,
+    }
     assert my_plan["monthlyTotal"] == eur("147.70")
-    new = {a["addOn"]["code"]: a for a in my_plan["addOns"]}
+    new = {a["addOn"]["code"]: a for a in my_plan["activeAddOns"]}
     assert new["users-1"]["contractedAt"] == "2026-11-23T12:00:00+00:00"
     assert new["users-1"]["monthlyPrice"] == {"amount": "9.80"}
 
@@ -187,7 +200,7 @@ async def test_same_key_returns_the_same_order(gql: GraphQLClient, demo: SeedRes
 
     assert (first["replayed"], again["replayed"]) == (False, True)
     assert again["order"] == first["order"]
-    assert [a["id"] for a in again["activatedAddOns"]] == [a["id"] for a in first["activatedAddOns"]]
+    assert [a["id"] for a in again["activeAddOns"]] == [a["id"] for a in first["activeAddOns"]]
     assert await Order.all().count() == 1
     assert await AddOnSubscription.filter(add_on__code="users-1").count() == 1
 
@@ -349,7 +362,9 @@ async def test_coupon_terms_changed_since_applied_are_reported_instead_of_charge
     await apply(gql, "ONEUSE")  # 73.50 off the 490.00 shown
     await Coupon.filter(code="ONEUSE").update(percent_off=5)
 
-    cart = (await gql.post("{ cart { coupon { changedSinceApplied } } }", as_=ADMIN))["data"]["cart"]
+    cart = (await gql.post("{ cart { ... on Cart { coupon { changedSinceApplied } } } }", as_=ADMIN))["data"][
+        "cart"
+    ]
     refused = await checkout(gql, "changed-1")
 
     assert cart["coupon"]["changedSinceApplied"] is True
@@ -443,3 +458,96 @@ async def test_required_add_on_removed_from_the_cart_is_refused_at_checkout(
     assert (result["__typename"], result["field"]) == ("RequiredAddOnMissingError", "addOnCode")
     assert "fiscal-bookkeeping" in result["message"]
     assert await Order.all().count() == 0
+
+
+# --- What checkout returns: a client cache needs no refetch ------------------------------------------
+
+
+async def test_cart_keeps_its_id_before_the_first_add_while_filling_and_after_checkout(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    before = (await gql.post(CART, as_=ADMIN))["data"]["cart"]["id"]
+    filling = [(await add(gql, code))["cart"]["id"] for code in ("users-1", "start-pack")]
+
+    result = await checkout(gql, "same-cart")
+    after = (await gql.post(CART, as_=ADMIN))["data"]["cart"]
+
+    assert filling == [before, before]
+    # The emptied cart replaces the confirmed one under the same id.
+    assert result["cart"]["id"] == before
+    assert result["cart"]["lines"] == []
+    assert result["cart"]["coupon"] is None
+    assert result["cart"]["summary"]["total"] == eur("0.00")
+    assert result["cart"]["summary"]["newMonthlyTotal"] == result["order"]["newMonthlyTotal"]
+    assert (after["id"], after["lines"]) == (before, [])
+    # Another admin's cart has another id.
+    nova = (await gql.post(CART, as_="admin@nova.test"))["data"]["cart"]["id"]
+    assert nova != before
+
+
+async def test_checkout_returns_my_plan_with_the_purchase_counted(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    before = (await gql.post(MY_PLAN, as_=ADMIN))["data"]["myPlan"]  # cached before the purchase
+    await fill_journey_cart(gql)
+
+    result = await checkout(gql, "my-plan")
+
+    my_plan = result["myPlan"]
+    codes = {a["addOn"]["code"] for a in my_plan["activeAddOns"]}
+    assert {"users-1", "integration-shopify", "integration-webhooks"} <= codes
+    assert "users-1" not in {a["addOn"]["code"] for a in before["activeAddOns"]}
+    # The add-ons it activated are My plan's, under the same ids.
+    assert {a["id"] for a in result["activeAddOns"]} <= {a["id"] for a in my_plan["activeAddOns"]}
+    assert len(my_plan["activeAddOns"]) == len(before["activeAddOns"]) + 3
+    assert my_plan["effectiveLimits"] == {"users": 7, "integrations": 4}
+    assert my_plan["monthlyTotal"] == eur("147.70")
+    assert my_plan["monthlyTotal"] == result["order"]["newMonthlyTotal"]
+    # And it is what myPlan answers afterwards.
+    after = (await gql.post(MY_PLAN, as_=ADMIN))["data"]["myPlan"]
+    assert {a["id"] for a in after["activeAddOns"]} == {a["id"] for a in my_plan["activeAddOns"]}
+
+
+CANCEL = """
+mutation($id: ID!) {
+  cancelAddOn(activeAddOnId: $id) {
+    __typename ... on Error { code } ... on CancelAddOnSuccess { activeAddOn { id status } }
+  }
+}
+"""
+
+
+async def test_order_line_names_the_active_add_on_that_cancel_add_on_takes(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    await add(gql, "users-1")
+    result = await checkout(gql, "to-cancel")
+    line = result["order"]["lines"][0]
+
+    # Ids of other types are refused as unknown ones: an order's, its line's, the catalog add-on's.
+    for other in (result["order"]["id"], line["id"], result["cart"]["id"]):
+        refused = (await gql.post(CANCEL, {"id": other}, as_=ADMIN))["data"]["cancelAddOn"]
+        assert refused == {"__typename": "NotFoundError", "code": "NOT_FOUND"}, other
+    cancelled = (await gql.post(CANCEL, {"id": line["activeAddOn"]["id"]}, as_=ADMIN))["data"]["cancelAddOn"]
+
+    assert line["activeAddOn"]["addOn"]["code"] == "users-1"
+    assert cancelled["__typename"] == "CancelAddOnSuccess"
+    assert cancelled["activeAddOn"]["id"] == line["activeAddOn"]["id"]
+    assert len({result["order"]["id"], line["id"], line["activeAddOn"]["id"], result["cart"]["id"]}) == 4
+
+
+async def test_replayed_checkout_queries_do_not_grow_with_the_order_lines(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    await add(gql, "users-1")
+    await checkout(gql, "one-line")
+    with count_queries() as one_line:
+        assert (await checkout(gql, "one-line"))["replayed"] is True
+    await fill_journey_cart(gql)
+    await add(gql, "storage-500mb")
+    await checkout(gql, "five-lines")
+    with count_queries() as five_lines:
+        replayed = await checkout(gql, "five-lines")
+
+    assert len(replayed["order"]["lines"]) == 5
+    assert five_lines.count == one_line.count

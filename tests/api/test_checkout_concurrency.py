@@ -27,7 +27,7 @@ async def test_one_use_coupon_checked_out_by_two_tenants_at_once_succeeds_once(
 ) -> None:
     for admin in ("admin@acme.test", "admin@nova.test"):
         await add(gql, "users-1", as_=admin)
-        assert (await apply(gql, "ONEUSE", as_=admin))["__typename"] == "CartPayload"
+        assert (await apply(gql, "ONEUSE", as_=admin))["__typename"] == "ApplyCouponSuccess"
 
     results = await asyncio.gather(
         checkout(gql, "race-acme", as_="admin@acme.test"), checkout(gql, "race-nova", as_="admin@nova.test")
@@ -87,7 +87,7 @@ async def test_two_admins_of_one_tenant_cannot_both_use_its_coupon_at_once(
     await User.create(tenant=acme, email="owner@acme.test", name="Owner", role=Role.ADMIN)
     for admin in ("admin@acme.test", "owner@acme.test"):
         await add(gql, "users-5" if admin == "owner@acme.test" else "users-1", as_=admin)
-        assert (await apply(gql, "WELCOME10", as_=admin))["__typename"] == "CartPayload"
+        assert (await apply(gql, "WELCOME10", as_=admin))["__typename"] == "ApplyCouponSuccess"
 
     results = await asyncio.gather(
         checkout(gql, "admin", as_="admin@acme.test"), checkout(gql, "owner", as_="owner@acme.test")
@@ -107,7 +107,7 @@ async def test_concurrent_adds_never_pass_the_add_on_maximum(gql: GraphQLClient,
     results = await asyncio.gather(*(add(gql, "storage-10gb") for _ in range(12)))
 
     names = Counter(result["__typename"] for result in results)
-    assert names == {"CartPayload": 9, "QuantityAboveMaximumError": 3}
+    assert names == {"AddToCartSuccess": 9, "QuantityAboveMaximumError": 3}
     lines = await CartLine.filter(add_on__code="storage-10gb")
     assert [line.quantity for line in lines] == [9]
 
@@ -122,7 +122,7 @@ async def test_cart_edits_racing_a_checkout_are_bought_or_kept_never_lost(
         # A checkout and an edit of the same cart at once, in whichever order the database takes them.
         result, edit = await asyncio.gather(checkout(gql, f"edit-race-{round_}"), add(gql, "users-1"))
         assert result["__typename"] == "CheckoutSuccess", result
-        assert edit["__typename"] == "CartPayload", edit
+        assert edit["__typename"] == "AddToCartSuccess", edit
 
         bought = {
             line.add_on_id async for line in OrderLine.filter(order__idempotency_key=f"edit-race-{round_}")

@@ -14,6 +14,7 @@ from app.main import create_app
 from app.resolvers.permissions import allow
 from app.schema import Query, build_schema
 from app.seed import SeedResult
+from app.services.errors import NotFound
 from app.settings import Settings
 
 INTERNAL_DETAIL = "database password is hunter2"
@@ -28,6 +29,11 @@ class Faulty:
     @strawberry.field(extensions=allow())
     def users_only(self) -> str:
         return "hello"
+
+    @strawberry.field
+    def typed_failure(self) -> str:
+        # A typed failure no result union lists travels as a top-level error with its code.
+        raise NotFound("Nothing is called that.", field="name")
 
 
 async def post(app: Any, query: str, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -61,12 +67,13 @@ async def test_typed_permission_and_validation_errors_are_not_masked(
 
     forbidden = (await post(app, "{ usersOnly }", {"Authorization": f"Bearer {key}"})).json()
     invalid = (await post(app, "{ noSuchField }")).json()
-    not_found = (await post(app, '{ addOn(code: "nope") { code } }')).json()
+    not_found = (await post(app, "{ typedFailure }")).json()
 
     assert forbidden["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert "users of the back office" in forbidden["errors"][0]["message"]
     assert "noSuchField" in invalid["errors"][0]["message"]
-    assert not_found["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    assert not_found["errors"][0]["message"] == "Nothing is called that."
+    assert not_found["errors"][0]["extensions"] == {"code": "NOT_FOUND", "field": "name"}
 
 
 async def test_a_sane_caller_request_id_is_kept(client: httpx.AsyncClient) -> None:

@@ -19,6 +19,7 @@ from app.models.coupons import Coupon
 from app.models.enums import AddOnStatus
 from app.models.tenancy import Tenant
 from app.models.usage import TenantUsage
+from app.resolvers.ids import global_id
 from app.seed import SeedResult
 from tests.api.test_checkout import checkout
 from tests.api.test_store import ADMIN, add, apply, eur
@@ -28,9 +29,13 @@ INVOICE = """
 query($period: String) {
   invoicePreview(period: $period) {
     __typename
-    period { name start end }
-    lines { kind code description quantity days unitPrice { amount currency } amount { amount currency } }
-    subtotal { amount currency } discount { amount currency } total { amount currency }
+    ... on Error { code field }
+    ... on InvoicePreview {
+      id
+      period { name start end }
+      lines { kind code description quantity days unitPrice { amount currency } amount { amount currency } }
+      subtotal { amount currency } discount { amount currency } total { amount currency }
+    }
   }
 }
 """
@@ -40,19 +45,18 @@ async def preview(gql: GraphQLClient, period: str | None = None, *, as_: str = A
     body = await gql.post(INVOICE, {"period": period}, as_=as_)
     assert "errors" not in body, body
     result: dict[str, Any] = body["data"]["invoicePreview"]
+    assert result["__typename"] == "InvoicePreview", result
     total = sum(Decimal(line["amount"]["amount"]) for line in result["lines"])
     assert str(total) == result["total"]["amount"], "the lines add up to the total"
     return result
 
 
 async def preview_error(gql: GraphQLClient, period: str | None = None, *, as_: str = ADMIN) -> dict[str, Any]:
-    """invoicePreview returns API.md's ``InvoicePreview!``: failures are GraphQL errors with a code."""
+    """A failure is a member of ``InvoicePreviewResult``, not a top-level error."""
     body = await gql.post(INVOICE, {"period": period}, as_=as_)
-    assert body["data"] is None
-    [error] = body["errors"]
-    assert error["path"] == ["invoicePreview"]
-    extensions: dict[str, Any] = error["extensions"]
-    return extensions
+    assert "errors" not in body, body
+    result: dict[str, Any] = body["data"]["invoicePreview"]
+    return result
 
 
 def amounts(invoice: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -168,7 +172,34 @@ async def test_nova_period_follows_its_anchor_day(gql: GraphQLClient, demo: Seed
 
 @pytest.mark.parametrize("period", ["2026-13", "nov", "2026-1", "", "2026-11-01", "x" * 1000])
 async def test_bad_period_is_a_typed_error(gql: GraphQLClient, demo: SeedResult, period: str) -> None:
-    assert await preview_error(gql, period) == {"code": "INVALID_PERIOD", "field": "period"}
+    assert await preview_error(gql, period) == {
+        "__typename": "InvalidPeriodError",
+        "code": "INVALID_PERIOD",
+        "field": "period",
+    }
+
+
+async def test_bad_period_beside_another_field_nulls_nothing(gql: GraphQLClient, demo: SeedResult) -> None:
+    body = await gql.post(
+        '{ viewer { user { email } } invoicePreview(period: "bad") { __typename ... on Error { code } } }',
+        as_=ADMIN,
+    )
+
+    assert "errors" not in body
+    assert body["data"]["viewer"] == {"user": {"email": ADMIN}}
+    assert body["data"]["invoicePreview"] == {"__typename": "InvalidPeriodError", "code": "INVALID_PERIOD"}
+
+
+async def test_invoice_preview_id_is_the_environments_and_the_periods(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    current = await preview(gql)
+    named = await preview(gql, "2026-11")
+    december = await preview(gql, "2026-12")
+    nova = await preview(gql, "2026-11", as_="admin@nova.test")
+
+    assert current["id"] == named["id"]  # the same invoice, however it is asked for
+    assert len({named["id"], december["id"], nova["id"]}) == 3
 
 
 async def test_period_with_surrounding_spaces_is_accepted(gql: GraphQLClient, demo: SeedResult) -> None:
@@ -176,10 +207,14 @@ async def test_period_with_surrounding_spaces_is_accepted(gql: GraphQLClient, de
 
 
 async def test_only_admins_of_eligible_environments(gql: GraphQLClient, demo: SeedResult) -> None:
-    assert (await preview_error(gql, as_="member@acme.test"))["code"] == "NOT_ADMIN"
-    assert (await preview_error(gql, as_="admin@legacy.test"))["code"] == "NOT_ELIGIBLE"
+    member = await preview_error(gql, as_="member@acme.test")
+    legacy = await preview_error(gql, as_="admin@legacy.test")
     body = await gql.post(INVOICE, {"period": None})
+
+    assert (member["__typename"], member["code"]) == ("NotAdminError", "NOT_ADMIN")
+    assert (legacy["__typename"], legacy["code"]) == ("NotEligibleError", "NOT_ELIGIBLE")
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert body["data"] == {"invoicePreview": None}
 
 
 async def test_storage_overage_is_billed_per_started_gb_over_the_effective_storage(
@@ -234,8 +269,8 @@ async def test_next_period_bills_the_storage_overage_a_cancelled_storage_pack_wi
     await TenantUsage.create(tenant=acme, storage_bytes=15 * 1024**3, measured_at=clock.now())
     pack = await AddOnSubscription.get(tenant=acme, add_on__code="storage-10gb")
     cancelled = await gql.post(
-        "mutation($id: ID!) { cancelAddOn(addOnId: $id) { __typename ... on Error { code } } }",
-        {"id": str(pack.id)},
+        "mutation($id: ID!) { cancelAddOn(activeAddOnId: $id) { __typename ... on Error { code } } }",
+        {"id": global_id("ActiveAddOn", pack.id)},
         as_=ADMIN,
     )
     assert cancelled["data"]["cancelAddOn"]["__typename"] == "CancelAddOnSuccess", cancelled

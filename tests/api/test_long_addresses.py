@@ -14,6 +14,7 @@ from app.models.enums import Role
 from app.models.metering import ProcessCounter
 from app.models.notifications import OutboxEmail
 from app.models.tenancy import Tenant, User
+from app.resolvers.ids import global_id
 from app.seed import SeedResult
 from app.services import lifecycle
 from tests.api.test_cancellation import CANCEL, UNDO
@@ -50,7 +51,11 @@ async def test_a_usage_report_crossing_a_threshold_emails_admins_with_the_longes
     # acme: 4,000 credits; 3,300 is above 80%.
     result = await report(gql, demo.connector_keys["acme"], clock.now(), variants=3300 - 2408)
 
-    assert (result["__typename"], result["applied"], result["creditsUsed"]) == ("UsageReported", True, 3300)
+    assert (result["__typename"], result["applied"], result["report"]["creditsUsed"]) == (
+        "ReportUsageSuccess",
+        True,
+        3300,
+    )
     for address in (LONGEST, OTHER_LONGEST, "admin@acme.test"):
         assert await queued_to(address, "Credits reached 80% of the limit") == 1
 
@@ -89,7 +94,7 @@ async def test_a_cancellation_its_undoing_and_the_add_on_ending_email_admins_wit
 ) -> None:
     await long_admins()
     storage = await AddOnSubscription.get(tenant__slug="acme", add_on__code="storage-10gb")
-    variables = {"id": str(storage.id)}
+    variables = {"id": global_id("ActiveAddOn", storage.id)}
 
     cancelled = await gql.post(CANCEL, variables, as_=LONGEST)
     undone = await gql.post(UNDO, variables, as_=LONGEST)

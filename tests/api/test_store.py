@@ -12,17 +12,22 @@ from typing import Any
 import pytest
 
 from app.clock import FrozenClock
+from app.models.billing import PlanSubscription
 from app.models.catalog import AddOn
 from app.models.coupons import Coupon
+from app.models.enums import PlanSubscriptionStatus
 from app.models.store import Cart, CartLine, CouponRedemption
+from app.models.tenancy import User
+from app.resolvers.ids import global_id
 from app.seed import SeedResult
+from app.services import cart as cart_service
 from tests.conftest import GraphQLClient, count_queries
 
 MONEY = "{ amount currency }"
 CART_FIELDS = f"""
   id
   lines {{
-    addOnCode name quantity cadence isFree priceChanged couponApplies
+    id addOnCode name quantity cadence isFree priceChanged couponApplies
     unitPrice {MONEY} currentUnitPrice {MONEY} lineTotal {MONEY}
     amountDue {MONEY} discount {MONEY} total {MONEY}
   }}
@@ -33,36 +38,52 @@ CART_FIELDS = f"""
   }}
 """
 ERROR_FIELDS = "__typename ... on Error { code message field }"
-CART = f"{{ cart {{ {CART_FIELDS} }} }}"
+# The data the error types carry, for a client to act on.
+ERROR_DATA = """
+  ... on QuantityAboveMaximumError { addOnCode maximum alreadyContracted }
+  ... on NotAvailableForPlanError { addOnCode eligiblePlanCodes }
+  ... on RequiredAddOnMissingError { addOnCode requiredAddOnCodes }
+  ... on AddOnUnavailableError { addOnCode }
+  ... on UnsupportedCurrencyError { currency availableCurrencies }
+"""
+COUPON_ERROR_DATA = """
+  ... on CouponExpiredError { expiredAt }
+  ... on CouponNotYetValidError { validFrom }
+  ... on CouponExhaustedError { maxRedemptions }
+"""
+CART = f"{{ cart {{ __typename ... on Error {{ code }} ... on Cart {{ {CART_FIELDS} }} }} }}"
 ADD = f"""
 mutation($code: String!, $quantity: Int) {{
   addToCart(addOnCode: $code, quantity: $quantity) {{
-    {ERROR_FIELDS}
-    ... on QuantityAboveMaximumError {{ maximum alreadyContracted }}
-    ... on CartPayload {{ cart {{ {CART_FIELDS} }} }}
+    {ERROR_FIELDS} {ERROR_DATA}
+    ... on AddToCartSuccess {{ cart {{ {CART_FIELDS} }} }}
   }}
 }}
 """
 UPDATE = f"""
 mutation($code: String!, $quantity: Int!) {{
   updateCartItem(addOnCode: $code, quantity: $quantity) {{
-    {ERROR_FIELDS}
-    ... on CartPayload {{ cart {{ {CART_FIELDS} }} }}
+    {ERROR_FIELDS} {ERROR_DATA}
+    ... on UpdateCartItemSuccess {{ cart {{ {CART_FIELDS} }} }}
   }}
 }}
 """
 REMOVE = f"""
 mutation($code: String!) {{
-  removeFromCart(addOnCode: $code) {{ {ERROR_FIELDS} ... on CartPayload {{ cart {{ {CART_FIELDS} }} }} }}
+  removeFromCart(addOnCode: $code) {{
+    {ERROR_FIELDS} ... on RemoveFromCartSuccess {{ cart {{ {CART_FIELDS} }} }}
+  }}
 }}
 """
 APPLY_COUPON = f"""
 mutation($code: String!) {{
-  applyCoupon(code: $code) {{ {ERROR_FIELDS} ... on CartPayload {{ cart {{ {CART_FIELDS} }} }} }}
+  applyCoupon(code: $code) {{
+    {ERROR_FIELDS} {COUPON_ERROR_DATA} ... on ApplyCouponSuccess {{ cart {{ {CART_FIELDS} }} }}
+  }}
 }}
 """
 REMOVE_COUPON = f"""
-mutation {{ removeCoupon {{ {ERROR_FIELDS} ... on CartPayload {{ cart {{ {CART_FIELDS} }} }} }} }}
+mutation {{ removeCoupon {{ {ERROR_FIELDS} ... on RemoveCouponSuccess {{ cart {{ {CART_FIELDS} }} }} }} }}
 """
 
 ADMIN = "admin@acme.test"
@@ -95,11 +116,16 @@ async def cart_rows() -> tuple[int, int]:
     return await Cart.all().count(), await CartLine.all().count()
 
 
+def cart_id_of(user: User) -> str:
+    return str(global_id("Cart", user.id))
+
+
 async def test_empty_cart_has_a_zero_summary(gql: GraphQLClient, demo: SeedResult) -> None:
     body = await gql.post(CART, as_=ADMIN)
 
     cart = body["data"]["cart"]
-    assert cart["id"] is None
+    assert cart["__typename"] == "Cart"
+    assert cart["id"] == cart_id_of(await User.get(email=ADMIN))  # an id before anything is added
     assert cart["lines"] == []
     assert cart["summary"]["total"] == eur("0.00")
     assert cart["summary"]["newMonthlyTotal"] == eur("123.00")  # the current subscription
@@ -201,10 +227,11 @@ async def test_quantity_above_the_maximum_counts_what_is_already_active(
     ok = await add(gql, "storage-10gb", 9)
     refused = await add(gql, "storage-10gb", 1)
 
-    assert ok["__typename"] == "CartPayload"
+    assert ok["__typename"] == "AddToCartSuccess"
     assert refused["__typename"] == "QuantityAboveMaximumError"
-    assert (refused["code"], refused["maximum"], refused["alreadyContracted"]) == (
+    assert (refused["code"], refused["addOnCode"], refused["maximum"], refused["alreadyContracted"]) == (
         "QUANTITY_ABOVE_MAXIMUM",
+        "storage-10gb",
         10,
         1,
     )
@@ -237,10 +264,11 @@ async def test_withdrawn_add_on_is_unavailable_and_writes_nothing(
 ) -> None:
     await AddOn.filter(code="users-1").update(is_active=False)
     result = await add(gql, "users-1")
-    assert (result["__typename"], result["code"], result["field"]) == (
+    assert (result["__typename"], result["code"], result["field"], result["addOnCode"]) == (
         "AddOnUnavailableError",
         "ADD_ON_UNAVAILABLE",
         "addOnCode",
+        "users-1",
     )
     assert await cart_rows() == (0, 0)
 
@@ -249,6 +277,10 @@ async def test_add_on_for_other_plans_is_refused(gql: GraphQLClient, demo: SeedR
     result = await add(gql, "extra-tax-id")  # ERP plans only; acme is on storefront-m
     assert result["__typename"] == "NotAvailableForPlanError"
     assert "erp-start" in result["message"]
+    # The plans that may buy it, by code: what a client offers instead.
+    eligible = (await AddOn.get(code="extra-tax-id")).eligible_plan_codes
+    assert "erp-start" in eligible
+    assert (result["addOnCode"], result["eligiblePlanCodes"]) == ("extra-tax-id", eligible)
 
 
 async def test_required_add_on_must_be_active_or_in_the_cart(gql: GraphQLClient, demo: SeedResult) -> None:
@@ -259,7 +291,8 @@ async def test_required_add_on_must_be_active_or_in_the_cart(gql: GraphQLClient,
 
     assert refused["__typename"] == "RequiredAddOnMissingError"
     assert "fiscal-bookkeeping" in refused["message"]
-    assert accepted["__typename"] == "CartPayload"
+    assert (refused["addOnCode"], refused["requiredAddOnCodes"]) == ("make-to-order", ["fiscal-bookkeeping"])
+    assert accepted["__typename"] == "AddToCartSuccess"
     # BRL, 17 of 30 days: 119.90 x 17/30 = 67.943 -> 67.94; 149.90 x 17/30 = 84.943 -> 84.94.
     assert [line["amountDue"]["amount"] for line in accepted["cart"]["lines"]] == ["67.94", "84.94"]
     assert accepted["cart"]["summary"]["dueOnNextInvoice"] == {"amount": "152.88", "currency": "BRL"}
@@ -272,8 +305,37 @@ async def test_member_and_old_environment_get_typed_errors(gql: GraphQLClient, d
 
     assert member["__typename"] == "NotAdminError"
     assert legacy["__typename"] == "NotEligibleError"
-    assert cart["errors"][0]["extensions"]["code"] == "NOT_ADMIN"
+    assert "errors" not in cart
+    assert cart["data"]["cart"] == {"__typename": "NotAdminError", "code": "NOT_ADMIN"}
     assert await cart_rows() == (0, 0)
+
+
+async def test_member_asking_the_cart_beside_the_viewer_keeps_the_viewer(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    body = await gql.post(
+        "{ viewer { user { email } } cart { __typename ... on Error { code message } } }",
+        as_="member@acme.test",
+    )
+
+    assert "errors" not in body
+    assert body["data"]["viewer"] == {"user": {"email": "member@acme.test"}}
+    assert body["data"]["cart"]["__typename"] == "NotAdminError"
+    assert body["data"]["cart"]["code"] == "NOT_ADMIN"
+
+
+async def test_old_environment_and_no_plan_are_cart_members(gql: GraphQLClient, demo: SeedResult) -> None:
+    legacy = (await gql.post(CART, as_="admin@legacy.test"))["data"]["cart"]
+    eligible = await gql.post(
+        "{ cart { ... on NotEligibleError { eligibleSince } } }", as_="admin@legacy.test"
+    )
+    await PlanSubscription.filter(tenant__slug="acme").update(status=PlanSubscriptionStatus.SUSPENDED)
+    no_plan = await gql.post(CART, as_=ADMIN)
+
+    assert legacy == {"__typename": "NotEligibleError", "code": "NOT_ELIGIBLE"}
+    assert eligible["data"]["cart"]["eligibleSince"] is not None
+    assert "errors" not in no_plan
+    assert no_plan["data"]["cart"] == {"__typename": "NoActivePlanError", "code": "NO_ACTIVE_PLAN"}
 
 
 async def test_api_key_cannot_use_the_cart(gql: GraphQLClient, demo: SeedResult) -> None:
@@ -285,6 +347,57 @@ async def test_api_key_cannot_use_the_cart(gql: GraphQLClient, demo: SeedResult)
 async def test_unauthenticated_cart_is_an_error(gql: GraphQLClient, demo: SeedResult) -> None:
     body = await gql.post(CART)
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert body["data"] == {"cart": None}  # the field is nulled, not the answer
+
+
+async def test_add_on_not_sold_in_the_currency_lists_the_currencies_it_is_sold_in(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    await AddOn.create(
+        code="brl-only", name="BRL only", category="REPORTS", prices={"BRL": "9.90", "USD": "2.00"}
+    )
+
+    result = await add(gql, "brl-only")  # acme pays in EUR
+
+    assert (result["__typename"], result["code"], result["field"]) == (
+        "UnsupportedCurrencyError",
+        "UNSUPPORTED_CURRENCY",
+        "addOnCode",
+    )
+    assert (result["currency"], result["availableCurrencies"]) == ("EUR", ["BRL", "USD"])
+    assert await cart_rows() == (0, 0)
+
+
+async def test_a_cart_always_busy_answers_cart_busy(
+    gql: GraphQLClient, demo: SeedResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def closed_meanwhile(cart: Cart, now: dt.datetime) -> None:
+        return None  # every attempt finds its cart confirmed by a checkout meanwhile
+
+    monkeypatch.setattr(cart_service, "_hold_open", closed_meanwhile)
+    result = await add(gql, "users-1")
+
+    assert (result["__typename"], result["code"]) == ("CartBusyError", "CART_BUSY")
+    assert await CartLine.all().count() == 0
+
+
+async def test_line_edits_of_a_cart_confirmed_meanwhile_answer_cart_checked_out(
+    gql: GraphQLClient, demo: SeedResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await add(gql, "users-1", 2)
+
+    async def closed_meanwhile(cart: Cart, now: dt.datetime) -> None:
+        return None  # a checkout closed the cart between the edit's reads and its write
+
+    monkeypatch.setattr(cart_service, "_hold_open", closed_meanwhile)
+    updated = (await gql.post(UPDATE, {"code": "users-1", "quantity": 3}, as_=ADMIN))["data"][
+        "updateCartItem"
+    ]
+    removed = (await gql.post(REMOVE, {"code": "users-1"}, as_=ADMIN))["data"]["removeFromCart"]
+
+    assert (updated["__typename"], updated["code"]) == ("CartCheckedOutError", "CART_CHECKED_OUT")
+    assert (removed["__typename"], removed["code"]) == ("CartCheckedOutError", "CART_CHECKED_OUT")
+    assert [line.quantity for line in await CartLine.all()] == [2]
 
 
 async def test_each_admin_has_their_own_cart(gql: GraphQLClient, demo: SeedResult) -> None:
@@ -370,18 +483,32 @@ async def test_coupon_rejections_say_why(
     assert (await Cart.get()).coupon_id is None
 
 
+async def test_expired_coupon_says_when_it_expired(gql: GraphQLClient, demo: SeedResult) -> None:
+    await add(gql, "users-1")
+    result = await apply(gql, "EXPIRED")
+
+    valid_until = (await Coupon.get(code="EXPIRED")).valid_until
+    assert valid_until is not None
+    assert result["__typename"] == "CouponExpiredError"
+    assert dt.datetime.fromisoformat(result["expiredAt"]) == valid_until
+
+
 async def test_exhausted_coupon_is_refused(gql: GraphQLClient, demo: SeedResult) -> None:
     await Coupon.filter(code="ONEUSE").update(times_redeemed=1)
     await add(gql, "users-1")
-    assert (await apply(gql, "ONEUSE"))["code"] == "COUPON_EXHAUSTED"
+    result = await apply(gql, "ONEUSE")
+    assert (result["code"], result["maxRedemptions"]) == ("COUPON_EXHAUSTED", 1)
 
 
 async def test_coupon_not_yet_valid_is_refused(
     gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
 ) -> None:
-    await Coupon.filter(code="WELCOME10").update(valid_from=clock.now() + dt.timedelta(days=1))
+    starts = clock.now() + dt.timedelta(days=1)
+    await Coupon.filter(code="WELCOME10").update(valid_from=starts)
     await add(gql, "users-1")
-    assert (await apply(gql, "WELCOME10"))["code"] == "COUPON_NOT_YET_VALID"
+    result = await apply(gql, "WELCOME10")
+    assert result["code"] == "COUPON_NOT_YET_VALID"
+    assert dt.datetime.fromisoformat(result["validFrom"]) == starts
 
 
 async def test_coupon_on_an_empty_cart_or_free_items_applies_to_nothing(
@@ -507,22 +634,33 @@ async def test_summary_is_prorated_by_day_from_the_clock(
     assert summary["monthlyIncrease"] == eur("19.90")
 
 
-async def test_quantity_defaults_to_one_and_an_explicit_null_is_invalid_input(
+async def test_quantity_defaults_to_one_and_an_explicit_null_is_refused(
     gql: GraphQLClient, demo: SeedResult
 ) -> None:
     defaulted = await add(gql, "users-1")
     body = await gql.post(ADD, {"code": "users-5", "quantity": None}, as_=ADMIN)
 
     assert defaulted["cart"]["lines"][0]["quantity"] == 1
-    assert "errors" not in body
-    refused = body["data"]["addToCart"]
-    assert (refused["__typename"], refused["field"]) == ("InvalidInputError", "quantity")
+    # quantity is Int! = 1: a null does not fit its type, so nothing runs.
+    assert body["data"] == {"addToCart": None}
+    assert "'$quantity'" in body["errors"][0]["message"], body
     assert [line.quantity for line in await CartLine.all()] == [1]
+
+
+async def test_cart_line_ids_are_stable_and_distinct(gql: GraphQLClient, demo: SeedResult) -> None:
+    first = (await add(gql, "users-1"))["cart"]["lines"]
+    second = (await add(gql, "start-pack"))["cart"]["lines"]
+    merged = (await add(gql, "users-1", 2))["cart"]["lines"]
+
+    assert [line["id"] for line in second] == [first[0]["id"], second[1]["id"]]
+    assert [line["id"] for line in merged] == [line["id"] for line in second]
+    assert len({line["id"] for line in merged}) == 2
+    assert second[1]["id"] != cart_id_of(await User.get(email=ADMIN))
 
 
 async def test_cart_queries_do_not_grow_with_its_lines(gql: GraphQLClient, demo: SeedResult) -> None:
     add_on = "addOn { code category isFree conditions { maxQuantity } }"
-    query = f"{{ cart {{ {CART_FIELDS} lines {{ {add_on} }} }} }}"
+    query = f"{{ cart {{ ... on Cart {{ {CART_FIELDS} lines {{ {add_on} }} }} }} }}"
     await add(gql, "users-1")
     with count_queries() as one_line:
         await gql.post(query, as_=ADMIN)

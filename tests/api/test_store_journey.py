@@ -20,6 +20,7 @@ from app.models.coupons import Coupon
 from app.models.enums import Role
 from app.models.store import CouponRedemption, Order
 from app.models.tenancy import Tenant, User
+from app.resolvers.ids import global_id
 from app.seed import SeedResult
 from tests.api.test_checkout import checkout
 from tests.api.test_store import CART, add, apply
@@ -28,10 +29,10 @@ from tests.smtp import SmtpServer
 
 MY_PLAN = """
 { myPlan { ... on MyPlan {
-  effectiveLimits { storageMb users integrations credits }
+  effectiveLimits { storageBytes users integrations credits }
   features
   monthlyTotal { amount currency }
-  addOns { id name quantity status contractedAt configurationStatus monthlyPrice { amount currency }
+  activeAddOns { id name quantity status contractedAt configurationStatus monthlyPrice { amount currency }
            addOn { code } }
 } } }
 """
@@ -128,7 +129,7 @@ async def test_purchase_journey_of_one_add_on(
 
     # 1. Add to cart: the line, priced as the summary shows it.
     added = await add(gql, kind.code, as_=admin)
-    assert added["__typename"] == "CartPayload", added
+    assert added["__typename"] == "AddToCartSuccess", added
     line = added["cart"]["lines"][0]
     assert (line["addOnCode"], line["quantity"], line["cadence"]) == (kind.code, 1, kind.cadence)
     assert line["isFree"] is (kind.line_total == "0.00")
@@ -176,7 +177,7 @@ async def test_purchase_journey_of_one_add_on(
     assert (order_line["addOnCode"], order_line["name"], order_line["quantity"]) == (kind.code, kind.name, 1)
     assert order_line["discount"] == money(discount, kind.currency)
     assert order_line["total"] == money(total, kind.currency)
-    assert (order_line["subscriptionId"] is not None) is kind.in_my_plan
+    assert (order_line["activeAddOn"] is not None) is kind.in_my_plan
 
     # 5. My plan: active at once, effective limits raised at once.
     after = await my_plan(gql, admin)
@@ -185,17 +186,18 @@ async def test_purchase_journey_of_one_add_on(
     }
     assert after["effectiveLimits"] == expected_limits
     assert after["monthlyTotal"] == summary["newMonthlyTotal"]
-    new = [a for a in after["addOns"] if a["id"] not in {b["id"] for b in before["addOns"]}]
+    new = [a for a in after["activeAddOns"] if a["id"] not in {b["id"] for b in before["activeAddOns"]}]
     if kind.in_my_plan:
         [active] = new
         assert active["addOn"]["code"] == kind.code
         assert (active["status"], active["contractedAt"]) == ("ACTIVE", "2026-11-23T12:00:00+00:00")
         assert active["configurationStatus"] == kind.configuration
         assert active["monthlyPrice"] == money(monthly, kind.currency)
-        assert [a["id"] for a in result["activatedAddOns"]] == [active["id"]]
+        assert [a["id"] for a in result["activeAddOns"]] == [active["id"]]
+        assert order_line["activeAddOn"]["id"] == active["id"]
     else:
         assert new == []
-        assert result["activatedAddOns"] == []
+        assert result["activeAddOns"] == []
     if kind.feature:
         assert kind.feature in after["features"]
         assert kind.feature not in before["features"]
@@ -208,7 +210,7 @@ async def test_purchase_journey_of_one_add_on(
 
     # 7. Who bought what is audited.
     [entry] = await AuditEntry.filter(action="checkout")
-    assert (entry.actor, entry.subject_id) == (admin, order["id"])
+    assert (entry.actor, global_id("Order", entry.subject_id)) == (admin, order["id"])
     assert entry.details["lines"] == [
         {"add_on": kind.code, "quantity": 1, "unit_price": kind.line_total, "total": str(total)}
     ]
