@@ -29,19 +29,22 @@ from app.models.notifications import OutboxEmail
 from app.models.tenancy import Tenant, User
 from app.notifications.dispatcher import OutboxDispatcher
 from app.notifications.mailer import SmtpMailer
+from app.resolvers.ids import global_id
 from app.seed import SeedResult
 from app.settings import Settings
 from tests.conftest import GraphQLClient
 from tests.smtp import Inbox, SmtpServer, free_port
 
-CANCEL = "mutation($id: ID!) { cancelAddOn(addOnId: $id) { __typename } }"
+CANCEL = "mutation($id: ID!) { cancelAddOn(activeAddOnId: $id) { __typename } }"
 SETTLE_SECONDS = 10.0
 POLL_SECONDS = 0.05
 
 
 async def cancel(gql: GraphQLClient, code: str, tenant: str) -> None:
     subscription = await AddOnSubscription.get(add_on__code=code, tenant__slug=tenant)
-    body = await gql.post(CANCEL, {"id": str(subscription.id)}, as_=f"admin@{tenant}.test")
+    body = await gql.post(
+        CANCEL, {"id": global_id("ActiveAddOn", subscription.id)}, as_=f"admin@{tenant}.test"
+    )
     assert body["data"]["cancelAddOn"]["__typename"] == "CancelAddOnSuccess", body
 
 

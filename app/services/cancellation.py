@@ -23,24 +23,25 @@ from tortoise.transactions import in_transaction
 
 from app.auth.principal import Principal
 from app.broadcast import Broadcaster
-from app.models.billing import AddOnSubscription
+from app.models.billing import AddOnSubscription, PlanSubscription
 from app.models.catalog import Plan
-from app.models.enums import AddOnStatus, Cadence, StoragePolicy
+from app.models.enums import AddOnStatus, Cadence, PlanSubscriptionStatus, StoragePolicy
 from app.notifications.outbox import notify_admins
 from app.services import audit
 from app.services.access import require_store_access
-from app.services.errors import DomainError, ErrorCode
-from app.services.lifecycle import AddOnEnded, not_found, owned_add_on
+from app.services.credits import BYTES_PER_MB
+from app.services.errors import DomainError, ErrorCode, NoActivePlan
+from app.services.lifecycle import ID_ARGUMENT, ended, not_found, owned_add_on
 from app.services.limits import Limits, effective_limits
 from app.services.periods import BillingPeriod
 from app.services.plan_cache import PlanCache, plan_changed
 from app.services.subscriptions import TenantPlan, load_tenant_plan
 from app.services.usage import CurrentUsage, current_usage
 
-MB = 1024 * 1024
-
 
 class AddOnAlreadyCancelled(DomainError):
+    """Carries ``ends_at``: when the add-on stops counting."""
+
     code = ErrorCode.ADD_ON_ALREADY_CANCELLED
     default_message = "This add-on is already cancelled."
 
@@ -67,10 +68,10 @@ class WarningKind(StrEnum):
 class CancellationWarning:
     kind: WarningKind
     message: str
-    used: int | None = None  # storage in MB (rounded up), like the limits
+    used: int | None = None  # storage in bytes
     limit_now: int | None = None
     limit_after: int | None = None
-    add_on_codes: tuple[str, ...] = ()
+    required_by_add_on_codes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +91,7 @@ def _usage_by_kind(usage: CurrentUsage) -> dict[WarningKind, int]:
         WarningKind.CREDITS: usage.credits,
         WarningKind.USERS: usage.users,
         WarningKind.INTEGRATIONS: usage.integrations,
-        WarningKind.STORAGE: -(-usage.storage_bytes // MB),
+        WarningKind.STORAGE: usage.storage_bytes,
     }
 
 
@@ -99,7 +100,7 @@ def _limits_by_kind(limits: Limits) -> dict[WarningKind, int]:
         WarningKind.CREDITS: limits.credits,
         WarningKind.USERS: limits.users,
         WarningKind.INTEGRATIONS: limits.integrations,
-        WarningKind.STORAGE: limits.storage_mb,
+        WarningKind.STORAGE: limits.storage_mb * BYTES_PER_MB,
     }
 
 
@@ -118,6 +119,11 @@ def _consequence(kind: WarningKind, plan: Plan) -> str:
     return _CONSEQUENCE[kind]
 
 
+def _shown(kind: WarningKind, amount: int) -> str:
+    """A figure for the warning's message: storage in MB (rounded up), as people read it."""
+    return f"{-(-amount // BYTES_PER_MB)} MB" if kind == WarningKind.STORAGE else str(amount)
+
+
 def assess(view: TenantPlan, subscription: AddOnSubscription, usage: CurrentUsage) -> CancellationTerms:
     """When ``subscription`` would end if cancelled now, and what its loss would put over a limit."""
     period = view.period
@@ -132,13 +138,13 @@ def assess(view: TenantPlan, subscription: AddOnSubscription, usage: CurrentUsag
     warnings = []
     for kind in (WarningKind.CREDITS, WarningKind.USERS, WarningKind.INTEGRATIONS, WarningKind.STORAGE):
         if increments[kind] > 0 and used[kind] > after[kind]:
-            unit = " MB" if kind == WarningKind.STORAGE else ""
             warnings.append(
                 CancellationWarning(
                     kind=kind,
                     message=(
-                        f"Without {name}, the {kind.lower()} limit drops to {after[kind]}{unit} while "
-                        f"{used[kind]}{unit} are in use: {_consequence(kind, view.subscription.plan)}."
+                        f"Without {name}, the {kind.lower()} limit drops to {_shown(kind, after[kind])} "
+                        f"while {_shown(kind, used[kind])} are in use: "
+                        f"{_consequence(kind, view.subscription.plan)}."
                     ),
                     used=used[kind],
                     limit_now=now[kind],
@@ -158,7 +164,7 @@ def assess(view: TenantPlan, subscription: AddOnSubscription, usage: CurrentUsag
                 kind=WarningKind.REQUIRED_BY,
                 message=f"Contracted add-ons that require {name}: {', '.join(dependants)}. "
                 "They stay contracted but lose what it provides.",
-                add_on_codes=tuple(dependants),
+                required_by_add_on_codes=tuple(dependants),
             )
         )
     return CancellationTerms(subscription=subscription, period=period, ends_at=ends_at, warnings=warnings)
@@ -168,20 +174,21 @@ def _refuse_if_not_cancellable(subscription: AddOnSubscription, now: dt.datetime
     name = subscription.add_on.name
     status = subscription.status_at(now)
     if status == AddOnStatus.ENDED:
-        raise AddOnEnded(f"{name} already ended.", field="addOnId")
-    if status == AddOnStatus.CANCELLING or subscription.ends_at is not None:
-        until = (
-            f": it stays available until {(subscription.ends_at - dt.timedelta(days=1)).date().isoformat()}"
-            if subscription.ends_at is not None
-            else ""
+        raise ended(subscription, f"{name} already ended.")
+    # A cancellation sets CANCELLING and ``ends_at`` together (an undo clears both): the date says it.
+    if subscription.ends_at is not None:
+        last_day = (subscription.ends_at - dt.timedelta(days=1)).date().isoformat()
+        raise AddOnAlreadyCancelled(
+            f"{name} is already cancelled: it stays available until {last_day}.",
+            field=ID_ARGUMENT,
+            ends_at=subscription.ends_at,
         )
-        raise AddOnAlreadyCancelled(f"{name} is already cancelled{until}.", field="addOnId")
     if subscription.add_on.cadence == Cadence.ONE_OFF:
-        raise AddOnNotCancellable(f"{name} was billed once: there is nothing to cancel.", field="addOnId")
+        raise AddOnNotCancellable(f"{name} was billed once: there is nothing to cancel.", field=ID_ARGUMENT)
 
 
-async def _terms(principal: Principal, add_on_id: str, now: dt.datetime) -> CancellationTerms:
-    subscription = await owned_add_on(principal, add_on_id)
+async def _terms(principal: Principal, subscription_id: str, now: dt.datetime) -> CancellationTerms:
+    subscription = await owned_add_on(principal, subscription_id)
     if subscription.contracted_at > now:
         raise not_found()
     _refuse_if_not_cancellable(subscription, now)
@@ -190,11 +197,11 @@ async def _terms(principal: Principal, add_on_id: str, now: dt.datetime) -> Canc
 
 
 async def preview(
-    principal: Principal, *, add_on_id: str, eligible_since: dt.date, now: dt.datetime
+    principal: Principal, *, subscription_id: str, eligible_since: dt.date, now: dt.datetime
 ) -> CancellationTerms:
     """``cancellationPreview``: until when it stays available, and the warnings."""
     require_store_access(principal, eligible_since=eligible_since)
-    return await _terms(principal, add_on_id, now)
+    return await _terms(principal, subscription_id, now)
 
 
 def cancelled_email_body(terms: CancellationTerms, *, tenant_name: str, actor: str) -> str:
@@ -214,7 +221,7 @@ def cancelled_email_body(terms: CancellationTerms, *, tenant_name: str, actor: s
 async def cancel(
     principal: Principal,
     *,
-    add_on_id: str,
+    subscription_id: str,
     eligible_since: dt.date,
     now: dt.datetime,
     plan_cache: PlanCache | None = None,
@@ -222,7 +229,7 @@ async def cancel(
 ) -> CancellationTerms:
     """``cancelAddOn``: ends the add-on at the end of the current billing period."""
     require_store_access(principal, eligible_since=eligible_since)
-    terms = await _terms(principal, add_on_id, now)
+    terms = await _terms(principal, subscription_id, now)
     subscription = terms.subscription
     async with in_transaction():
         # The one write that decides: a concurrent or repeated cancellation matches no row.
@@ -232,7 +239,12 @@ async def cancel(
         if not won:
             current = await AddOnSubscription.get(id=subscription.id).select_related("add_on")
             _refuse_if_not_cancellable(current, now)
-            raise AddOnAlreadyCancelled(f"{subscription.add_on.name} was just cancelled.", field="addOnId")
+            # Any cancellation in this period ends it when this one would have (even one undone since).
+            raise AddOnAlreadyCancelled(
+                f"{subscription.add_on.name} was just cancelled.",
+                field=ID_ARGUMENT,
+                ends_at=current.ends_at or terms.ends_at,
+            )
         await audit.record(
             tenant_id=principal.tenant.id,
             principal=principal,
@@ -262,7 +274,7 @@ async def cancel(
 async def undo(
     principal: Principal,
     *,
-    add_on_id: str,
+    subscription_id: str,
     eligible_since: dt.date,
     now: dt.datetime,
     plan_cache: PlanCache | None = None,
@@ -270,7 +282,10 @@ async def undo(
 ) -> AddOnSubscription:
     """``undoCancellation``: before the end date only; the add-on is ACTIVE again."""
     require_store_access(principal, eligible_since=eligible_since)
-    subscription = await owned_add_on(principal, add_on_id)
+    subscription = await owned_add_on(principal, subscription_id)
+    # As a cancellation does: without an active plan there is no My plan for the add-on to return to.
+    if not await PlanSubscription.exists(tenant_id=principal.tenant.id, status=PlanSubscriptionStatus.ACTIVE):
+        raise NoActivePlan()
     name = subscription.add_on.name
     async with in_transaction():
         won = await AddOnSubscription.filter(
@@ -279,10 +294,8 @@ async def undo(
         if not won:
             current = await AddOnSubscription.get(id=subscription.id)
             if current.ends_at is not None and current.ends_at <= now:
-                raise AddOnEnded(
-                    f"{name} already ended: contract it again in the add-on store.", field="addOnId"
-                )
-            raise AddOnNotCancelled(f"{name} is not cancelled: there is nothing to undo.", field="addOnId")
+                raise ended(current, f"{name} already ended: contract it again in the add-on store.")
+            raise AddOnNotCancelled(f"{name} is not cancelled: there is nothing to undo.", field=ID_ARGUMENT)
         await audit.record(
             tenant_id=principal.tenant.id,
             principal=principal,

@@ -36,7 +36,7 @@ from app.models.enums import AddOnStatus, ConfigurationStatus
 from app.services import audit
 from app.services.access import require_store_access
 from app.services.errors import SHOWN_MAX, DomainError, ErrorCode, shown
-from app.services.lifecycle import AddOnEnded, owned_add_on
+from app.services.lifecycle import ID_ARGUMENT, ended, owned_add_on
 from app.services.plan_cache import PlanCache, plan_changed
 from app.services.secrets import SecretBox
 
@@ -81,12 +81,23 @@ def specs_of(add_on: AddOn) -> list[SettingSpec]:
     return [SettingSpec.of(declaration) for declaration in add_on.configuration_fields]
 
 
+class ProblemCode(StrEnum):
+    """What is wrong with a submitted setting."""
+
+    REQUIRED = "REQUIRED"
+    UNKNOWN_SETTING = "UNKNOWN_SETTING"
+    WRONG_TYPE = "WRONG_TYPE"
+    INVALID_URL = "INVALID_URL"
+    URL_HAS_CREDENTIALS = "URL_HAS_CREDENTIALS"
+    PRIVATE_HOST = "PRIVATE_HOST"
+    TOO_LONG = "TOO_LONG"
+    NOT_AN_OBJECT = "NOT_AN_OBJECT"
+
+
 @dataclass(frozen=True, slots=True)
 class SettingProblem:
     field: str  # "settings.<name>", or "settings" for the whole value
-    # REQUIRED, UNKNOWN_SETTING, WRONG_TYPE, INVALID_URL, URL_HAS_CREDENTIALS, PRIVATE_HOST, TOO_LONG,
-    # NOT_AN_OBJECT
-    code: str
+    code: ProblemCode
     message: str
 
 
@@ -132,23 +143,27 @@ def _check_value(
     where = f"settings.{spec.name}"
     if spec.kind == SettingKind.INTEGER:
         if isinstance(value, bool) or not isinstance(value, int):
-            return None, SettingProblem(where, "WRONG_TYPE", f"{spec.label} must be a whole number.")
+            return None, SettingProblem(
+                where, ProblemCode.WRONG_TYPE, f"{spec.label} must be a whole number."
+            )
         return value, None
     if spec.kind == SettingKind.BOOLEAN:
         if not isinstance(value, bool):
-            return None, SettingProblem(where, "WRONG_TYPE", f"{spec.label} must be true or false.")
+            return None, SettingProblem(where, ProblemCode.WRONG_TYPE, f"{spec.label} must be true or false.")
         return value, None
     if not isinstance(value, str):
-        return None, SettingProblem(where, "WRONG_TYPE", f"{spec.label} must be text.")
+        return None, SettingProblem(where, ProblemCode.WRONG_TYPE, f"{spec.label} must be text.")
     text = value if spec.secret else value.strip()
     if not text.strip():
-        return None, SettingProblem(where, "REQUIRED", f"{spec.label} is required.")
+        return None, SettingProblem(where, ProblemCode.REQUIRED, f"{spec.label} is required.")
     if len(text) > spec.max_length:
         return None, SettingProblem(
-            where, "TOO_LONG", f"{spec.label} is longer than {spec.max_length} characters."
+            where, ProblemCode.TOO_LONG, f"{spec.label} is longer than {spec.max_length} characters."
         )
     if _CONTROL.search(text):
-        return None, SettingProblem(where, "WRONG_TYPE", f"{spec.label} contains control characters.")
+        return None, SettingProblem(
+            where, ProblemCode.WRONG_TYPE, f"{spec.label} contains control characters."
+        )
     if spec.kind == SettingKind.URL:
         problem = _url_problem(text, allow_private_hosts=allow_private_hosts)
         if problem is not None:
@@ -164,7 +179,7 @@ _LOCAL_NAMES = ("localhost", "local", "internal", "localdomain", "home.arpa")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
-def _url_problem(text: str, *, allow_private_hosts: bool) -> tuple[str, str] | None:
+def _url_problem(text: str, *, allow_private_hosts: bool) -> tuple[ProblemCode, str] | None:
     """``(code, message)`` when ``text`` is not an https URL the connector may call, else ``None``.
 
     Refused: other schemes, credentials in the URL, and (unless ``allow_private_hosts``) hosts that
@@ -174,7 +189,7 @@ def _url_problem(text: str, *, allow_private_hosts: bool) -> tuple[str, str] | N
     happens here: a public name may still resolve to a private address, which the code that calls the
     integration must check when it connects (docs/security.md, "Integration settings").
     """
-    invalid = ("INVALID_URL", "must be an absolute https:// URL with a host name.")
+    invalid = (ProblemCode.INVALID_URL, "must be an absolute https:// URL with a host name.")
     # Parsers disagree on backslashes and whitespace (WHATWG reads "\\" as "/"): none is valid here.
     if any(character.isspace() or character == "\\" for character in text):
         return invalid
@@ -186,7 +201,10 @@ def _url_problem(text: str, *, allow_private_hosts: bool) -> tuple[str, str] | N
     if parts.scheme != "https" or not parts.hostname:
         return invalid
     if "@" in parts.netloc:
-        return "URL_HAS_CREDENTIALS", "must not carry a user name or password: use the secret settings."
+        return (
+            ProblemCode.URL_HAS_CREDENTIALS,
+            "must not carry a user name or password: use the secret settings.",
+        )
     host = _normalised_host(parts.hostname)
     if host is None:
         return invalid
@@ -196,9 +214,9 @@ def _url_problem(text: str, *, allow_private_hosts: bool) -> tuple[str, str] | N
     if allow_private_hosts:
         return None
     if address is not None:
-        return ("PRIVATE_HOST", "must name a public host.") if not _is_public(address) else None
+        return (ProblemCode.PRIVATE_HOST, "must name a public host.") if not _is_public(address) else None
     if any(host == name or host.endswith(f".{name}") for name in _LOCAL_NAMES):
-        return "PRIVATE_HOST", "must name a public host."
+        return ProblemCode.PRIVATE_HOST, "must name a public host."
     return None
 
 
@@ -280,7 +298,9 @@ def validate_settings(
     outcome = _Outcome()
     if not isinstance(submitted, dict):
         outcome.problems.append(
-            SettingProblem("settings", "NOT_AN_OBJECT", "The settings must be a JSON object of name: value.")
+            SettingProblem(
+                "settings", ProblemCode.NOT_AN_OBJECT, "The settings must be a JSON object of name: value."
+            )
         )
         return outcome
     declared = {spec.name for spec in specs}
@@ -289,7 +309,7 @@ def validate_settings(
         outcome.problems.append(
             SettingProblem(
                 f"settings.{name if len(name) <= SHOWN_MAX else name[:SHOWN_MAX] + '…'}",
-                "UNKNOWN_SETTING",
+                ProblemCode.UNKNOWN_SETTING,
                 f"{shown(name)} is not a setting of this add-on (expected: {', '.join(sorted(declared))}).",
             )
         )
@@ -301,7 +321,9 @@ def validate_settings(
                 outcome.stored[spec.name] = kept  # left out: keep the secret already stored
             elif spec.required:
                 outcome.problems.append(
-                    SettingProblem(f"settings.{spec.name}", "REQUIRED", f"{spec.label} is required.")
+                    SettingProblem(
+                        f"settings.{spec.name}", ProblemCode.REQUIRED, f"{spec.label} is required."
+                    )
                 )
             continue
         checked, problem = _check_value(spec, value, allow_private_hosts=allow_private_hosts)
@@ -346,7 +368,7 @@ def reveal_secret(subscription: AddOnSubscription, name: str, box: SecretBox) ->
 async def configure_integration(
     principal: Principal,
     *,
-    add_on_id: str,
+    subscription_id: str,
     settings: Any,
     box: SecretBox,
     eligible_since: dt.date,
@@ -357,12 +379,12 @@ async def configure_integration(
 ) -> AddOnSubscription:
     """``configureIntegration``: validate, encrypt the secrets, store, PENDING -> CONFIGURED, audit."""
     require_store_access(principal, eligible_since=eligible_since)
-    subscription = await owned_add_on(principal, add_on_id)
+    subscription = await owned_add_on(principal, subscription_id)
     add_on = subscription.add_on
     if not add_on.requires_configuration or not add_on.configuration_fields:
-        raise NotConfigurable(f"{add_on.name} has no settings to configure.", field="addOnId")
+        raise NotConfigurable(f"{add_on.name} has no settings to configure.", field=ID_ARGUMENT)
     if subscription.status_at(now) == AddOnStatus.ENDED:
-        raise AddOnEnded(f"{add_on.name} ended; it can no longer be configured.", field="addOnId")
+        raise ended(subscription, f"{add_on.name} ended; it can no longer be configured.")
     outcome = validate_settings(
         specs_of(add_on),
         settings,

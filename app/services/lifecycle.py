@@ -33,25 +33,37 @@ from app.services.locks import lock_tenant
 logger = logging.getLogger("tollgate.lifecycle")
 
 
+# The argument that names a contracted add-on in the API: the ``field`` of the errors about it.
+ID_ARGUMENT = "activeAddOnId"
+
+
 class AddOnEnded(DomainError):
+    """Carries ``ended_at``: the instant the add-on stopped counting."""
+
     code = ErrorCode.ADD_ON_ENDED
     default_message = "This add-on has already ended."
 
 
+def ended(subscription: AddOnSubscription, message: str) -> AddOnEnded:
+    # An ended add-on always has its end date: it ends only at ``ends_at`` (``status_at``).
+    assert subscription.ends_at is not None
+    return AddOnEnded(message, field=ID_ARGUMENT, ended_at=subscription.ends_at)
+
+
 def not_found() -> NotFound:
     # The same answer for a malformed id, an unknown one and another tenant's: ids leak nothing.
-    return NotFound("This environment has no add-on with this id.", field="addOnId")
+    return NotFound("This environment has no add-on with this id.", field=ID_ARGUMENT)
 
 
-async def owned_add_on(principal: Principal, add_on_id: str) -> AddOnSubscription:
-    """The caller's tenant's add-on subscription ``add_on_id``, with ``add_on`` loaded."""
+async def owned_add_on(principal: Principal, subscription_id: str) -> AddOnSubscription:
+    """The caller's tenant's add-on subscription ``subscription_id``, with ``add_on`` loaded."""
     try:
-        subscription_id = uuid.UUID(str(add_on_id))
+        key = uuid.UUID(str(subscription_id))
     except ValueError:
         raise not_found() from None
-    subscription = await AddOnSubscription.get_or_none(
-        id=subscription_id, tenant_id=principal.tenant.id
-    ).select_related("add_on")
+    subscription = await AddOnSubscription.get_or_none(id=key, tenant_id=principal.tenant.id).select_related(
+        "add_on"
+    )
     if subscription is None:
         raise not_found()
     return subscription

@@ -47,11 +47,16 @@ async def test_an_anchor_beyond_the_months_length_starts_the_period_on_its_last_
     decided = await quota(gql, key)
     started = await start(gql, key, "anchor-day-start")
 
+    expected = {"name": period, "start": start_day, "end": end_day}
     assert "errors" not in body, body
-    assert body["data"]["myPlan"]["currentPeriod"] == {"name": period, "start": start_day, "end": end_day}
-    assert (reported["__typename"], reported["applied"]) == ("UsageReported", True)
-    assert (decided["allowed"], decided["period"]) == (True, period)
-    assert (started["__typename"], started["allowed"], started["period"]) == ("ProcessStart", True, period)
+    assert body["data"]["myPlan"]["currentPeriod"] == expected
+    assert (reported["__typename"], reported["applied"]) == ("ReportUsageSuccess", True)
+    assert (decided["allowed"], decided["period"]) == (True, expected)
+    assert (started["__typename"], started["allowed"], started["period"]) == (
+        "StartProcessSuccess",
+        True,
+        expected,
+    )
 
 
 @pytest.mark.parametrize("anchor", [0, 32, -5])

@@ -4,7 +4,7 @@ computed from the clock, the "disabled today" e-mail sent once, concurrency (SQL
 The clock is 2026-11-23 12:00 UTC. acme (EUR, anchor day 1, storefront-m: 3,000 credits, 5 users,
 2 integrations, OVERAGE storage) is in the period 2026-11-01..12-01: a cancelled add-on stays until
 2026-11-30 and ends at 2026-12-01 00:00. Its add-ons: storage-10gb, the free sales dashboard and
-credits-1000 (effective credits 4,000, storage 20,480 MB). nova (BRL, anchor day 10, erp-pro: 10
+credits-1000 (effective credits 4,000, storage 20 GiB). nova (BRL, anchor day 10, erp-pro: 10
 users + users-5, 3 integrations + Mercado Livre) is in 2026-11-10..12-10.
 """
 
@@ -21,12 +21,13 @@ import pytest
 from app.clock import FrozenClock
 from app.main import create_app
 from app.models.audit import AuditEntry
-from app.models.billing import AddOnSubscription
+from app.models.billing import AddOnSubscription, PlanSubscription
 from app.models.catalog import AddOn
-from app.models.enums import AddOnStatus, Role
+from app.models.enums import AddOnStatus, PlanSubscriptionStatus, Role
 from app.models.notifications import OutboxEmail
 from app.models.tenancy import Tenant, User
 from app.models.usage import TenantUsage
+from app.resolvers.ids import global_id, key_of
 from app.seed import SeedResult
 from app.services import lifecycle
 from app.settings import Settings
@@ -39,39 +40,58 @@ RACERS = 8
 ENDS_AT = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 ERROR = "__typename ... on Error { code message field }"
 ACTIVE = "id name status endsAt availableUntil addOn { code }"
-WARNINGS = "warnings { kind message used limitNow limitAfter addOnCodes }"
+WARNINGS = "warnings { kind message used limitNow limitAfter requiredByAddOnCodes }"
+PLAN = f"id effectiveLimits {{ storageBytes users integrations credits }} activeAddOns {{ {ACTIVE} }}"
 PREVIEW = f"""
 query($id: ID!) {{
-  cancellationPreview(addOnId: $id) {{
+  cancellationPreview(activeAddOnId: $id) {{
     {ERROR}
     ... on CancellationPreview {{
-      availableUntil endsAt period {{ name start end }} addOn {{ {ACTIVE} }} {WARNINGS}
+      id availableUntil endsAt period {{ name start end }} activeAddOn {{ {ACTIVE} }} {WARNINGS}
     }}
   }}
 }}
 """
 CANCEL = f"""
 mutation($id: ID!) {{
-  cancelAddOn(addOnId: $id) {{
+  cancelAddOn(activeAddOnId: $id) {{
     {ERROR}
-    ... on CancelAddOnSuccess {{ availableUntil endsAt addOn {{ {ACTIVE} }} {WARNINGS} }}
+    ... on AddOnAlreadyCancelledError {{ endsAt availableUntil }}
+    ... on AddOnEndedError {{ endedAt }}
+    ... on CancelAddOnSuccess {{
+      availableUntil endsAt activeAddOn {{ {ACTIVE} }} {WARNINGS} myPlan {{ {PLAN} }}
+    }}
   }}
 }}
 """
 UNDO = f"""
 mutation($id: ID!) {{
-  undoCancellation(addOnId: $id) {{ {ERROR} ... on UndoCancellationSuccess {{ addOn {{ {ACTIVE} }} }} }}
+  undoCancellation(activeAddOnId: $id) {{
+    {ERROR}
+    ... on AddOnEndedError {{ endedAt }}
+    ... on UndoCancellationSuccess {{ activeAddOn {{ {ACTIVE} }} myPlan {{ {PLAN} }} }}
+  }}
 }}
 """
-MY_PLAN = f"""
-{{ myPlan {{ ... on MyPlan {{
-  effectiveLimits {{ storageMb users integrations credits }} addOns {{ {ACTIVE} }}
-}} }} }}
-"""
+MY_PLAN = f"{{ myPlan {{ ... on MyPlan {{ {PLAN} }} }} }}"
 
 
 async def add_on_id(code: str, tenant: str = "acme") -> str:
+    """The ``ActiveAddOn.id`` of the tenant's subscription to ``code``, as My plan shows it."""
+    return global_id("ActiveAddOn", await subscription_key(code, tenant))
+
+
+async def subscription_key(code: str, tenant: str = "acme") -> str:
     return str((await AddOnSubscription.get(add_on__code=code, tenant__slug=tenant)).id)
+
+
+def key(active_add_on_id: str) -> str:
+    """The subscription an ``ActiveAddOn.id`` names, to check the database."""
+    return key_of(active_add_on_id, "ActiveAddOn", field="id")
+
+
+async def stored_add_on(active_add_on_id: str) -> AddOnSubscription:
+    return await AddOnSubscription.get(id=key(active_add_on_id))
 
 
 async def call(
@@ -127,9 +147,9 @@ async def test_preview_tells_until_when_the_add_on_stays_available_and_changes_n
     assert result["__typename"] == "CancellationPreview"
     assert (result["availableUntil"], result["endsAt"]) == ("2026-11-30", "2026-12-01T00:00:00+00:00")
     assert result["period"] == {"name": "2026-11", "start": "2026-11-01", "end": "2026-12-01"}
-    assert result["addOn"]["status"] == "ACTIVE"
+    assert result["activeAddOn"]["status"] == "ACTIVE"
     assert result["warnings"] == []
-    assert (await AddOnSubscription.get(id=credits)).ends_at is None
+    assert (await stored_add_on(credits)).ends_at is None
     assert not await AuditEntry.exists()
     assert not await OutboxEmail.exists()
 
@@ -161,7 +181,7 @@ async def test_preview_warns_when_losing_credits_would_put_usage_over_the_limit(
     assert (await preview(gql, await add_on_id("storage-10gb")))["warnings"] == []
 
 
-async def test_preview_warns_about_storage_in_mb_and_says_it_will_be_billed_as_overage(
+async def test_preview_warns_about_storage_in_bytes_and_says_it_will_be_billed_as_overage(
     gql: GraphQLClient, demo: SeedResult
 ) -> None:
     await report_usage("acme", storage_bytes=15 * 1024**3 + 1)
@@ -171,11 +191,26 @@ async def test_preview_warns_about_storage_in_mb_and_says_it_will_be_billed_as_o
     [warning] = result["warnings"]
     assert (warning["kind"], warning["used"], warning["limitNow"], warning["limitAfter"]) == (
         "STORAGE",
-        15 * 1024 + 1,  # MB, rounded up
-        20480,
-        10240,
+        15 * 1024**3 + 1,  # bytes, exactly as reported
+        20 * 1024**3,
+        10 * 1024**3,
     )
+    # People read megabytes (rounded up): the message says so.
+    assert "drops to 10240 MB while 15361 MB are in use" in warning["message"]
     assert "overage" in warning["message"]
+
+
+async def test_storage_just_above_the_limit_left_warns_by_one_byte(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    await report_usage("acme", storage_bytes=10 * 1024**3)
+    assert (await preview(gql, await add_on_id("storage-10gb")))["warnings"] == []
+
+    await TenantUsage.filter(tenant_id=(await Tenant.get(slug="acme")).id).update(
+        storage_bytes=10 * 1024**3 + 1
+    )
+    [warning] = (await preview(gql, await add_on_id("storage-10gb")))["warnings"]
+    assert (warning["used"], warning["limitAfter"]) == (10 * 1024**3 + 1, 10 * 1024**3)
 
 
 async def test_preview_warns_about_users_and_integrations(gql: GraphQLClient, demo: SeedResult) -> None:
@@ -213,7 +248,7 @@ async def test_preview_warns_when_another_add_on_requires_it(
     result = await preview(gql, await add_on_id("fiscal-bookkeeping", "nova"), as_=NOVA)
 
     [warning] = result["warnings"]
-    assert (warning["kind"], warning["addOnCodes"], warning["used"]) == (
+    assert (warning["kind"], warning["requiredByAddOnCodes"], warning["used"]) == (
         "REQUIRED_BY",
         ["make-to-order"],
         None,
@@ -233,24 +268,33 @@ async def test_cancel_records_the_end_date_emails_every_admin_and_audits(
 
     assert result["__typename"] == "CancelAddOnSuccess"
     assert (result["availableUntil"], result["endsAt"]) == ("2026-11-30", "2026-12-01T00:00:00+00:00")
-    assert (result["addOn"]["status"], result["addOn"]["availableUntil"]) == ("CANCELLING", "2026-11-30")
-    # My plan shows the disable date; it still counts until then.
+    assert (result["activeAddOn"]["status"], result["activeAddOn"]["availableUntil"]) == (
+        "CANCELLING",
+        "2026-11-30",
+    )
+    # The payload's My plan is the one a read now returns: the client needs no refetch.
     plan = await my_plan(gql)
-    shown = next(a for a in plan["addOns"] if a["id"] == credits)
+    assert result["myPlan"] == plan
+    # My plan shows the disable date; it still counts until then.
+    shown = next(a for a in plan["activeAddOns"] if a["id"] == credits)
     assert (shown["status"], shown["endsAt"], shown["availableUntil"]) == (
         "CANCELLING",
         "2026-12-01T00:00:00+00:00",
         "2026-11-30",
     )
     assert plan["effectiveLimits"]["credits"] == 4000
-    stored = await AddOnSubscription.get(id=credits)
+    stored = await stored_add_on(credits)
     assert (stored.status, stored.cancelled_at, stored.ends_at) == (
         AddOnStatus.CANCELLING,
         clock.now(),
         ENDS_AT,
     )
     entry = await AuditEntry.get(action="add_on.cancel")
-    assert (entry.actor, entry.subject_id, entry.details["ends_at"]) == (ACME, credits, ENDS_AT.isoformat())
+    assert (entry.actor, entry.subject_id, entry.details["ends_at"]) == (
+        ACME,
+        key(credits),
+        ENDS_AT.isoformat(),
+    )
 
     assert await smtp_server.dispatcher(clock).run_once() == 2
     assert sorted(m["To"] for m in smtp_server.inbox.messages) == ["admin@acme.test", "boss@acme.test"]
@@ -277,7 +321,7 @@ async def test_moving_the_clock_past_the_end_date_removes_the_add_on_and_sends_o
     # Nothing has run: the limits follow the clock.
     plan = await my_plan(gql)
     assert plan["effectiveLimits"]["credits"] == 3000
-    assert credits not in [a["id"] for a in plan["addOns"]]
+    assert credits not in [a["id"] for a in plan["activeAddOns"]]
     assert (await preview(gql, credits))["__typename"] == "AddOnEndedError"
     # The periodic task sends "disabled today" once, however often it runs.
     task = lifecycle.AddOnLifecycleTask(clock=clock)
@@ -291,9 +335,9 @@ async def test_moving_the_clock_past_the_end_date_removes_the_add_on_and_sends_o
     assert len(disabled) == 1
     assert "1,000 credits" in disabled[0]["Subject"]
     assert "disabled on 2026-12-01" in disabled[0].get_payload(decode=True).decode()
-    assert (await AddOnSubscription.get(id=credits)).status == AddOnStatus.ENDED
+    assert (await stored_add_on(credits)).status == AddOnStatus.ENDED
     entry = await AuditEntry.get(action="add_on.end")
-    assert (entry.actor, entry.subject_id) == ("system", credits)
+    assert (entry.actor, entry.subject_id) == ("system", key(credits))
 
 
 async def test_the_periodic_task_in_the_apps_lifespan_sends_the_disabled_today_email(
@@ -328,9 +372,11 @@ async def test_cancelling_twice_is_a_typed_error_and_sends_no_second_email(
     assert (again["__typename"], again["code"], again["field"]) == (
         "AddOnAlreadyCancelledError",
         "ADD_ON_ALREADY_CANCELLED",
-        "addOnId",
+        "activeAddOnId",
     )
     assert "2026-11-30" in again["message"]
+    # The error says until when, as data: no need to parse the message.
+    assert (again["endsAt"], again["availableUntil"]) == ("2026-12-01T00:00:00+00:00", "2026-11-30")
     assert (await preview(gql, credits))["__typename"] == "AddOnAlreadyCancelledError"
     assert await OutboxEmail.all().count() == 1
     assert await AuditEntry.filter(action="add_on.cancel").count() == 1
@@ -350,7 +396,7 @@ async def test_two_concurrent_cancellations_one_wins_the_other_gets_a_typed_erro
     }
     assert await AuditEntry.filter(action="add_on.cancel").count() == 1
     assert await OutboxEmail.all().count() == 1  # acme has one admin
-    assert (await AddOnSubscription.get(id=credits)).ends_at == ENDS_AT
+    assert (await stored_add_on(credits)).ends_at == ENDS_AT
 
 
 async def test_concurrent_cancel_and_undo_leave_a_consistent_add_on(
@@ -366,7 +412,7 @@ async def test_concurrent_cancel_and_undo_leave_a_consistent_add_on(
         "UndoCancellationSuccess": 1,
         "AddOnNotCancelledError": RACERS - 1,
     }
-    stored = await AddOnSubscription.get(id=credits)
+    stored = await stored_add_on(credits)
     assert (stored.status, stored.ends_at, stored.cancelled_at) == (AddOnStatus.ACTIVE, None, None)
 
 
@@ -374,18 +420,85 @@ async def test_another_tenants_add_on_answers_exactly_like_an_unknown_id(
     gql: GraphQLClient, demo: SeedResult
 ) -> None:
     novas = await add_on_id("users-5", "nova")
-    unknown = "00000000-0000-4000-8000-000000000000"
+    unknown = global_id("ActiveAddOn", "00000000-0000-4000-8000-000000000000")
     for document, field in (
         (PREVIEW, "cancellationPreview"),
         (CANCEL, "cancelAddOn"),
         (UNDO, "undoCancellation"),
     ):
-        answers = [await call(gql, document, field, add_on) for add_on in (novas, unknown, "42")]
-        assert answers[0] == answers[1] == answers[2]
-        assert (answers[0]["__typename"], answers[0]["field"]) == ("NotFoundError", "addOnId")
-    stored = await AddOnSubscription.get(id=novas)
+        answers = [await call(gql, document, field, add_on) for add_on in (novas, unknown)]
+        assert answers[0] == answers[1]
+        assert (answers[0]["__typename"], answers[0]["code"], answers[0]["field"]) == (
+            "NotFoundError",
+            "NOT_FOUND",
+            "activeAddOnId",
+        )
+    stored = await stored_add_on(novas)
     assert (stored.status, stored.ends_at) == (AddOnStatus.ACTIVE, None)
     assert not await OutboxEmail.exists()
+
+
+async def ids_of_other_types(gql: GraphQLClient, code: str) -> dict[str, str]:
+    """Ids that are not the ``ActiveAddOn.id`` of acme's ``code``: the catalog add-on's id as the API shows
+    it, ids of other types that carry the subscription's own key, the raw key, and garbage."""
+    catalog = await gql.post("query($code: String!) { addOn(code: $code) { id } }", {"code": code})
+    own_key = await subscription_key(code)
+    return {
+        "catalog AddOn.id": catalog["data"]["addOn"]["id"],
+        "AddOn id with its key": global_id("AddOn", own_key),
+        "Order id with its key": global_id("Order", own_key),
+        "raw key": own_key,
+        "garbage": "42",
+        "empty": "",
+    }
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [(PREVIEW, "cancellationPreview"), (CANCEL, "cancelAddOn"), (UNDO, "undoCancellation")],
+    ids=["preview", "cancel", "undo"],
+)
+async def test_an_id_of_another_type_is_not_found_and_nothing_is_cancelled(
+    gql: GraphQLClient, demo: SeedResult, document: str, field: str
+) -> None:
+    credits = await add_on_id("credits-1000")
+    if field == "undoCancellation":
+        await cancel(gql, credits)  # something to undo, were the id taken
+
+    for name, other in (await ids_of_other_types(gql, "credits-1000")).items():
+        answer = await call(gql, document, field, other)
+        assert (answer["__typename"], answer["code"], answer["field"]) == (
+            "NotFoundError",
+            "NOT_FOUND",
+            "activeAddOnId",
+        ), name
+
+    stored = await stored_add_on(credits)
+    expected = AddOnStatus.CANCELLING if field == "undoCancellation" else AddOnStatus.ACTIVE
+    assert stored.status == expected
+    assert await AuditEntry.filter(action__in=["add_on.cancel", "add_on.undo_cancellation"]).count() == (
+        1 if field == "undoCancellation" else 0
+    )
+
+
+async def test_the_active_add_on_id_is_my_plans_and_stays_the_same(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    in_my_plan = {a["addOn"]["code"]: a["id"] for a in (await my_plan(gql))["activeAddOns"]}
+    credits = in_my_plan["credits-1000"]
+
+    previewed = await preview(gql, credits)
+    cancelled = await cancel(gql, credits)
+    undone = await undo(gql, credits)
+
+    assert (
+        previewed["activeAddOn"]["id"]
+        == cancelled["activeAddOn"]["id"]
+        == undone["activeAddOn"]["id"]
+        == credits
+    )
+    assert previewed["id"] == (await preview(gql, credits))["id"]
+    assert previewed["id"] not in (credits, (await preview(gql, in_my_plan["storage-10gb"]))["id"])
 
 
 async def test_a_one_off_item_cannot_be_cancelled(
@@ -396,7 +509,7 @@ async def test_a_one_off_item_cannot_be_cancelled(
         tenant=await Tenant.get(slug="acme"), add_on=start_pack, unit_price=Decimal("490.00"), currency="EUR",
         contracted_at=clock.now() - dt.timedelta(days=1),
     )  # fmt: skip
-    result = await cancel(gql, str(subscription.id))
+    result = await cancel(gql, global_id("ActiveAddOn", subscription.id))
     assert (result["__typename"], result["code"]) == ("AddOnNotCancellableError", "ADD_ON_NOT_CANCELLABLE")
 
 
@@ -410,7 +523,7 @@ async def test_only_admins_of_eligible_environments_cancel(
     assert (await cancel(gql, credits, as_=caller))["__typename"] == typename
     assert (await preview(gql, credits, as_=caller))["__typename"] == typename
     assert (await undo(gql, credits, as_=caller))["__typename"] == typename
-    assert (await AddOnSubscription.get(id=credits)).ends_at is None
+    assert (await stored_add_on(credits)).ends_at is None
 
 
 async def test_cancelling_needs_credentials(gql: GraphQLClient, demo: SeedResult) -> None:
@@ -431,15 +544,16 @@ async def test_undo_before_the_end_date_keeps_the_add_on_counting(
     result = await undo(gql, credits)
 
     assert result["__typename"] == "UndoCancellationSuccess"
-    assert (result["addOn"]["status"], result["addOn"]["endsAt"], result["addOn"]["availableUntil"]) == (
-        "ACTIVE",
-        None,
-        None,
-    )
+    active = result["activeAddOn"]
+    assert (active["status"], active["endsAt"], active["availableUntil"]) == ("ACTIVE", None, None)
+    # The payload's My plan shows it ACTIVE again, as a read now does.
+    in_plan = next(a for a in result["myPlan"]["activeAddOns"] if a["id"] == credits)
+    assert (in_plan["status"], in_plan["endsAt"]) == ("ACTIVE", None)
+    assert result["myPlan"] == await my_plan(gql)
     clock.set(ENDS_AT + dt.timedelta(days=1))
     assert (await my_plan(gql))["effectiveLimits"]["credits"] == 4000
     assert await lifecycle.notify_ended_add_ons(clock.now()) == 0
-    assert await AuditEntry.filter(action="add_on.undo_cancellation", subject_id=credits).count() == 1
+    assert await AuditEntry.filter(action="add_on.undo_cancellation", subject_id=key(credits)).count() == 1
     await smtp_server.dispatcher(clock).run_once()
     assert [str(s).split(":")[0] for s in smtp_server.inbox.subjects()] == [
         "Add-on cancelled",
@@ -459,9 +573,31 @@ async def test_undo_after_the_end_date_is_refused(
 
     result = await undo(gql, credits)
 
-    assert (result["__typename"], result["code"]) == ("AddOnEndedError", "ADD_ON_ENDED")
-    assert (await cancel(gql, credits))["__typename"] == "AddOnEndedError"
+    assert (result["__typename"], result["code"], result["endedAt"]) == (
+        "AddOnEndedError",
+        "ADD_ON_ENDED",
+        "2026-12-01T00:00:00+00:00",
+    )
+    cancelled_again = await cancel(gql, credits)
+    assert (cancelled_again["__typename"], cancelled_again["endedAt"]) == (
+        "AddOnEndedError",
+        "2026-12-01T00:00:00+00:00",
+    )
     assert (await my_plan(gql))["effectiveLimits"]["credits"] == 3000
+
+
+async def test_undo_without_an_active_plan_is_a_typed_error_and_changes_nothing(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    credits = await add_on_id("credits-1000")
+    await cancel(gql, credits)
+    acme = await Tenant.get(slug="acme")
+    await PlanSubscription.filter(tenant=acme).update(status=PlanSubscriptionStatus.SUSPENDED)
+
+    result = await undo(gql, credits)
+
+    assert (result["__typename"], result["code"]) == ("NoActivePlanError", "NO_ACTIVE_PLAN")
+    assert (await stored_add_on(credits)).status == AddOnStatus.CANCELLING
 
 
 async def test_undo_of_an_add_on_that_is_not_cancelled_is_a_typed_error(
@@ -471,7 +607,7 @@ async def test_undo_of_an_add_on_that_is_not_cancelled_is_a_typed_error(
     assert (result["__typename"], result["code"], result["field"]) == (
         "AddOnNotCancelledError",
         "ADD_ON_NOT_CANCELLED",
-        "addOnId",
+        "activeAddOnId",
     )
     assert not await OutboxEmail.exists()
 
@@ -496,4 +632,5 @@ async def test_preview_and_cancel_use_a_constant_number_of_queries(
         await cancel(gql, credits)
 
     assert many.count == few.count <= 5  # caller, add-on, plan, add-ons, usage
-    assert cancelling.count <= 9  # the same reads, the conditional UPDATE, audit, admins, outbox
+    # The same reads, the conditional UPDATE, audit, admins, outbox; then the new My plan: plan, add-ons.
+    assert cancelling.count <= 11

@@ -18,6 +18,7 @@ import pytest
 from app.auth.tokens import ALGORITHM, ISSUER
 from app.models.metering import LimitAlert
 from app.models.tenancy import User
+from app.resolvers.ids import global_id
 from app.seed import SeedResult
 from tests.conftest import GraphQLClient
 
@@ -42,10 +43,12 @@ def assert_clean(body: dict[str, Any], sent: Any) -> None:
 
 
 def outcome(body: dict[str, Any], field: str) -> str:
-    """The typed error's code, the GraphQL error's code, or the success type's name."""
+    """The typed error's code, the GraphQL error's code, the success type's name, or "null"."""
     if body.get("errors"):
         return str(body["errors"][0]["extensions"]["code"])
     result = body["data"][field]
+    if result is None:
+        return "null"
     return str(result.get("code") or result.get("__typename"))
 
 
@@ -55,13 +58,12 @@ ADD_ON = "query($code: String!) { addOn(code: $code) { code } }"
 
 
 @pytest.mark.parametrize("code", ["x" * 65, LONG, "a\u0000b", "\u0000", "storage\u0000-10gb", "x\x1b[31m"])
-async def test_an_add_on_code_that_cannot_exist_is_not_found(
+async def test_an_add_on_code_that_cannot_exist_is_null(
     gql: GraphQLClient, demo: SeedResult, code: str
 ) -> None:
     body = await gql.post(ADD_ON, {"code": code})
 
-    assert outcome(body, "addOn") == "NOT_FOUND"
-    assert_clean(body, code)
+    assert body == {"data": {"addOn": None}}
 
 
 HOSTILE = [
@@ -97,19 +99,19 @@ MUTATIONS = {
         "admin",
     ),
     "cancelAddOn": (
-        "mutation($v: ID!) { r: cancelAddOn(addOnId: $v) { __typename ... on Error { code } } }",
+        "mutation($v: ID!) { r: cancelAddOn(activeAddOnId: $v) { __typename ... on Error { code } } }",
         "admin",
     ),
     "undoCancellation": (
-        "mutation($v: ID!) { r: undoCancellation(addOnId: $v) { __typename ... on Error { code } } }",
+        "mutation($v: ID!) { r: undoCancellation(activeAddOnId: $v) { __typename ... on Error { code } } }",
         "admin",
     ),
     "cancellationPreview": (
-        "query($v: ID!) { r: cancellationPreview(addOnId: $v) { __typename ... on Error { code } } }",
+        "query($v: ID!) { r: cancellationPreview(activeAddOnId: $v) { __typename ... on Error { code } } }",
         "admin",
     ),
     "configureIntegration": (
-        "mutation($v: ID!) { r: configureIntegration(addOnId: $v, settings: {}) "
+        "mutation($v: ID!) { r: configureIntegration(activeAddOnId: $v, settings: {}) "
         "{ __typename ... on Error { code } } }",
         "admin",
     ),
@@ -118,13 +120,29 @@ MUTATIONS = {
         "{ __typename ... on Error { code } } }",
         "connector",
     ),
-    "invoicePreview": ("query($v: String) { r: invoicePreview(period: $v) { total { amount } } }", "admin"),
+    "invoicePreview": (
+        "query($v: String) { r: invoicePreview(period: $v) { __typename ... on Error { code } } }",
+        "admin",
+    ),
     "alerts": ("query($v: String) { r: alerts(first: 5, after: $v) { edges { cursor } } }", "admin"),
     "price": (
         'query($v: String) { r: addOn(code: "start-pack") { price(currency: $v) { amount } } }',
         "anonymous",
     ),
 }
+
+
+SUCCESSES = (
+    "AddToCartSuccess",
+    "UpdateCartItemSuccess",
+    "RemoveFromCartSuccess",
+    "ApplyCouponSuccess",
+    "CheckoutSuccess",
+    "CancelAddOnSuccess",
+    "UndoCancellationSuccess",
+    "CancellationPreview",
+    "ConfigureIntegrationSuccess",
+)
 
 
 @pytest.mark.parametrize(
@@ -148,7 +166,24 @@ async def test_every_string_argument_that_reaches_the_database_answers_a_typed_e
     assert_clean(body, value)
     # 65 or 129 characters, SQL or HTML: each is refused, or (an idempotency key of printable ASCII up to 128
     # characters) taken for what it is.
-    assert outcome(body, "r") not in ("CartPayload", "CheckoutSuccess"), body
+    assert outcome(body, "r") not in SUCCESSES, body
+
+
+ACTIVE_ADD_ON_FIELDS = [field for field in MUTATIONS if "activeAddOnId" in MUTATIONS[field][0]]
+
+
+@pytest.mark.parametrize("key", HOSTILE, ids=["65", "129", "10k", "nul", "a-nul-b", "arabic", "sql", "html"])
+@pytest.mark.parametrize("field", ACTIVE_ADD_ON_FIELDS)
+async def test_an_active_add_on_id_with_a_hostile_key_is_not_found(
+    gql: GraphQLClient, demo: SeedResult, field: str, key: str
+) -> None:
+    """Well-formed ids of the right type whose key is hostile reach the database lookup: still NOT_FOUND."""
+    active_add_on_id = global_id("ActiveAddOn", key)
+    body = await gql.post(MUTATIONS[field][0], {"v": active_add_on_id}, as_="admin@nova.test")
+
+    assert outcome(body, "r") == "NOT_FOUND", body
+    assert_clean(body, key)
+    assert_clean(body, active_add_on_id)
 
 
 # --- Cursors ----------------------------------------------------------------------------------------------
@@ -178,19 +213,19 @@ def cursor(text: str) -> str:
         cursor("alert:" + "1" * 10_000),
     ],
 )
-async def test_a_malformed_or_out_of_range_cursor_is_invalid_input(
+async def test_a_malformed_or_out_of_range_cursor_is_bad_user_input(
     gql: GraphQLClient, demo: SeedResult, after: str
 ) -> None:
     body = await gql.post(ALERTS, {"first": 5, "after": after}, as_="admin@acme.test")
 
-    assert body["errors"][0]["extensions"] == {"code": "INVALID_INPUT", "field": "after"}, body
+    assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "after"}, body
     assert_clean(body, after)
 
 
 @pytest.mark.parametrize("first", [-1, 0, 101, 2**31 - 1, -(2**31)])
-async def test_first_out_of_range_is_invalid_input(gql: GraphQLClient, demo: SeedResult, first: int) -> None:
+async def test_first_out_of_range_is_bad_user_input(gql: GraphQLClient, demo: SeedResult, first: int) -> None:
     body = await gql.post(ALERTS, {"first": first}, as_="admin@acme.test")
-    assert body["errors"][0]["extensions"] == {"code": "INVALID_INPUT", "field": "first"}
+    assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "first"}
 
 
 @pytest.mark.parametrize("first", [2**31, 2**64, 1.5, "10"])
@@ -376,20 +411,24 @@ async def test_a_period_with_non_ascii_digits_is_invalid(
     gql: GraphQLClient, demo: SeedResult, period: str
 ) -> None:
     body = await gql.post(
-        "query($p: String) { invoicePreview(period: $p) { total { amount } } }",
+        "query($p: String) { invoicePreview(period: $p) { __typename ... on Error { code field } } }",
         {"p": period},
         as_="admin@acme.test",
     )
 
-    assert body["errors"][0]["extensions"] == {"code": "INVALID_PERIOD", "field": "period"}
+    assert body["data"]["invoicePreview"] == {
+        "__typename": "InvalidPeriodError",
+        "code": "INVALID_PERIOD",
+        "field": "period",
+    }
     assert_clean(body, period)
 
 
-async def test_an_unsupported_currency_is_not_echoed_whole(gql: GraphQLClient, demo: SeedResult) -> None:
+async def test_an_unsupported_currency_is_a_null_price(gql: GraphQLClient, demo: SeedResult) -> None:
     body = await gql.post(
         'query($c: String) { addOn(code: "start-pack") { price(currency: $c) { amount } } }', {"c": LONG}
     )
-    assert body["errors"][0]["extensions"]["code"] == "UNSUPPORTED_CURRENCY"
+    assert body == {"data": {"addOn": {"price": None}}}
     assert_clean(body, LONG)
     assert_clean(body, LONG.upper())
 
@@ -402,9 +441,9 @@ async def test_unknown_integration_settings_are_not_echoed_whole(
     subscription = await AddOnSubscription.get(add_on__code="integration-mercado-livre", tenant__slug="nova")
     settings = {LONG: 1, **{f"k{n}": n for n in range(50)}}
     body = await gql.post(
-        "mutation($id: ID!, $s: JSON!) { configureIntegration(addOnId: $id, settings: $s) { "
+        "mutation($id: ID!, $s: JSON!) { configureIntegration(activeAddOnId: $id, settings: $s) { "
         "__typename ... on InvalidSettingsError { message problems { field code } } } }",
-        {"id": str(subscription.id), "s": settings},
+        {"id": global_id("ActiveAddOn", subscription.id), "s": settings},
         as_="admin@nova.test",
     )
 

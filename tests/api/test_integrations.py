@@ -21,6 +21,7 @@ from app.models.billing import AddOnSubscription
 from app.models.catalog import AddOn
 from app.models.enums import AddOnCategory, ConfigurationStatus
 from app.models.tenancy import Tenant
+from app.resolvers.ids import global_id, key_of
 from app.seed import ADD_ONS, SeedResult
 from app.services.integrations import SECRET_MASK, SettingKind, SettingSpec, reveal_secret
 from app.services.secrets import box_from_settings
@@ -35,20 +36,31 @@ ACTIVE_ADD_ON = """
 """
 CONFIGURE = f"""
 mutation($id: ID!, $settings: JSON!) {{
-  configureIntegration(addOnId: $id, settings: $settings) {{
+  configureIntegration(activeAddOnId: $id, settings: $settings) {{
     __typename
     ... on Error {{ code message field }}
+    ... on AddOnEndedError {{ endedAt }}
     ... on InvalidSettingsError {{ problems {{ field code message }} }}
-    ... on ConfigureIntegrationSuccess {{ addOn {{ {ACTIVE_ADD_ON} }} }}
+    ... on ConfigureIntegrationSuccess {{ activeAddOn {{ {ACTIVE_ADD_ON} }} }}
   }}
 }}
 """
-MY_PLAN = f"{{ myPlan {{ ... on MyPlan {{ addOns {{ {ACTIVE_ADD_ON} }} }} }} }}"
+MY_PLAN = f"{{ myPlan {{ ... on MyPlan {{ activeAddOns {{ {ACTIVE_ADD_ON} }} }} }} }}"
 
 
 async def subscription_id(code: str, tenant: str = "nova") -> str:
+    """The ``ActiveAddOn.id`` of the tenant's subscription to ``code``, as My plan shows it."""
     subscription = await AddOnSubscription.get(add_on__code=code, tenant__slug=tenant)
-    return str(subscription.id)
+    return global_id("ActiveAddOn", subscription.id)
+
+
+def key(active_add_on_id: str) -> str:
+    """The subscription an ``ActiveAddOn.id`` names, to check the database."""
+    return key_of(active_add_on_id, "ActiveAddOn", field="id")
+
+
+async def stored_add_on(active_add_on_id: str) -> AddOnSubscription:
+    return await AddOnSubscription.get(id=key(active_add_on_id))
 
 
 async def configure(gql: GraphQLClient, add_on_id: str, settings: Any, *, as_: str = NOVA) -> dict[str, Any]:
@@ -77,13 +89,13 @@ async def test_admin_configures_a_pending_integration_and_it_becomes_configured(
     gql: GraphQLClient, demo: SeedResult, settings: Settings
 ) -> None:
     add_on_id = await subscription_id("integration-mercado-livre")
-    before = await AddOnSubscription.get(id=add_on_id)
+    before = await stored_add_on(add_on_id)
     assert before.configuration_status == ConfigurationStatus.PENDING
 
     result = await configure(gql, add_on_id, {"api_token": TOKEN, "shop_url": "https://loja.nova.example/ml"})
 
     assert result["__typename"] == "ConfigureIntegrationSuccess"
-    add_on = result["addOn"]
+    add_on = result["activeAddOn"]
     assert (add_on["id"], add_on["configurationStatus"]) == (add_on_id, "CONFIGURED")
     assert setting(add_on, "shop_url") == {
         "name": "shop_url", "label": "Store URL", "kind": "URL", "secret": False, "required": True,
@@ -94,7 +106,7 @@ async def test_admin_configures_a_pending_integration_and_it_becomes_configured(
         "isSet": True, "value": SECRET_MASK,
     }  # fmt: skip
     # At rest: a Fernet token, opened only by the configured key.
-    stored = await AddOnSubscription.get(id=add_on_id)
+    stored = await stored_add_on(add_on_id)
     assert stored.configuration_status == ConfigurationStatus.CONFIGURED
     assert TOKEN not in json.dumps(stored.configuration)
     assert set(stored.configuration["api_token"]) == {"fernet"}
@@ -108,14 +120,14 @@ async def test_secrets_are_never_returned_by_any_read(gql: GraphQLClient, demo: 
     body = await gql.post(MY_PLAN, as_=NOVA)
 
     assert TOKEN not in json.dumps(body)
-    mercado_livre = next(a for a in body["data"]["myPlan"]["addOns"] if a["id"] == add_on_id)
+    mercado_livre = next(a for a in body["data"]["myPlan"]["activeAddOns"] if a["id"] == add_on_id)
     assert setting(mercado_livre, "api_token")["value"] == SECRET_MASK
     assert mercado_livre["configurationStatus"] == "CONFIGURED"
     # Nor in the audit log, which records the names of the settings only.
     entry = await AuditEntry.get(action="add_on.configure")
     assert TOKEN not in json.dumps(entry.details)
     assert entry.details["settings"] == ["api_token", "shop_url"]
-    assert (entry.actor, entry.subject_id) == (NOVA, add_on_id)
+    assert (entry.actor, entry.subject_id) == (NOVA, key(add_on_id))
 
 
 async def test_a_pending_integration_shows_its_declared_settings_unset(
@@ -123,13 +135,13 @@ async def test_a_pending_integration_shows_its_declared_settings_unset(
 ) -> None:
     body = await gql.post(MY_PLAN, as_=NOVA)
     add_on_id = await subscription_id("integration-mercado-livre")
-    pending = next(a for a in body["data"]["myPlan"]["addOns"] if a["id"] == add_on_id)
+    pending = next(a for a in body["data"]["myPlan"]["activeAddOns"] if a["id"] == add_on_id)
     assert pending["configurationStatus"] == "PENDING"
     assert [(s["name"], s["isSet"], s["value"]) for s in pending["configuration"]] == [
         ("api_token", False, None),
         ("shop_url", False, None),
     ]
-    users = next(a for a in body["data"]["myPlan"]["addOns"] if a["addOn"]["code"] == "users-5")
+    users = next(a for a in body["data"]["myPlan"]["activeAddOns"] if a["addOn"]["code"] == "users-5")
     assert (users["configurationStatus"], users["configuration"]) == ("NOT_REQUIRED", [])
 
 
@@ -143,7 +155,7 @@ async def test_a_missing_required_setting_is_a_typed_error_and_writes_nothing(
     assert result["__typename"] == "InvalidSettingsError"
     assert (result["code"], result["field"]) == ("INVALID_SETTINGS", "settings")
     assert [(p["field"], p["code"]) for p in result["problems"]] == [("settings.api_token", "REQUIRED")]
-    stored = await AddOnSubscription.get(id=add_on_id)
+    stored = await stored_add_on(add_on_id)
     assert (stored.configuration_status, stored.configuration) == (ConfigurationStatus.PENDING, {})
     assert not await AuditEntry.filter(action="add_on.configure").exists()
 
@@ -164,6 +176,22 @@ async def test_unknown_keys_wrong_types_and_bad_urls_are_reported_at_once(
         ("settings.shop_url", "INVALID_URL"),
     ]
     assert "colour" in result["message"]
+
+
+async def test_a_problem_code_is_an_enum_a_typed_client_can_switch_on(gql: GraphQLClient) -> None:
+    body = await gql.post(
+        '{ problem: __type(name: "SettingProblem") { fields { name type { kind ofType { kind name } } } } '
+        'codes: __type(name: "SettingProblemCode") { enumValues { name description } } }'
+    )
+
+    code = next(f for f in body["data"]["problem"]["fields"] if f["name"] == "code")
+    assert code["type"] == {"kind": "NON_NULL", "ofType": {"kind": "ENUM", "name": "SettingProblemCode"}}
+    values = body["data"]["codes"]["enumValues"]
+    assert {value["name"] for value in values} == {
+        "REQUIRED", "UNKNOWN_SETTING", "WRONG_TYPE", "INVALID_URL", "URL_HAS_CREDENTIALS", "PRIVATE_HOST",
+        "TOO_LONG", "NOT_AN_OBJECT",
+    }  # fmt: skip
+    assert all(value["description"] for value in values)
 
 
 @pytest.mark.parametrize(
@@ -207,16 +235,17 @@ async def test_another_tenants_add_on_answers_exactly_like_an_unknown_id(
     settings = {"api_token": TOKEN, "shop_url": "https://evil.example"}
 
     other_tenant = await configure(gql, novas, settings, as_="admin@acme.test")
-    unknown = await configure(gql, str(uuid.uuid4()), settings, as_="admin@acme.test")
+    unknown = await configure(gql, global_id("ActiveAddOn", uuid.uuid4()), settings, as_="admin@acme.test")
     malformed = await configure(gql, "not-an-id", settings, as_="admin@acme.test")
 
-    assert other_tenant == unknown == malformed
-    assert (other_tenant["__typename"], other_tenant["code"], other_tenant["field"]) == (
-        "NotFoundError",
-        "NOT_FOUND",
-        "addOnId",
-    )
-    stored = await AddOnSubscription.get(id=novas)
+    assert other_tenant == unknown
+    for answer in (other_tenant, malformed):
+        assert (answer["__typename"], answer["code"], answer["field"]) == (
+            "NotFoundError",
+            "NOT_FOUND",
+            "activeAddOnId",
+        )
+    stored = await stored_add_on(novas)
     assert (stored.configuration_status, stored.configuration) == (ConfigurationStatus.PENDING, {})
 
 
@@ -234,9 +263,9 @@ async def test_reconfiguring_keeps_a_secret_left_out_and_replaces_the_rest(
     result = await configure(gql, add_on_id, {"shop_url": "https://new.example"})
 
     assert result["__typename"] == "ConfigureIntegrationSuccess"
-    assert setting(result["addOn"], "shop_url")["value"] == "https://new.example"
-    assert setting(result["addOn"], "api_token")["isSet"] is True
-    stored = await AddOnSubscription.get(id=add_on_id)
+    assert setting(result["activeAddOn"], "shop_url")["value"] == "https://new.example"
+    assert setting(result["activeAddOn"], "api_token")["isSet"] is True
+    stored = await stored_add_on(add_on_id)
     assert reveal_secret(stored, "api_token", box_from_settings(settings)) == TOKEN
     # Sent explicitly as null, a required secret is missing, not kept.
     cleared = await configure(gql, add_on_id, {"api_token": None, "shop_url": "https://new.example"})
@@ -249,7 +278,7 @@ async def test_a_new_secret_replaces_the_stored_one(
     add_on_id = await subscription_id("integration-mercado-livre")
     await configure(gql, add_on_id, {"api_token": TOKEN, "shop_url": "https://loja.example"})
     await configure(gql, add_on_id, {"api_token": "rotated-token", "shop_url": "https://loja.example"})
-    stored = await AddOnSubscription.get(id=add_on_id)
+    stored = await stored_add_on(add_on_id)
     assert reveal_secret(stored, "api_token", box_from_settings(settings)) == "rotated-token"
 
 
@@ -269,7 +298,7 @@ async def test_settings_of_each_declared_kind_are_type_checked(
         tenant=await Tenant.get(slug="nova"), add_on=erp, unit_price=Decimal("10.00"), currency="BRL",
         contracted_at=clock.now(), configuration_status=ConfigurationStatus.PENDING,
     )  # fmt: skip
-    add_on_id = str(subscription.id)
+    add_on_id = global_id("ActiveAddOn", subscription.id)
 
     wrong = await configure(gql, add_on_id, {"company_id": "42", "sandbox": "true", "branch": "toolong"})
     assert sorted((p["field"], p["code"]) for p in wrong["problems"]) == [
@@ -281,7 +310,7 @@ async def test_settings_of_each_declared_kind_are_type_checked(
 
     ok = await configure(gql, add_on_id, {"company_id": 42, "sandbox": False})
     assert ok["__typename"] == "ConfigureIntegrationSuccess"
-    values = {item["name"]: (item["isSet"], item["value"]) for item in ok["addOn"]["configuration"]}
+    values = {item["name"]: (item["isSet"], item["value"]) for item in ok["activeAddOn"]["configuration"]}
     assert values == {"company_id": (True, 42), "sandbox": (True, False), "branch": (False, None)}
 
 
@@ -291,32 +320,49 @@ async def test_an_integration_bought_at_checkout_waits_for_configuration(
     added = await gql.post(
         'mutation { addToCart(addOnCode: "integration-shopify") { __typename } }', as_="admin@acme.test"
     )
-    assert added["data"]["addToCart"]["__typename"] == "CartPayload"
+    assert added["data"]["addToCart"]["__typename"] == "AddToCartSuccess"
     bought = await gql.post(
         'mutation { checkout(idempotencyKey: "buy-shopify") { __typename '
-        "... on CheckoutSuccess { activatedAddOns { id configurationStatus } } } }",
+        "... on CheckoutSuccess { order { id } activeAddOns { id configurationStatus } } } }",
         as_="admin@acme.test",
     )
-    [activated] = bought["data"]["checkout"]["activatedAddOns"]
+    checkout = bought["data"]["checkout"]
+    [activated] = checkout["activeAddOns"]
     assert activated["configurationStatus"] == "PENDING"
+    shopify = {"api_token": "shpat_1", "shop_url": "https://acme.myshopify.com"}
+    # The order's id is not the add-on's: it configures nothing.
+    by_order = await configure(gql, checkout["order"]["id"], shopify, as_="admin@acme.test")
+    assert (by_order["__typename"], by_order["field"]) == ("NotFoundError", "activeAddOnId")
 
-    result = await configure(
-        gql,
-        activated["id"],
-        {"api_token": "shpat_1", "shop_url": "https://acme.myshopify.com"},
-        as_="admin@acme.test",
-    )
+    result = await configure(gql, activated["id"], shopify, as_="admin@acme.test")
 
-    assert result["addOn"]["configurationStatus"] == "CONFIGURED"
+    assert result["activeAddOn"]["configurationStatus"] == "CONFIGURED"
+
+
+async def test_an_id_of_another_type_configures_nothing(gql: GraphQLClient, demo: SeedResult) -> None:
+    add_on_id = await subscription_id("integration-mercado-livre")
+    catalog = await gql.post('{ addOn(code: "integration-mercado-livre") { id } }')
+    settings = {"api_token": TOKEN, "shop_url": "https://loja.nova.example"}
+
+    for other in (catalog["data"]["addOn"]["id"], global_id("AddOn", key(add_on_id)), key(add_on_id), ""):
+        answer = await configure(gql, other, settings)
+        assert (answer["__typename"], answer["field"]) == ("NotFoundError", "activeAddOnId"), other
+
+    stored = await stored_add_on(add_on_id)
+    assert (stored.configuration_status, stored.configuration) == (ConfigurationStatus.PENDING, {})
 
 
 async def test_an_ended_integration_cannot_be_configured(
     gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
 ) -> None:
     add_on_id = await subscription_id("integration-mercado-livre")
-    await AddOnSubscription.filter(id=add_on_id).update(ends_at=clock.now() - dt.timedelta(days=1))
+    await AddOnSubscription.filter(id=key(add_on_id)).update(ends_at=clock.now() - dt.timedelta(days=1))
     result = await configure(gql, add_on_id, {"api_token": TOKEN, "shop_url": "https://loja.example"})
-    assert (result["__typename"], result["code"]) == ("AddOnEndedError", "ADD_ON_ENDED")
+    assert (result["__typename"], result["code"], result["endedAt"]) == (
+        "AddOnEndedError",
+        "ADD_ON_ENDED",
+        (clock.now() - dt.timedelta(days=1)).isoformat(),
+    )
 
 
 @pytest.mark.parametrize(
@@ -381,7 +427,7 @@ async def test_a_url_setting_may_not_name_a_private_or_local_host(
 
     assert result["__typename"] == "InvalidSettingsError"
     assert [(p["field"], p["code"]) for p in result["problems"]] == [("settings.shop_url", "PRIVATE_HOST")]
-    stored = await AddOnSubscription.get(id=add_on_id)
+    stored = await stored_add_on(add_on_id)
     assert stored.configuration_status == ConfigurationStatus.PENDING
 
 
