@@ -388,7 +388,7 @@ async def run_fanout(server: Server, tenant: BenchTenant, options: Options, memo
             sent = time.perf_counter()
             response = await request_once(HOST, server.port, raw)
             answered = time.perf_counter()
-            if response.status != 200 or b'"UsageReported"' not in response.body:
+            if response.status != 200 or b'"ReportUsageSuccess"' not in response.body:
                 row.error = f"reportUsage failed: {response.body[:300]!r}"
                 return row
             if not await subscribers.wait_all(seconds=30):

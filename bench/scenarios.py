@@ -14,33 +14,35 @@ from bench.loadgen import BodyCheck, RequestFactory, build_request
 from bench.seeding import BenchTenant
 
 QUOTA = """query Quota($process: ProcessKind!) {
-  quota(process: $process) { allowed reason creditsUsed creditsLimit processesUsed processAllowance period }
+  quota(process: $process) {
+    allowed reason creditsUsed creditsLimit processesUsed processAllowance period { name }
+  }
 }"""
 
 START_PROCESS = """mutation StartProcess($process: ProcessKind!, $key: String!) {
   startProcess(process: $process, idempotencyKey: $key) {
     __typename
-    ... on ProcessStart { allowed reason ticket processesUsed processAllowance }
+    ... on StartProcessSuccess { allowed reason ticket processesUsed processAllowance }
     ... on Error { code message field }
   }
 }"""
 
-REPORT_USAGE = """mutation ReportUsage($input: UsageReportInput!) {
-  reportUsage(input: $input) {
+REPORT_USAGE = """mutation ReportUsage($input: UsageReportInput!, $key: String) {
+  reportUsage(input: $input, idempotencyKey: $key) {
     __typename
-    ... on UsageReported { reportId applied creditsUsed }
+    ... on ReportUsageSuccess { report { id creditsUsed } applied }
     ... on Error { code message field }
   }
 }"""
 
 CATALOG = """query Catalog {
   plans {
-    code name price { amount currency } limits { storageMb users integrations credits }
+    code name price { amount currency } limits { storageBytes users integrations credits }
     features storagePolicy overagePricePerGb { amount currency }
   }
   addOns {
     code name description category cadence isFree requiresConfiguration price { amount currency }
-    increments { storageMb users integrations credits } conditions { summary }
+    increments { storageBytes users integrations credits } conditions { summary }
   }
 }"""
 
@@ -49,24 +51,27 @@ MY_PLAN_AND_CREDITS = """query MyPlanAndCredits {
     __typename
     ... on MyPlan {
       plan { code name price { amount currency } }
-      effectiveLimits { storageMb users integrations credits }
-      addOns { name quantity status contractedAt monthlyPrice { amount currency } }
+      effectiveLimits { storageBytes users integrations credits }
+      activeAddOns { name quantity status contractedAt monthlyPrice { amount currency } }
       monthlyTotal { amount currency }
     }
     ... on Error { code message }
   }
   creditUsage {
-    used limit remaining percent
-    breakdown { variants customers contacts salesReps adminUsers }
-    processes { period used estimate allowance }
-    storage { usedBytes includedBytes overageGb overageCost { amount currency } }
+    ... on CreditUsage {
+      used limit remaining percent
+      breakdown { variants customers contacts salesReps adminUsers }
+      processes { period { name } used estimate allowance }
+      storage { usedBytes includedBytes overageGb overageCost { amount currency } }
+    }
+    ... on Error { code message }
   }
 }"""
 
 ADD_TO_CART = """mutation AddToCart($code: String!, $quantity: Int!) {
   addToCart(addOnCode: $code, quantity: $quantity) {
     __typename
-    ... on CartPayload { cart { lines { addOnCode quantity } summary { total { amount currency } } } }
+    ... on AddToCartSuccess { cart { lines { addOnCode quantity } summary { total { amount currency } } } }
     ... on Error { code message field }
   }
 }"""
@@ -74,7 +79,7 @@ ADD_TO_CART = """mutation AddToCart($code: String!, $quantity: Int!) {
 CHECKOUT = """mutation Checkout($key: String!) {
   checkout(idempotencyKey: $key) {
     __typename
-    ... on CheckoutSuccess { order { id total { amount currency } } activatedAddOns { name } }
+    ... on CheckoutSuccess { order { id total { amount currency } } activeAddOns { name } }
     ... on Error { code message field }
   }
 }"""
@@ -183,9 +188,9 @@ def build_scenarios(
             "storageBytes": 3 * 1024**3,
             "users": 2,
             "measuredAt": measured_at.isoformat(),
-            "idempotencyKey": f"{run_id}-r{index}-{iteration}",
         }
-        return graphql_request(host, REPORT_USAGE, {"input": counts}, tenant.connector_key)
+        variables = {"input": counts, "key": f"{run_id}-r{index}-{iteration}"}
+        return graphql_request(host, REPORT_USAGE, variables, tenant.connector_key)
 
     def cart_and_checkout(index: int, iteration: int) -> bytes:
         # Each connection is one admin of its own tenant: add an add-on, then confirm the purchase.
@@ -197,7 +202,7 @@ def build_scenarios(
         return graphql_request(host, CHECKOUT, {"key": f"{run_id}-c{index}-{iteration}"}, tenant.admin_token)
 
     def cart_check(body: bytes) -> str | None:
-        marker = b'"CartPayload"' if b'"addToCart"' in body else b'"CheckoutSuccess"'
+        marker = b'"AddToCartSuccess"' if b'"addToCart"' in body else b'"CheckoutSuccess"'
         return expect(marker)(body)
 
     def catalog_check(body: bytes) -> str | None:

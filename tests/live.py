@@ -25,7 +25,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from tests.smtp import free_port
 
 WAIT = 10.0  # seconds: generous for a loaded CI machine; a server starts in milliseconds
-ALERTS = "subscription { limitAlerts { kind threshold state used limit period at } }"
+ALERTS = "subscription { limitAlerts { kind threshold state used limit period { name } at } }"
 PROTOCOLS: Any = ["graphql-transport-ws"]
 
 

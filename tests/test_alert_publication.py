@@ -22,6 +22,7 @@ from app.broadcast.memory import InProcessBroadcaster
 from app.clock import FrozenClock
 from app.models.metering import AlertKind, AlertState, LimitAlert
 from app.models.tenancy import Tenant
+from app.resolvers.ids import global_id
 from app.seed import SeedResult
 from app.services import alerts
 from app.services.alert_publisher import publish_pending
@@ -30,7 +31,7 @@ from tests.live import gateway_env, live_gateway, subscriber
 SUBSCRIPTION = "subscription { limitAlerts { id kind threshold state used limit } }"
 REPORT = """
 mutation Report($input: UsageReportInput!) {
-  reportUsage(input: $input) { __typename ... on UsageReported { applied creditsUsed } }
+  reportUsage(input: $input) { __typename ... on ReportUsageSuccess { applied report { creditsUsed } } }
 }
 """
 GRACE = 8.0  # seconds: the restarted gateway is up, and its subscribers connected, well before this
@@ -100,7 +101,7 @@ async def test_an_alert_committed_by_a_gateway_killed_before_publishing_it_is_pu
 
     for events in (got_one, got_other):
         assert [(event["id"], event["kind"], event["threshold"], event["state"]) for event in events] == [
-            (str(alert_id), "CREDITS", 80, "TRIGGERED")
+            (global_id("LimitAlert", alert_id), "CREDITS", 80, "TRIGGERED")
         ]
     [(published_at,)] = rows(database, "SELECT published_at FROM limit_alert")
     assert published_at is not None

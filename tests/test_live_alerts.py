@@ -34,7 +34,7 @@ from tests.live import WAIT, serving, subscriber
 
 REPORT = """
 mutation Report($input: UsageReportInput!) {
-  reportUsage(input: $input) { __typename ... on UsageReported { applied creditsUsed } }
+  reportUsage(input: $input) { __typename ... on ReportUsageSuccess { applied report { creditsUsed } } }
 }
 """
 

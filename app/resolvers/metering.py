@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import uuid
 from collections.abc import AsyncGenerator
 from decimal import Decimal
 from typing import Annotated
@@ -14,10 +15,23 @@ import strawberry
 from app.auth import scopes
 from app.broadcast import Broadcaster
 from app.models import metering as models
+from app.models.tenancy import Tenant
 from app.resolvers.catalog import StoragePolicyEnum
-from app.resolvers.common import BillingPeriod, Money
+from app.resolvers.common import (
+    AFTER_HELP,
+    DEFAULT_PAGE_SIZE,
+    PAGE_SIZE_HELP,
+    BillingPeriod,
+    Connection,
+    Edge,
+    Money,
+    PageInfo,
+    described_enum,
+    page_size,
+)
 from app.resolvers.context import Info
-from app.resolvers.errors import IdempotencyKeyReusedError, InvalidInputError
+from app.resolvers.errors import IdempotencyKeyReusedError, InvalidInputError, NoActivePlanError
+from app.resolvers.ids import global_id
 from app.resolvers.permissions import allow
 from app.resolvers.scalars import Long
 from app.services import alerts as alert_service
@@ -25,17 +39,62 @@ from app.services import credits as credit_service
 from app.services import processes as process_service
 from app.services import quota as quota_service
 from app.services import usage_reports
+from app.services.periods import period_named
 
-ProcessKindEnum = strawberry.enum(models.ProcessKind, name="ProcessKind")
-AlertKindEnum = strawberry.enum(models.AlertKind, name="AlertKind")
-AlertStateEnum = strawberry.enum(models.AlertState, name="AlertState")
-QuotaReasonEnum = strawberry.enum(quota_service.QuotaReason, name="QuotaReason")
+ProcessKindEnum = described_enum(
+    models.ProcessKind,
+    "ProcessKind",
+    "A kind of sync process the ERP connector launches.",
+    {
+        models.ProcessKind.PRODUCT_SYNC: "Products synchronised with the ERP.",
+        models.ProcessKind.STOCK_UPDATE: "Stock levels updated from the ERP.",
+        models.ProcessKind.PRICE_UPDATE: "Prices updated from the ERP.",
+        models.ProcessKind.CUSTOMER_SYNC: "Customers synchronised with the ERP.",
+        models.ProcessKind.ORDER_EXPORT: "Orders exported to the ERP.",
+        models.ProcessKind.INVOICE_IMPORT: "Invoices imported from the ERP.",
+        models.ProcessKind.DELIVERY_NOTES: "Delivery notes imported from the ERP.",
+        models.ProcessKind.PENDING_ORDERS: "Pending orders synchronised with the ERP.",
+        models.ProcessKind.DATABASE_UPDATE: "A full update of the store's data from the ERP.",
+    },
+)
+AlertKindEnum = described_enum(
+    models.AlertKind,
+    "AlertKind",
+    "What an alert measures against its limit.",
+    {
+        models.AlertKind.CREDITS: "Credits used against the credit limit.",
+        models.AlertKind.PROCESSES: "Processes started this billing period against the monthly allowance.",
+        models.AlertKind.STORAGE: "Storage used, in bytes, against the storage included.",
+        models.AlertKind.USERS: "User accounts against the users limit.",
+        models.AlertKind.INTEGRATIONS: "Integrations in use against the integrations limit.",
+    },
+)
+AlertStateEnum = described_enum(
+    models.AlertState,
+    "AlertState",
+    "Whether an alert fired or was re-armed.",
+    {
+        models.AlertState.TRIGGERED: "Usage reached the threshold.",
+        models.AlertState.RESOLVED: "Usage fell back below the threshold: the alert is re-armed.",
+    },
+)
+QuotaReasonEnum = described_enum(
+    quota_service.QuotaReason,
+    "QuotaReason",
+    "Why a process may not start, or starts beyond the monthly allowance.",
+    {
+        quota_service.QuotaReason.CREDITS_EXCEEDED: "Denied: the credits used are above the credit limit.",
+        quota_service.QuotaReason.PLAN_INACTIVE: "Denied: the environment has no active plan.",
+        quota_service.QuotaReason.BEYOND_ALLOWANCE: "Allowed, beyond the monthly process allowance: the "
+        "vendor is told and will get in touch.",
+    },
+)
 
 
 @functools.lru_cache(maxsize=64)
-def _alert_of(message: str) -> LimitAlert:
+def _alert_of(message: str, anchor_day: int) -> LimitAlert:
     """Every subscriber of a tenant receives the same message: it is decoded once (read-only after)."""
-    return LimitAlert.of(alert_service.decode(message))
+    return LimitAlert.of(alert_service.decode(message), anchor_day)
 
 
 def _broadcaster(info: Info) -> Broadcaster:
@@ -46,59 +105,69 @@ def _broadcaster(info: Info) -> Broadcaster:
 # --- Credit usage ------------------------------------------------------------------------------
 
 
-@strawberry.type(description="Credits used, by record kind (seed 002).")
+@strawberry.type(description="Credits used, by kind of record counted.")
 class CreditBreakdown:
     variants: int = strawberry.field(description="Unique products (variants).")
-    customers: int
-    contacts: int
-    sales_reps: int
-    admin_users: int
+    customers: int = strawberry.field(description="Customers.")
+    contacts: int = strawberry.field(description="Contacts of the customers.")
+    sales_reps: int = strawberry.field(description="Sales representatives.")
+    admin_users: int = strawberry.field(description="Administrator users.")
 
 
-@strawberry.type(description="The process forecast at the pace of the period so far.")
+@strawberry.type(description="Where the processes of the billing period are heading at the pace so far.")
 class ProcessForecast:
     daily_pace: Decimal = strawberry.field(description="Processes per day since the period started.")
-    expected_by_period_end: int
+    expected_by_period_end: int = strawberry.field(
+        description="Processes expected by the end of the period at this pace."
+    )
     allowance_passed_on: dt.date | None = strawberry.field(
         description="The day the allowance would be passed at this pace; null: not within this period."
     )
 
 
-@strawberry.type(description="Processes of the current billing period.")
+@strawberry.type(description="Processes started in the current billing period.")
 class ProcessUsage:
-    period: str = strawberry.field(description='The billing period, "2026-11".')
-    billing_period: BillingPeriod
-    used: int
-    estimate: int = strawberry.field(description="Maximum credits x 30 days.")
-    allowance: int = strawberry.field(description="The estimate + 33%; beyond it the vendor is alerted.")
-    beyond_allowance: bool
-    forecast: ProcessForecast
+    period: BillingPeriod = strawberry.field(description="The current billing period.")
+    used: int = strawberry.field(description="Processes started in the period.")
+    estimate: int = strawberry.field(description="The credit limit x 30 days.")
+    allowance: int = strawberry.field(
+        description="The estimate plus a buffer (33%); beyond it processes still start and the vendor "
+        "is told."
+    )
+    beyond_allowance: bool = strawberry.field(description="Whether the processes used exceed the allowance.")
+    forecast: ProcessForecast = strawberry.field(description="The period's end at the pace so far.")
 
 
-@strawberry.type
+@strawberry.type(description="Storage used against the storage included in the plan and its add-ons.")
 class StorageUsage:
-    used_bytes: Long
-    included_bytes: Long
-    policy: StoragePolicyEnum  # type: ignore[valid-type]
+    used_bytes: Long = strawberry.field(description="Storage used, in bytes, as last reported.")
+    included_bytes: Long = strawberry.field(description="Storage included, in bytes.")
+    policy: StoragePolicyEnum = strawberry.field(  # type: ignore[valid-type]
+        description="What happens beyond the storage included."
+    )
     overage_gb: int = strawberry.field(description="Extra GB beyond the included storage, rounded up.")
-    overage_cost: Money = strawberry.field(description="Overage GB x the plan's price per GB.")
+    overage_cost: Money = strawberry.field(description="The extra GB x the plan's price per GB.")
 
 
-@strawberry.type
+@strawberry.type(description="The environment's credits, processes and storage against its plan's limits.")
 class CreditUsage:
-    breakdown: CreditBreakdown
-    used: int = strawberry.field(description="The sum of the breakdown.")
+    id: strawberry.ID = strawberry.field(description="The environment's: the same on every read.")
+    breakdown: CreditBreakdown = strawberry.field(description="The credits used, by kind of record.")
+    used: int = strawberry.field(description="Credits used: the sum of the breakdown.")
     limit: int = strawberry.field(description="The plan's credits plus the credit packs.")
-    remaining: int
-    percent: Decimal = strawberry.field(description="used / limit x 100, two decimals.")
-    measured_at: dt.datetime | None = strawberry.field(description="When the counts were measured.")
-    processes: ProcessUsage
-    storage: StorageUsage
+    remaining: int = strawberry.field(description="Credits left before the limit; 0 beyond it.")
+    percent: Decimal = strawberry.field(description="Used / limit x 100, with two decimals.")
+    measured_at: dt.datetime | None = strawberry.field(
+        description="When the counts were measured by the connector; null: nothing reported yet."
+    )
+    processes: ProcessUsage = strawberry.field(description="Processes of the current billing period.")
+    storage: StorageUsage = strawberry.field(description="Storage used and its overage.")
 
     @classmethod
-    def of(cls, view: credit_service.CreditUsageView) -> CreditUsage:
+    def of(cls, view: credit_service.CreditUsageView, tenant_id: uuid.UUID | str) -> CreditUsage:
         usage, processes, storage = view.usage, view.processes, view.storage
         return cls(
+            id=global_id("CreditUsage", tenant_id),
             breakdown=CreditBreakdown(
                 variants=usage.variants,
                 customers=usage.customers,
@@ -112,8 +181,7 @@ class CreditUsage:
             percent=view.percent,
             measured_at=usage.measured_at,
             processes=ProcessUsage(
-                period=processes.period.name,
-                billing_period=BillingPeriod.of(processes.period),
+                period=BillingPeriod.of(processes.period),
                 used=processes.used,
                 estimate=processes.estimate,
                 allowance=processes.allowance,
@@ -136,17 +204,24 @@ class CreditUsage:
 
 # --- Quota and process starts ------------------------------------------------------------------
 
+PROCESS_HELP = "The kind of sync process."
+ALLOWED_HELP = "Whether the process may start (a start: whether it was counted)."
+REASON_HELP = "Why not, or why beyond the allowance; null: allowed within the allowance."
+PROCESSES_USED_HELP = "Processes started in the billing period."
+ALLOWANCE_HELP = "The monthly process allowance: the credit limit x 30 days, plus 33%."
+CREDITS_LIMIT_HELP = "The plan's credits plus the credit packs."
+
 
 @strawberry.type(description="Whether a sync process may start now, and the figures behind the answer.")
 class QuotaDecision:
-    process: ProcessKindEnum  # type: ignore[valid-type]
-    allowed: bool
-    reason: QuotaReasonEnum | None  # type: ignore[valid-type]
-    credits_used: int
-    credits_limit: int
-    processes_used: int
-    process_allowance: int
-    period: str
+    process: ProcessKindEnum = strawberry.field(description=PROCESS_HELP)  # type: ignore[valid-type]
+    allowed: bool = strawberry.field(description="Whether the process may start now.")
+    reason: QuotaReasonEnum | None = strawberry.field(description=REASON_HELP)  # type: ignore[valid-type]
+    credits_used: int = strawberry.field(description="Credits used, as last reported.")
+    credits_limit: int = strawberry.field(description=CREDITS_LIMIT_HELP)
+    processes_used: int = strawberry.field(description=PROCESSES_USED_HELP)
+    process_allowance: int = strawberry.field(description=ALLOWANCE_HELP)
+    period: BillingPeriod = strawberry.field(description="The current billing period.")
 
     @classmethod
     def of(cls, decision: quota_service.QuotaDecision) -> QuotaDecision:
@@ -158,24 +233,26 @@ class QuotaDecision:
             credits_limit=decision.credits_limit,
             processes_used=decision.processes_used,
             process_allowance=decision.process_allowance,
-            period=decision.period.name,
+            period=BillingPeriod.of(decision.period),
         )
 
 
 @strawberry.type(description="The answer to a start: counted (with a ticket) or denied (not counted).")
-class ProcessStart:
-    process: ProcessKindEnum  # type: ignore[valid-type]
-    allowed: bool
-    reason: QuotaReasonEnum | None  # type: ignore[valid-type]
-    ticket: strawberry.ID | None = strawberry.field(description="The counted start; the same on a retry.")
-    replayed: bool = strawberry.field(description="A retry of an earlier start with the same key.")
-    processes_used: int
-    process_allowance: int
-    credits_limit: int
-    period: str
+class StartProcessSuccess:
+    process: ProcessKindEnum = strawberry.field(description=PROCESS_HELP)  # type: ignore[valid-type]
+    allowed: bool = strawberry.field(description="Whether the start was counted: the process may run.")
+    reason: QuotaReasonEnum | None = strawberry.field(description=REASON_HELP)  # type: ignore[valid-type]
+    ticket: strawberry.ID | None = strawberry.field(
+        description="The counted start, the same on a retry; null: denied."
+    )
+    replayed: bool = strawberry.field(description="Whether this answers a retry of an earlier start.")
+    processes_used: int = strawberry.field(description=PROCESSES_USED_HELP)
+    process_allowance: int = strawberry.field(description=ALLOWANCE_HELP)
+    credits_limit: int = strawberry.field(description=CREDITS_LIMIT_HELP)
+    period: BillingPeriod = strawberry.field(description="The billing period the start counts in.")
 
     @classmethod
-    def of(cls, outcome: process_service.StartOutcome) -> ProcessStart:
+    def of(cls, outcome: process_service.StartOutcome) -> StartProcessSuccess:
         return cls(
             process=outcome.process,
             allowed=outcome.allowed,
@@ -185,32 +262,39 @@ class ProcessStart:
             processes_used=outcome.processes_used,
             process_allowance=outcome.process_allowance,
             credits_limit=outcome.credits_limit,
-            period=outcome.period,
+            period=BillingPeriod.of(outcome.period),
         )
 
 
 StartProcessResult = Annotated[
-    ProcessStart | InvalidInputError | IdempotencyKeyReusedError, strawberry.union("StartProcessResult")
+    StartProcessSuccess | InvalidInputError | IdempotencyKeyReusedError,
+    strawberry.union(
+        "StartProcessResult", description="A start counted or denied, or why the request was refused."
+    ),
 ]
 
 
 # --- Usage reports -----------------------------------------------------------------------------
 
 
-@strawberry.input(description="Absolute counts measured by the connector.")
+@strawberry.input(description="Absolute counts measured by the ERP connector.")
 class UsageReportInput:
-    variants: int
-    customers: int
-    contacts: int
-    sales_reps: int
-    admin_users: int
-    storage_bytes: Long
-    measured_at: dt.datetime
-    users: int | None = strawberry.field(default=None, description="All user accounts; default adminUsers.")
-    integrations: int | None = strawberry.field(
-        default=None, description="Integrations in use; default: the active integration add-ons."
+    variants: int = strawberry.field(description="Unique products (variants).")
+    customers: int = strawberry.field(description="Customers.")
+    contacts: int = strawberry.field(description="Contacts of the customers.")
+    sales_reps: int = strawberry.field(description="Sales representatives.")
+    admin_users: int = strawberry.field(description="Administrator users.")
+    storage_bytes: Long = strawberry.field(description="Storage used, in bytes.")
+    measured_at: dt.datetime = strawberry.field(
+        description="When the counts were measured; a report measured before the usage in force is "
+        "recorded, not applied."
     )
-    idempotency_key: str | None = strawberry.field(default=None, description="The same key: the same answer.")
+    users: int | None = strawberry.field(
+        default=None, description="All user accounts; left out: the administrator users."
+    )
+    integrations: int | None = strawberry.field(
+        default=None, description="Integrations in use; left out: the active integration add-ons."
+    )
 
     def counts(self) -> usage_reports.UsageCounts:
         return usage_reports.UsageCounts(
@@ -226,84 +310,140 @@ class UsageReportInput:
         )
 
 
-@strawberry.type
-class UsageReported:
-    report_id: strawberry.ID
-    applied: bool = strawberry.field(description="False: older than the report already applied, ignored.")
-    replayed: bool = strawberry.field(description="A retry of an earlier report with the same key.")
-    credits_used: int
-    measured_at: dt.datetime | None = strawberry.field(description="Of the usage now applied.")
+@strawberry.type(description="A usage report as received and recorded.")
+class UsageReport:
+    id: strawberry.ID = strawberry.field(description="The report's: the same when it is replayed.")
+    variants: int = strawberry.field(description="Unique products (variants).")
+    customers: int = strawberry.field(description="Customers.")
+    contacts: int = strawberry.field(description="Contacts of the customers.")
+    sales_reps: int = strawberry.field(description="Sales representatives.")
+    admin_users: int = strawberry.field(description="Administrator users.")
+    users: int | None = strawberry.field(description="All user accounts, as reported; null: not reported.")
+    integrations: int | None = strawberry.field(
+        description="Integrations in use, as reported; null: not reported."
+    )
+    storage_bytes: Long = strawberry.field(description="Storage used, in bytes.")
+    credits_used: int = strawberry.field(description="The credits these counts add up to.")
+    measured_at: dt.datetime = strawberry.field(description="When the counts were measured.")
+    received_at: dt.datetime = strawberry.field(description="When the report was received.")
+    applied: bool = strawberry.field(
+        description="Whether it replaced the usage in force (false: measured before it, ignored)."
+    )
 
     @classmethod
-    def of(cls, outcome: usage_reports.ReportOutcome) -> UsageReported:
+    def of(cls, report: models.UsageReport) -> UsageReport:
         return cls(
-            report_id=strawberry.ID(str(outcome.report_id)),
+            id=global_id("UsageReport", report.id),
+            variants=report.variants,
+            customers=report.customers,
+            contacts=report.contacts,
+            sales_reps=report.sales_reps,
+            admin_users=report.admin_users,
+            users=report.users,
+            integrations=report.integrations,
+            storage_bytes=Long(report.storage_bytes),
+            credits_used=usage_reports.credits_in(report),
+            measured_at=report.measured_at,
+            received_at=report.received_at,
+            applied=report.applied,
+        )
+
+
+@strawberry.type(description="The report was recorded: applied, ignored as older, or a retry answered again.")
+class ReportUsageSuccess:
+    report: UsageReport = strawberry.field(description="The report (on a retry, the first one).")
+    applied: bool = strawberry.field(
+        description="Whether it replaced the usage in force (false: measured before it, ignored)."
+    )
+    replayed: bool = strawberry.field(description="Whether this answers a retry with the same key.")
+    tenant: strawberry.Private[Tenant]
+
+    @strawberry.field(
+        description="The environment's credit usage now, this report included; null when the environment "
+        "has no active plan (no limit to measure against)."
+    )
+    async def credit_usage(self, info: Info) -> CreditUsage | None:
+        # Computed only when selected: the connector's usual answer costs nothing more.
+        view = await credit_service.credit_usage_if_active(
+            self.tenant, now=info.context.clock.now(), plans=info.context.tenant_plan
+        )
+        return CreditUsage.of(view, self.tenant.id) if view is not None else None
+
+    @classmethod
+    def of(cls, outcome: usage_reports.ReportOutcome, tenant: Tenant) -> ReportUsageSuccess:
+        return cls(
+            report=UsageReport.of(outcome.report),
             applied=outcome.applied,
             replayed=outcome.replayed,
-            credits_used=outcome.usage.credits,
-            measured_at=outcome.usage.measured_at,
+            tenant=tenant,
         )
 
 
 ReportUsageResult = Annotated[
-    UsageReported | InvalidInputError | IdempotencyKeyReusedError, strawberry.union("ReportUsageResult")
+    ReportUsageSuccess | InvalidInputError | IdempotencyKeyReusedError,
+    strawberry.union("ReportUsageResult", description="The report recorded, or why it was refused."),
 ]
 
 
 # --- Alerts ------------------------------------------------------------------------------------
 
 
-@strawberry.type(description="A threshold crossed (TRIGGERED) or re-armed (RESOLVED).")
+@strawberry.type(description="A threshold crossed upwards (TRIGGERED) or fallen back below (RESOLVED).")
 class LimitAlert:
-    id: strawberry.ID
-    kind: AlertKindEnum  # type: ignore[valid-type]
+    id: strawberry.ID = strawberry.field(description="The alert's: deliveries of one alert share it.")
+    kind: AlertKindEnum = strawberry.field(description="What is measured.")  # type: ignore[valid-type]
     threshold: int = strawberry.field(description="Percent of the limit: 80, 90, 100 by default.")
-    state: AlertStateEnum  # type: ignore[valid-type]
-    used: Long
-    limit: Long
-    period: str | None = strawberry.field(description="The billing period (process alerts).")
-    at: dt.datetime
+    state: AlertStateEnum = strawberry.field(  # type: ignore[valid-type]
+        description="Whether the threshold was reached or fallen back below."
+    )
+    used: Long = strawberry.field(description="What was used at the time (bytes for storage).")
+    limit: Long = strawberry.field(description="The limit at the time (bytes for storage).")
+    period: BillingPeriod | None = strawberry.field(
+        description="The billing period of a process alert; null for the other kinds."
+    )
+    at: dt.datetime = strawberry.field(description="When the alert was raised.")
 
     @classmethod
-    def of(cls, alert: models.LimitAlert) -> LimitAlert:
+    def of(cls, alert: models.LimitAlert, anchor_day: int) -> LimitAlert:
         return cls(
-            id=strawberry.ID(str(alert.id)),
+            id=global_id("LimitAlert", alert.id),
             kind=alert.kind,
             threshold=alert.threshold,
             state=alert.state,
             used=Long(alert.used),
             limit=Long(alert.limit),
-            period=alert.period,
+            period=BillingPeriod.of(period_named(alert.period, anchor_day)) if alert.period else None,
             at=alert.created_at,
         )
 
 
-@strawberry.type
-class AlertEdge:
-    cursor: str
-    node: LimitAlert
-
-
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
-
-
-@strawberry.type(description="The tenant's alerts, newest first.")
-class AlertConnection:
-    edges: list[AlertEdge]
-    page_info: PageInfo
-
+@strawberry.type(name="LimitAlertConnection", description="The environment's alerts, newest first, by page.")
+class LimitAlertConnection(Connection[LimitAlert]):
     @classmethod
-    def of(cls, page: alert_service.AlertPage) -> AlertConnection:
+    def of(cls, page: alert_service.AlertPage, anchor_day: int) -> LimitAlertConnection:
+        edges = [
+            Edge(cursor=alert_service.cursor_of(alert), node=LimitAlert.of(alert, anchor_day))
+            for alert in page.alerts
+        ]
         return cls(
-            edges=[
-                AlertEdge(cursor=alert_service.cursor_of(alert), node=LimitAlert.of(alert))
-                for alert in page.alerts
-            ],
-            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+            edges=edges,
+            nodes=[edge.node for edge in edges],
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=page.has_previous_page,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            total_count=page.total_count,
         )
+
+
+CreditUsageResult = Annotated[
+    CreditUsage | NoActivePlanError,
+    strawberry.union(
+        "CreditUsageResult", description="The environment's usage, or why there is none to measure against."
+    ),
+]
 
 
 # --- Roots -------------------------------------------------------------------------------------
@@ -312,19 +452,29 @@ class AlertConnection:
 @strawberry.type
 class Query:
     @strawberry.field(
-        name="creditUsage", extensions=allow(scopes.TENANT_READ, scopes.USAGE_REPORT, scopes.QUOTA_CHECK)
+        name="creditUsage",
+        extensions=allow(scopes.TENANT_READ, scopes.USAGE_REPORT, scopes.QUOTA_CHECK),
+        description="The caller's environment's credits, processes and storage against its plan's limits.",
     )
-    async def credit_usage(self, info: Info) -> CreditUsage:
+    async def credit_usage(self, info: Info) -> CreditUsageResult | None:
         principal = await info.context.require_principal()
         view = await credit_service.credit_usage(
             principal.tenant, now=info.context.clock.now(), plans=info.context.tenant_plan
         )
-        return CreditUsage.of(view)
+        return CreditUsage.of(view, principal.tenant.id)
 
     @strawberry.field(
-        extensions=allow(scopes.QUOTA_CHECK, users=False), description="May this process start now?"
+        extensions=allow(scopes.QUOTA_CHECK, users=False),
+        description="Whether a sync process may start now; counts nothing (`startProcess` counts).",
     )
-    async def quota(self, info: Info, process: ProcessKindEnum) -> QuotaDecision:  # type: ignore[valid-type]
+    async def quota(
+        self,
+        info: Info,
+        process: Annotated[
+            ProcessKindEnum,  # type: ignore[valid-type]
+            strawberry.argument(description="The kind of process about to start."),
+        ],
+    ) -> QuotaDecision | None:
         principal = await info.context.require_principal()
         decision = await quota_service.check_quota(
             principal.tenant,
@@ -335,37 +485,76 @@ class Query:
         )
         return QuotaDecision.of(decision)
 
-    @strawberry.field(extensions=allow(scopes.TENANT_READ, scopes.USAGE_REPORT))
-    async def alerts(self, info: Info, first: int | None = None, after: str | None = None) -> AlertConnection:
+    @strawberry.field(
+        extensions=allow(scopes.TENANT_READ, scopes.USAGE_REPORT),
+        description="The caller's environment's limit alerts, newest first.",
+    )
+    async def alerts(
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description=PAGE_SIZE_HELP)] = DEFAULT_PAGE_SIZE,
+        after: Annotated[str | None, strawberry.argument(description=AFTER_HELP)] = None,
+    ) -> LimitAlertConnection | None:
         principal = await info.context.require_principal()
-        page = await alert_service.list_alerts(principal.tenant.id, first=first, after=after)
-        return AlertConnection.of(page)
+        size = page_size(first)
+        page = await alert_service.list_alerts(principal.tenant.id, first=size, after=after)
+        return LimitAlertConnection.of(page, principal.tenant.billing_anchor_day)
 
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(name="reportUsage", extensions=allow(scopes.USAGE_REPORT, users=False))
-    async def report_usage(self, info: Info, input: UsageReportInput) -> ReportUsageResult:
+    @strawberry.mutation(
+        name="reportUsage",
+        extensions=allow(scopes.USAGE_REPORT, users=False),
+        description="Record the counts the connector measured; applied when measured after the usage in "
+        "force, recorded and ignored otherwise.",
+    )
+    async def report_usage(
+        self,
+        info: Info,
+        input: Annotated[UsageReportInput, strawberry.argument(description="The counts measured.")],
+        idempotency_key: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Send the same key when retrying: the same report gets the same answer and is "
+                "recorded once. 1 to 128 printable ASCII characters."
+            ),
+        ] = None,
+    ) -> ReportUsageResult | None:
         context = info.context
         principal = await context.require_principal()
         outcome = await usage_reports.report_usage(
             principal.tenant,
             input.counts(),
-            idempotency_key=input.idempotency_key,
+            idempotency_key=idempotency_key,
             now=context.clock.now(),
             max_skew=dt.timedelta(seconds=context.settings.usage_report_max_skew_seconds),
             broadcaster=_broadcaster(info),
             figures_cache=context.services.figures_cache,
         )
-        return UsageReported.of(outcome)
+        return ReportUsageSuccess.of(outcome, principal.tenant)
 
-    @strawberry.mutation(name="startProcess", extensions=allow(scopes.PROCESS_START, users=False))
+    @strawberry.mutation(
+        name="startProcess",
+        extensions=allow(scopes.PROCESS_START, users=False),
+        description="Decide and count a start in one step: counted when the credits are within the limit, "
+        "denied (and not counted) otherwise.",
+    )
     async def start_process(
         self,
         info: Info,
-        process: ProcessKindEnum,  # type: ignore[valid-type]
-        idempotency_key: str,
-    ) -> StartProcessResult:
+        process: Annotated[
+            ProcessKindEnum,  # type: ignore[valid-type]
+            strawberry.argument(description="The kind of process starting."),
+        ],
+        idempotency_key: Annotated[
+            str,
+            strawberry.argument(
+                description="One key per start, sent again when retrying it: the start is counted once and "
+                "the retry gets its ticket. 1 to 128 printable ASCII characters."
+            ),
+        ],
+    ) -> StartProcessResult | None:
         context = info.context
         principal = await context.require_principal()
         outcome = await process_service.start_process(
@@ -378,7 +567,7 @@ class Mutation:
             plan_cache=context.services.plan_cache,
             figures_cache=context.services.figures_cache,
         )
-        return ProcessStart.of(outcome)
+        return StartProcessSuccess.of(outcome)
 
 
 @strawberry.type
@@ -386,11 +575,12 @@ class Subscription:
     @strawberry.subscription(
         name="limitAlerts",
         extensions=allow(scopes.TENANT_READ, scopes.USAGE_REPORT),
-        description="The caller's tenant's alerts, as they are raised (after their transaction commits).",
+        description="The caller's environment's alerts, as they are raised (once recorded); a delivery may "
+        "repeat after a restart: deduplicate by `id`.",
     )
     async def limit_alerts(self, info: Info) -> AsyncGenerator[LimitAlert, None]:
         principal = await info.context.require_principal()
-        channel = alert_service.channel_of(principal.tenant.id)
-        async with _broadcaster(info).subscribe(channel) as messages:
+        tenant = principal.tenant
+        async with _broadcaster(info).subscribe(alert_service.channel_of(tenant.id)) as messages:
             async for message in messages:
-                yield _alert_of(message)
+                yield _alert_of(message, tenant.billing_anchor_day)

@@ -31,13 +31,11 @@ from app.broadcast import Broadcaster
 from app.models.metering import AlertArming, AlertKind, AlertState, LimitAlert
 from app.notifications.outbox import notify_admins
 from app.observability import ALERTS_RAISED
-from app.services.errors import InvalidInput
+from app.services.errors import DomainError, ErrorCode
 
 logger = logging.getLogger("tollgate.alerts")
 
 DEFAULT_THRESHOLDS = (80, 90, 100)
-MAX_PAGE = 100
-DEFAULT_PAGE = 20
 
 LABELS = {
     AlertKind.CREDITS: "Credits",
@@ -275,11 +273,20 @@ async def mark_published(alert: LimitAlert, now: dt.datetime) -> bool:
 # --- Reading -----------------------------------------------------------------------------------
 
 
+class ForeignCursor(DomainError):
+    """A cursor this tenant's list did not issue: the caller's mistake, like a page size out of range,
+    answered as a top-level error rather than as the field's answer."""
+
+    code = ErrorCode.BAD_USER_INPUT
+    default_message = "This cursor was not issued by the alerts list."
+
+
 @dataclass(frozen=True, slots=True)
 class AlertPage:
     alerts: list[LimitAlert]
     has_next_page: bool
-    end_cursor: str | None
+    has_previous_page: bool
+    total_count: int
 
 
 def cursor_of(alert: LimitAlert) -> str:
@@ -294,19 +301,24 @@ def _position(cursor: str) -> int:
             raise ValueError(kind)
         return int(value)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput("This cursor was not issued by the alerts list.", field="after") from None
+        raise ForeignCursor(field="after") from None
 
 
-async def list_alerts(tenant_id: uuid.UUID | str, *, first: int | None, after: str | None) -> AlertPage:
-    """The tenant's alerts, newest first, ``first`` at a time (1..100) after ``after``."""
-    size = DEFAULT_PAGE if first is None else first
-    if not 1 <= size <= MAX_PAGE:
-        raise InvalidInput(f"first is between 1 and {MAX_PAGE}.", field="first")
-    query = LimitAlert.filter(tenant_id=tenant_id)
+async def list_alerts(tenant_id: uuid.UUID | str, *, first: int, after: str | None) -> AlertPage:
+    """The tenant's alerts, newest first, ``first`` at a time after ``after``: a cursor of one of this
+    tenant's alerts (another tenant's is as foreign as garbage, and says nothing about its list)."""
+    alerts = LimitAlert.filter(tenant_id=tenant_id)
+    query = alerts
     if after is not None:
-        query = query.filter(id__lt=_position(after))
-    rows = await query.order_by("-id").limit(size + 1)
-    page = rows[:size]
+        position = _position(after)
+        if not await alerts.filter(id=position).exists():
+            raise ForeignCursor(field="after")
+        query = alerts.filter(id__lt=position)
+    rows = await query.order_by("-id").limit(first + 1)
     return AlertPage(
-        alerts=page, has_next_page=len(rows) > size, end_cursor=cursor_of(page[-1]) if page else None
+        alerts=rows[:first],
+        has_next_page=len(rows) > first,
+        # The alert the cursor names precedes the page (alerts are never deleted).
+        has_previous_page=after is not None,
+        total_count=await alerts.count(),
     )

@@ -19,6 +19,7 @@ from app.models.catalog import Plan
 from app.models.enums import StoragePolicy
 from app.models.metering import ProcessCounter
 from app.models.tenancy import Tenant
+from app.services.errors import NoActivePlan
 from app.services.forecast import ProcessForecast, forecast_processes
 from app.services.periods import BillingPeriod
 from app.services.subscriptions import PlanLoader, load_tenant_plan
@@ -133,3 +134,14 @@ async def credit_usage(
             usage.storage_bytes, limits.storage_mb, plan_view.subscription.plan, tenant.currency
         ),
     )
+
+
+async def credit_usage_if_active(
+    tenant: Tenant, *, now: dt.datetime, plans: PlanLoader | None = None
+) -> CreditUsageView | None:
+    """``credit_usage``, or ``None`` without an active plan (no limit to measure against): for answers
+    that stand without it, such as a usage report, which is accepted whatever the plan."""
+    try:
+        return await credit_usage(tenant, now=now, plans=plans)
+    except NoActivePlan:
+        return None

@@ -29,7 +29,7 @@ from app.services import alerts
 from app.services.credits import process_allowance, processes_used
 from app.services.figures_cache import FiguresCache, usage_changed
 from app.services.idempotency import IdempotencyKeyReused, validate_key
-from app.services.periods import period_containing
+from app.services.periods import BillingPeriod, period_containing, period_named
 from app.services.plan_cache import PlanCache, current_plan
 from app.services.quota import QuotaReason, record_decision
 from app.services.usage import current_usage
@@ -45,7 +45,7 @@ class StartOutcome:
     processes_used: int
     process_allowance: int
     credits_limit: int
-    period: str
+    period: BillingPeriod
     alerts: list[LimitAlert] = field(default_factory=list)
 
 
@@ -77,9 +77,9 @@ async def start_process(
     plan = await current_plan(tenant, now=now, cache=plan_cache)
     if plan is None:
         record_decision(False, QuotaReason.PLAN_INACTIVE)
-        period_name = period_containing(now, tenant.billing_anchor_day).name
-        used = await processes_used(tenant.id, period_name)
-        return StartOutcome(process, False, QuotaReason.PLAN_INACTIVE, None, False, used, 0, 0, period_name)
+        current = period_containing(now, tenant.billing_anchor_day)
+        used = await processes_used(tenant.id, current.name)
+        return StartOutcome(process, False, QuotaReason.PLAN_INACTIVE, None, False, used, 0, 0, current)
     period = plan.period
     limit = plan.effective_limits.credits
     allowance = process_allowance(limit, plan.subscription.plan.process_buffer_percent)
@@ -104,7 +104,9 @@ async def start_process(
             if start.process != process:
                 raise IdempotencyKeyReused(field="idempotencyKey")
             used = await processes_used(tenant.id, start.period)
-            return StartOutcome(process, True, None, start.id, True, used, allowance, limit, start.period)
+            # The period the first attempt was counted in (a retry may come after the period changed).
+            counted_in = period_named(start.period, tenant.billing_anchor_day)
+            return StartOutcome(process, True, None, start.id, True, used, allowance, limit, counted_in)
         counted = await _count(tenant.id, period.name, limit)
         if not counted:
             # The period's first start: create its counter, then decide again.
@@ -117,7 +119,7 @@ async def start_process(
             await ProcessStart.filter(id=ticket).delete()  # a denied start leaves no trace to replay
             record_decision(False, QuotaReason.CREDITS_EXCEEDED)
             return StartOutcome(
-                process, False, QuotaReason.CREDITS_EXCEEDED, None, False, used, allowance, limit, period.name
+                process, False, QuotaReason.CREDITS_EXCEEDED, None, False, used, allowance, limit, period
             )
         crossings = alerts.counter_crossings(used, allowance, thresholds)
         raised: list[LimitAlert] = []
@@ -141,7 +143,7 @@ async def start_process(
     reason = QuotaReason.BEYOND_ALLOWANCE if used > allowance else None
     record_decision(True, reason)
     PROCESSES_STARTED.labels(process=process.value).inc()
-    return StartOutcome(process, True, reason, ticket, False, used, allowance, limit, period.name, raised)
+    return StartOutcome(process, True, reason, ticket, False, used, allowance, limit, period, raised)
 
 
 async def _tell_vendor(

@@ -68,11 +68,16 @@ class UsageCounts:
 
 @dataclass(frozen=True, slots=True)
 class ReportOutcome:
-    report_id: uuid.UUID
+    report: UsageReport  # as stored: on a replay, the first report with this key
     applied: bool
     replayed: bool
     usage: CurrentUsage
     alerts: list[LimitAlert] = field(default_factory=list)
+
+
+def credits_in(counts: UsageCounts | UsageReport) -> int:
+    """The credits a report's counts add up to: variants, customers, contacts, sales reps and admins."""
+    return sum(getattr(counts, name) for name in COUNT_FIELDS)
 
 
 def validate(counts: UsageCounts, *, now: dt.datetime, max_skew: dt.timedelta) -> UsageCounts:
@@ -116,7 +121,7 @@ async def report_usage(
         validate_key(idempotency_key)
     digest = fingerprint(asdict(counts))
     users = counts.users if counts.users is not None else counts.admin_users
-    credits = sum(getattr(counts, name) for name in COUNT_FIELDS)
+    credits = credits_in(counts)
     report_id = uuid.uuid4()
     async with in_transaction():
         # First: no purchase or add-on end of this tenant may commit between reading the limits below
@@ -139,7 +144,7 @@ async def report_usage(
             if first.id != report_id:
                 if first.fingerprint != digest:
                     raise IdempotencyKeyReused(field="idempotencyKey")
-                return ReportOutcome(first.id, first.applied, True, await current_usage(tenant.id))
+                return ReportOutcome(first, first.applied, True, await current_usage(tenant.id))
         plan = await active_plan(tenant, now=now)  # the limits in force, read under the lock
         integrations = counts.integrations if counts.integrations is not None else integrations_in_use(plan)
         values = {
@@ -160,6 +165,7 @@ async def report_usage(
         raised: list[LimitAlert] = []
         if applied:
             await UsageReport.filter(id=report_id).update(applied=True)
+            row.applied = True
         usage = await current_usage(tenant.id)
         if applied and plan is not None:
             raised = await _apply(tenant, plan, usage, now=now)
@@ -167,7 +173,7 @@ async def report_usage(
     if applied:
         await usage_changed(tenant.id, cache=figures_cache, broadcaster=broadcaster)
     await alerts.publish(broadcaster, raised)
-    return ReportOutcome(report_id, bool(applied), False, usage, raised)
+    return ReportOutcome(row, bool(applied), False, usage, raised)
 
 
 def usage_measures(plan: TenantPlan, usage: CurrentUsage) -> list[alerts.Measure]:

@@ -8,26 +8,31 @@ import datetime as dt
 from typing import Any
 
 from app.clock import FrozenClock
-from app.models.metering import LimitAlert
+from app.models.metering import LimitAlert, ProcessCounter
 from app.models.notifications import OutboxEmail
 from app.models.tenancy import Tenant
 from app.observability import REGISTRY
+from app.resolvers.ids import key_of
 from app.seed import SeedResult
 from app.services.lifecycle import notify_ended_add_ons
 from tests.api.test_cancellation import add_on_id, cancel
 from tests.api.test_checkout import checkout
+from tests.api.test_process_starts import start
 from tests.api.test_store import add
 from tests.api.test_usage_reports import report
 from tests.conftest import GraphQLClient
 from tests.smtp import SmtpServer
 
-ALERTS = """
-query Alerts($first: Int, $after: String) {
-  alerts(first: $first, after: $after) {
-    edges { cursor node { id kind threshold state used limit period at } }
-    pageInfo { hasNextPage endCursor }
-  }
-}
+ALERT = "id kind threshold state used limit period { name start end } at"
+ALERTS = f"""
+query Alerts($first: Int, $after: String) {{
+  alerts(first: $first, after: $after) {{
+    edges {{ cursor node {{ {ALERT} }} }}
+    nodes {{ {ALERT} }}
+    pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }}
+    totalCount
+  }}
+}}
 """
 
 # acme has 4,000 credits; with no customers, contacts or sales reps and 3 admin users, the variants vary.
@@ -163,17 +168,84 @@ async def test_alerts_of_another_tenant_are_never_listed(
 
     nova = (await gql.post(ALERTS, as_="admin@nova.test"))["data"]["alerts"]
 
-    assert nova == {"edges": [], "pageInfo": {"hasNextPage": False, "endCursor": None}}
+    assert nova == {
+        "edges": [],
+        "nodes": [],
+        "pageInfo": {"hasNextPage": False, "hasPreviousPage": False, "startCursor": None, "endCursor": None},
+        "totalCount": 0,
+    }
 
 
-async def test_bad_page_arguments_are_typed_errors(gql: GraphQLClient, demo: SeedResult) -> None:
-    too_many = await gql.post(ALERTS, {"first": 1000}, as_="admin@acme.test")
-    bad_cursor = await gql.post(ALERTS, {"after": "not-a-cursor"}, as_="admin@acme.test")
+async def test_alerts_page_through_the_whole_list_with_complete_page_info(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
+) -> None:
+    await credits_to(gql, demo.connector_keys["acme"], clock, 4000)  # 3 TRIGGERED
+    await credits_to(gql, demo.connector_keys["acme"], clock, 1000)  # 3 RESOLVED
+    await credits_to(gql, demo.connector_keys["acme"], clock, 3300)  # 1 TRIGGERED: 7 in all
 
-    assert (too_many["errors"][0]["extensions"]["code"], too_many["errors"][0]["extensions"]["field"]) == (
-        "INVALID_INPUT", "first",
-    )  # fmt: skip
-    assert bad_cursor["errors"][0]["extensions"]["field"] == "after"
+    pages, after = [], None
+    for _ in range(3):
+        variables = {"first": 3, "after": after}
+        page = (await gql.post(ALERTS, variables, as_="admin@acme.test"))["data"]["alerts"]
+        pages.append(page)
+        after = page["pageInfo"]["endCursor"]
+
+    assert [len(page["edges"]) for page in pages] == [3, 3, 1]
+    assert [page["totalCount"] for page in pages] == [7, 7, 7]
+    assert [page["pageInfo"]["hasPreviousPage"] for page in pages] == [False, True, True]
+    assert [page["pageInfo"]["hasNextPage"] for page in pages] == [True, True, False]
+    for page in pages:
+        assert page["nodes"] == [edge["node"] for edge in page["edges"]]
+        assert page["pageInfo"]["startCursor"] == page["edges"][0]["cursor"]
+        assert page["pageInfo"]["endCursor"] == page["edges"][-1]["cursor"]
+    ids = [node["id"] for page in pages for node in page["nodes"]]
+    stored = await LimitAlert.filter(tenant__slug="acme").order_by("-id")
+    assert [key_of(alert_id, "LimitAlert", field="id") for alert_id in ids] == [str(a.id) for a in stored]
+    # The default page holds them all.
+    everything = (await gql.post(ALERTS, as_="admin@acme.test"))["data"]["alerts"]
+    assert [node["id"] for node in everything["nodes"]] == ids
+
+
+async def test_a_page_size_out_of_range_or_a_foreign_cursor_is_bad_user_input(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
+) -> None:
+    await credits_to(gql, demo.connector_keys["acme"], clock, 3300)
+    await credits_to(gql, demo.connector_keys["nova"], clock, 5000)
+    nova_cursor = (await gql.post(ALERTS, as_="admin@nova.test"))["data"]["alerts"]["edges"][0]["cursor"]
+    acme_alert_id = (await gql.post(ALERTS, as_="admin@acme.test"))["data"]["alerts"]["nodes"][0]["id"]
+
+    cases = [
+        ({"first": 0}, "first"),
+        ({"first": 101}, "first"),
+        ({"first": -1}, "first"),
+        ({"after": "not-a-cursor"}, "after"),
+        ({"after": "YWxlcnQ6OTk5OTk5"}, "after"),  # a well-formed cursor of no alert ("alert:999999")
+        ({"after": nova_cursor}, "after"),  # another environment's alert
+        ({"after": acme_alert_id}, "after"),  # an id is not a cursor
+    ]
+    for variables, argument in cases:
+        body = await gql.post(ALERTS, variables, as_="admin@acme.test")
+        assert body["data"] == {"alerts": None}, variables
+        [error] = body["errors"]
+        assert (error["extensions"]["code"], error["extensions"]["field"], error["path"]) == (
+            "BAD_USER_INPUT", argument, ["alerts"],
+        ), variables  # fmt: skip
+    hundred = await gql.post(ALERTS, {"first": 100}, as_="admin@acme.test")
+    assert "errors" not in hundred
+
+
+async def test_a_process_alert_names_its_billing_period(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
+) -> None:
+    nova = await Tenant.get(slug="nova")  # anchor day 10
+    await ProcessCounter.create(tenant=nova, period="2026-11", used=199_499)
+    started = await start(gql, demo.connector_keys["nova"], "the-last-one")
+    assert started["processesUsed"] == 199_500
+
+    [node] = (await gql.post(ALERTS, as_="admin@nova.test"))["data"]["alerts"]["nodes"]
+
+    assert (node["kind"], node["threshold"]) == ("PROCESSES", 100)
+    assert node["period"] == {"name": "2026-11", "start": "2026-11-10", "end": "2026-12-10"}
 
 
 async def test_alerts_are_e_mailed_to_every_admin_through_the_outbox(

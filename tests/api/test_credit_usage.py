@@ -5,8 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 from app.clock import FrozenClock
+from app.models.billing import PlanSubscription
+from app.models.enums import PlanSubscriptionStatus
 from app.models.metering import ProcessCounter
 from app.models.tenancy import Tenant
+from app.resolvers.ids import key_of
 from app.seed import SeedResult
 from tests.api.test_usage_reports import report
 from tests.conftest import GraphQLClient, count_queries
@@ -14,13 +17,17 @@ from tests.conftest import GraphQLClient, count_queries
 CREDIT_USAGE = """
 {
   creditUsage {
-    breakdown { variants customers contacts salesReps adminUsers }
-    used limit remaining percent measuredAt
-    processes {
-      period billingPeriod { start end } used estimate allowance beyondAllowance
-      forecast { dailyPace expectedByPeriodEnd allowancePassedOn }
+    ... on CreditUsage {
+      id
+      breakdown { variants customers contacts salesReps adminUsers }
+      used limit remaining percent measuredAt
+      processes {
+        period { name start end } used estimate allowance beyondAllowance
+        forecast { dailyPace expectedByPeriodEnd allowancePassedOn }
+      }
+      storage { usedBytes includedBytes policy overageGb overageCost { amount currency } }
     }
-    storage { usedBytes includedBytes policy overageGb overageCost { amount currency } }
+    ... on Error { code message }
   }
 }
 """
@@ -50,8 +57,8 @@ async def test_the_seed_example_reads_back_2748_credits_with_estimate_and_allowa
     processes = usage["processes"]
     # Estimate: 4,000 credits x 30 days; allowance: the estimate + 33%.
     assert (processes["estimate"], processes["allowance"]) == (120_000, 159_600)
-    assert (processes["period"], processes["used"], processes["beyondAllowance"]) == ("2026-11", 0, False)
-    assert processes["billingPeriod"] == {"start": "2026-11-01", "end": "2026-12-01"}
+    assert (processes["used"], processes["beyondAllowance"]) == (0, False)
+    assert processes["period"] == {"name": "2026-11", "start": "2026-11-01", "end": "2026-12-01"}
 
 
 async def test_the_limit_follows_the_plan_of_each_tenant(
@@ -63,7 +70,7 @@ async def test_the_limit_follows_the_plan_of_each_tenant(
     # erp-pro: 5,000 credits and no credit pack; nothing reported yet.
     assert (usage["used"], usage["limit"], usage["remaining"], usage["percent"]) == (0, 5000, 5000, "0.00")
     assert (usage["processes"]["estimate"], usage["processes"]["allowance"]) == (150_000, 199_500)
-    assert usage["processes"]["period"] == "2026-11"  # anchor day 10
+    assert usage["processes"]["period"] == {"name": "2026-11", "start": "2026-11-10", "end": "2026-12-10"}
     assert usage["measuredAt"] is None
 
 
@@ -132,7 +139,7 @@ async def test_the_process_count_restarts_with_the_next_billing_period(
 
     processes = (await gql.post(CREDIT_USAGE, as_="admin@acme.test"))["data"]["creditUsage"]["processes"]
 
-    assert (processes["period"], processes["used"]) == ("2026-12", 0)
+    assert (processes["period"]["name"], processes["used"]) == ("2026-12", 0)
 
 
 async def test_members_and_the_connector_may_read_credit_usage_of_their_own_tenant_only(
@@ -148,6 +155,19 @@ async def test_members_and_the_connector_may_read_credit_usage_of_their_own_tena
     assert member["data"]["creditUsage"]["used"] == connector["data"]["creditUsage"]["used"] == 2748
     assert other["data"]["creditUsage"]["used"] == 0
     assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_the_id_is_the_environments_the_same_for_every_caller_and_names_its_type(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    admin = (await gql.post(CREDIT_USAGE, as_="admin@acme.test"))["data"]["creditUsage"]["id"]
+    member = (await gql.post(CREDIT_USAGE, as_="member@acme.test"))["data"]["creditUsage"]["id"]
+    connector = (await gql.post(CREDIT_USAGE, key=demo.connector_keys["acme"]))["data"]["creditUsage"]["id"]
+    nova = (await gql.post(CREDIT_USAGE, as_="admin@nova.test"))["data"]["creditUsage"]["id"]
+
+    assert admin == member == connector != nova
+    acme = await Tenant.get(slug="acme")
+    assert key_of(admin, "CreditUsage", field="id") == str(acme.id)
 
 
 async def test_credit_usage_runs_a_constant_number_of_queries(
@@ -167,7 +187,7 @@ async def test_credit_usage_runs_a_constant_number_of_queries(
 async def test_my_plan_and_credit_usage_side_by_side_load_the_plan_once(
     gql: GraphQLClient, demo: SeedResult
 ) -> None:
-    both = "query Dashboard { myPlan { __typename } creditUsage { used limit } }"
+    both = "query Dashboard { myPlan { __typename } creditUsage { ... on CreditUsage { used limit } } }"
 
     with count_queries() as queries:
         body = await gql.post(both, as_="admin@acme.test")
@@ -175,3 +195,21 @@ async def test_my_plan_and_credit_usage_side_by_side_load_the_plan_once(
     assert body["data"]["myPlan"]["__typename"] == "MyPlan"
     plan_loads = [s for s in queries.statements if 'FROM "plan_subscription"' in s]
     assert len(plan_loads) == 1, plan_loads
+
+
+async def test_without_an_active_plan_the_answer_is_a_no_active_plan_member_beside_its_siblings(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    acme = await Tenant.get(slug="acme")
+    await PlanSubscription.filter(tenant_id=acme.id).update(status=PlanSubscriptionStatus.SUSPENDED)
+
+    body = await gql.post(
+        "{ viewer { tenant { slug } } creditUsage { __typename ... on Error { code } } }",
+        as_="member@acme.test",
+    )
+
+    assert "errors" not in body, body
+    assert body["data"] == {
+        "viewer": {"tenant": {"slug": "acme"}},
+        "creditUsage": {"__typename": "NoActivePlanError", "code": "NO_ACTIVE_PLAN"},
+    }

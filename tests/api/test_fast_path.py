@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,7 +13,9 @@ from hypothesis import strategies as st
 
 from app.clock import FrozenClock
 from app.main import create_app
+from app.resolvers import catalog
 from app.seed import SeedResult
+from app.services.errors import UnsupportedCurrency
 from app.settings import Settings
 from tests.api.test_metrics import scrape
 from tests.conftest import GraphQLClient
@@ -24,8 +27,26 @@ QUOTA_LEAVES = [
     "creditsLimit",
     "processesUsed",
     "processAllowance",
-    "period",
+    "period { name end }",
 ]
+
+
+FAILING = "XYZ"  # with the ``failing_prices`` fixture, a price asked in it fails
+
+
+@pytest.fixture
+def failing_prices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A price asked in ``FAILING`` raises ``UNSUPPORTED_CURRENCY``. Prices in a currency an item is not sold
+    in are null (no field below a root fails by itself any more): this stands for any nested field that
+    raises, so that the fast lane's fallback after a root ran can be tested."""
+    real = catalog.priced
+
+    def priced(prices: dict[str, str], currency: str) -> Any:
+        if currency == FAILING:
+            raise UnsupportedCurrency(f"No price in {currency}.")
+        return real(prices, currency)
+
+    monkeypatch.setattr(catalog, "priced", priced)
 
 
 class Pair:
@@ -111,7 +132,7 @@ async def test_process_starts_and_their_retries_answer_the_same(pair: Pair, demo
     mutation Start($k: String!) {
       startProcess(process: PRODUCT_SYNC, idempotencyKey: $k) {
         __typename
-        ... on ProcessStart { allowed reason ticket replayed processesUsed }
+        ... on StartProcessSuccess { allowed reason ticket replayed processesUsed period { name } }
         ... on Error { code message field }
       }
     }
@@ -125,6 +146,41 @@ async def test_process_starts_and_their_retries_answer_the_same(pair: Pair, demo
     fresh = await pair.post(pair.fast, start, {"k": "fast-2"}, key)
     assert fresh[1]["data"]["startProcess"]["replayed"] is False
     assert fresh[1]["data"]["startProcess"]["processesUsed"] == 2
+
+
+async def test_a_usage_report_with_its_credit_usage_is_served_fast_with_the_same_answer(
+    pair: Pair, demo: SeedResult, clock: FrozenClock
+) -> None:
+    key = demo.connector_keys["acme"]
+    report = """
+    mutation Report($input: UsageReportInput!, $key: String) {
+      reportUsage(input: $input, idempotencyKey: $key) {
+        __typename
+        ... on ReportUsageSuccess {
+          applied replayed report { creditsUsed }
+          creditUsage { id used limit processes { period { name } } storage { usedBytes } }
+        }
+        ... on Error { code message field }
+      }
+    }
+    """
+    counts = {"variants": 340, "customers": 1200, "contacts": 1200, "salesReps": 5, "adminUsers": 3}
+
+    def variables(seconds: int) -> dict[str, Any]:
+        measured_at = (clock.now() - dt.timedelta(seconds=60 - seconds)).isoformat()
+        return {"input": {**counts, "storageBytes": 7, "measuredAt": measured_at}, "key": f"r-{seconds}"}
+
+    await pair.post(pair.fast, report, variables(1), key)  # runs through Strawberry, and is learnt
+    expected = await pair.post(pair.slow, report, variables(2), key)
+    served = pair.served
+    answer = await pair.post(pair.fast, report, variables(3), key)
+
+    assert pair.served == served + 1
+    assert answer == expected
+    result = answer[1]["data"]["reportUsage"]
+    assert (result["applied"], result["creditUsage"]["used"], result["creditUsage"]["storage"]) == (
+        True, 2748, {"usedBytes": 7},
+    )  # fmt: skip
 
 
 async def test_everything_off_the_happy_path_runs_through_strawberry(
@@ -171,8 +227,10 @@ query Dashboard {
     __typename
     ... on MyPlan {
       plan { code name price { amount currency } limits { credits } }
-      effectiveLimits { storageMb users integrations credits }
-      addOns { id name quantity status contractedAt endsAt monthlyPrice { amount currency } addOn { code } }
+      effectiveLimits { storageBytes users integrations credits }
+      activeAddOns {
+        id name quantity status contractedAt endsAt monthlyPrice { amount currency } addOn { code }
+      }
       monthlyTotal { amount currency }
       features
     }
@@ -180,10 +238,16 @@ query Dashboard {
     ... on Error { code message }
   }
   creditUsage {
-    used limit remaining percent measuredAt
-    breakdown { variants customers contacts salesReps adminUsers }
-    processes { period used estimate allowance forecast { dailyPace expectedByPeriodEnd allowancePassedOn } }
-    storage { usedBytes includedBytes overageGb overageCost { amount currency } }
+    ... on CreditUsage {
+      used limit remaining percent measuredAt
+      breakdown { variants customers contacts salesReps adminUsers }
+      processes {
+        period { name start } used estimate allowance
+        forecast { dailyPace expectedByPeriodEnd allowancePassedOn }
+      }
+      storage { usedBytes includedBytes overageGb overageCost { amount currency } }
+    }
+    ... on Error { code message }
   }
 }
 """
@@ -193,8 +257,8 @@ MY_PLAN_PATHS = [
     "plan { name price { amount } }",
     'plan { brl: price(currency: "BRL") { currency amount } prices { amount currency } }',
     "effectiveLimits { credits users }",
-    "addOns { name status }",
-    "addOns { addOn { code price { amount } } quantity }",
+    "activeAddOns { name status }",
+    "activeAddOns { addOn { code price { amount } } quantity }",
     "monthlyTotal { amount }",
     "features",
     "currentPeriod { name }",
@@ -210,12 +274,12 @@ async def test_the_back_offices_dashboard_is_served_fast_with_the_same_answer(
         assert status == 200
         assert "errors" not in body
         assert body["data"]["myPlan"]["kind"] == "MyPlan"
-        assert body["data"]["myPlan"]["addOns"]
+        assert body["data"]["myPlan"]["activeAddOns"]
         assert pair.served == served + 1
 
 
 async def test_the_catalog_with_its_nested_resolvers_is_served_fast_with_the_same_answer(
-    pair: Pair, demo: SeedResult, gql: GraphQLClient
+    pair: Pair, demo: SeedResult, gql: GraphQLClient, failing_prices: None
 ) -> None:
     catalog = """query Catalog($currency: String) {
       plans { code price(currency: $currency) { amount currency } limits { credits } features }
@@ -228,10 +292,10 @@ async def test_the_catalog_with_its_nested_resolvers_is_served_fast_with_the_sam
         assert status == 200
         assert "errors" not in body
         assert pair.served == served + 1
-    # A nested resolver raising (a currency with no price) runs through Strawberry, same error.
+    # A nested resolver raising runs through Strawberry, same error.
     served = pair.served
-    expected = await pair.post(pair.slow, catalog, {"currency": "JPY"}, admin)
-    assert await pair.post(pair.fast, catalog, {"currency": "JPY"}, admin) == expected
+    expected = await pair.post(pair.slow, catalog, {"currency": FAILING}, admin)
+    assert await pair.post(pair.fast, catalog, {"currency": FAILING}, admin) == expected
     assert expected[1]["errors"][0]["extensions"]["code"] == "UNSUPPORTED_CURRENCY"
     assert pair.served == served
 
@@ -247,7 +311,7 @@ async def test_any_selection_of_my_plan_gets_strawberrys_answer(
     pair: Pair, demo: SeedResult, gql: GraphQLClient, paths: list[str], alias: bool, usage: bool, tenant: str
 ) -> None:
     selection = " ".join(f"f{i}: {path}" if alias else path for i, path in enumerate(paths))
-    extra = "creditUsage { used processes { used } }" if usage else ""
+    extra = "creditUsage { ... on CreditUsage { used processes { used } } }" if usage else ""
     query = f"query Q {{ {extra} mine: myPlan {{ __typename ... on MyPlan {{ {selection} }} }} }}"
     admin = await gql.token_for(f"admin@{tenant}.test")
 
@@ -262,7 +326,7 @@ async def test_any_selection_of_my_plan_gets_strawberrys_answer(
     assert pair.served == served + 1
 
 
-# An add-on's price in a currency it has no price in fails; addOn is nullable, so quota's answer stays.
+# An add-on's price fails (``failing_prices``); price is nullable, so quota's answer stays.
 QUOTA_AND_PRICES = """query QuotaAndPrices($c: String) {
   quota(process: PRODUCT_SYNC) { allowed reason }
   addOn(code: "users-5") { code price(currency: $c) { amount currency } }
@@ -275,7 +339,7 @@ def total(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: s
 
 
 async def test_a_document_falling_back_after_quota_ran_counts_the_decision_once(
-    pair: Pair, demo: SeedResult
+    pair: Pair, demo: SeedResult, failing_prices: None
 ) -> None:
     key = demo.connector_keys["acme"]
     decisions = "tollgate_quota_decisions_total"
@@ -284,11 +348,15 @@ async def test_a_document_falling_back_after_quota_ran_counts_the_decision_once(
 
     for client in (pair.fast, pair.slow, pair.fast):
         before = await scrape(client)
-        status, body = await pair.post(client, QUOTA_AND_PRICES, {"c": "XYZ"}, key)  # prices fail, not quota
+        # Prices fail, not quota.
+        status, body = await pair.post(client, QUOTA_AND_PRICES, {"c": FAILING}, key)
         after = await scrape(client)
 
         assert status == 200
-        assert body["data"] == {"quota": {"allowed": True, "reason": None}, "addOn": None}
+        assert body["data"] == {
+            "quota": {"allowed": True, "reason": None},
+            "addOn": {"code": "users-5", "price": None},
+        }
         assert body["errors"][0]["extensions"]["code"] == "UNSUPPORTED_CURRENCY"
         assert total(after, decisions) - total(before, decisions) == 1
     assert pair.served == served
@@ -298,15 +366,17 @@ async def test_a_document_falling_back_after_quota_ran_counts_the_decision_once(
     assert pair.served == served + 1
 
 
-async def test_a_document_that_keeps_falling_back_is_left_to_strawberry(pair: Pair, demo: SeedResult) -> None:
+async def test_a_document_that_keeps_falling_back_is_left_to_strawberry(
+    pair: Pair, demo: SeedResult, failing_prices: None
+) -> None:
     key = demo.connector_keys["nova"]
     fallbacks, abandoned = "tollgate_fast_path_fallbacks_total", "tollgate_fast_path_abandoned_total"
     await pair.post(pair.fast, QUOTA_AND_PRICES, {}, key)  # learnt
 
     async def failing_run() -> tuple[float, float]:
         before = await scrape(pair.fast)
-        expected = await pair.post(pair.slow, QUOTA_AND_PRICES, {"c": "XYZ"}, key)
-        assert await pair.post(pair.fast, QUOTA_AND_PRICES, {"c": "XYZ"}, key) == expected
+        expected = await pair.post(pair.slow, QUOTA_AND_PRICES, {"c": FAILING}, key)
+        assert await pair.post(pair.fast, QUOTA_AND_PRICES, {"c": FAILING}, key) == expected
         after = await scrape(pair.fast)
         return total(after, fallbacks) - total(before, fallbacks), total(after, abandoned) - total(
             before, abandoned
@@ -328,19 +398,21 @@ async def test_a_document_that_keeps_falling_back_is_left_to_strawberry(pair: Pa
 async def test_a_root_resolver_raising_is_reported_from_its_one_run(
     pair: Pair, demo: SeedResult, gql: GraphQLClient
 ) -> None:
-    # INVALID_PERIOD is a GraphQL error (no union to hold it): the lane records the exception, and
-    # Strawberry reports it where the resolver would have raised it, beside the other root's answer.
-    query = "query Bill($p: String) { viewer { kind } invoicePreview(period: $p) { total { amount } } }"
+    # An argument out of range is a top-level BAD_USER_INPUT raised by the resolver: the lane records the
+    # exception, and Strawberry reports it where the resolver would have raised it, beside the other root's
+    # answer.
+    query = "query Page($n: Int, $a: String) { viewer { kind } alerts(first: $n, after: $a) { totalCount } }"
     admin = await gql.token_for("admin@acme.test")
-    await same_answer(pair, query, {"p": "2026-11"}, admin)
+    await same_answer(pair, query, {"n": 5}, admin)
     before = await scrape(pair.fast)
 
-    for period in ("2026-13", "next month"):
-        expected = await pair.post(pair.slow, query, {"p": period}, admin)
-        assert await pair.post(pair.fast, query, {"p": period}, admin) == expected
-        assert expected[1]["data"] is None
-        assert expected[1]["errors"][0]["extensions"]["code"] == "INVALID_PERIOD"
-        assert expected[1]["errors"][0]["path"] == ["invoicePreview"]
+    for variables in ({"n": 0}, {"n": 5, "a": "not-a-cursor"}):
+        expected = await pair.post(pair.slow, query, variables, admin)
+        assert await pair.post(pair.fast, query, variables, admin) == expected
+        assert expected[1]["data"]["alerts"] is None
+        assert expected[1]["data"]["viewer"] is not None
+        assert expected[1]["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        assert expected[1]["errors"][0]["path"] == ["alerts"]
 
     after = await scrape(pair.fast)
     assert (

@@ -27,14 +27,16 @@ mutation Start($process: ProcessKind!, $key: String!) {
   startProcess(process: $process, idempotencyKey: $key) {
     __typename
     ... on Error { code message field }
-    ... on ProcessStart {
-      process allowed reason ticket replayed processesUsed processAllowance creditsLimit period
+    ... on StartProcessSuccess {
+      process allowed reason ticket replayed processesUsed processAllowance creditsLimit
+      period { name start end }
     }
   }
 }
 """
 
 ALLOWANCE = 159_600  # acme: (3,000 + 1,000 credits) x 30 days + 33%
+NOVEMBER = {"name": "2026-11", "start": "2026-11-01", "end": "2026-12-01"}
 OPS = "ops@tollgate.local"
 
 
@@ -60,13 +62,13 @@ async def test_a_start_is_counted_and_gets_a_ticket(
 
     started = await start(gql, key, "sync-1", "INVOICE_IMPORT")
 
-    assert started["__typename"] == "ProcessStart"
+    assert started["__typename"] == "StartProcessSuccess"
     assert (started["allowed"], started["reason"], started["replayed"]) == (True, None, False)
     assert started["ticket"]
     assert (started["processesUsed"], started["processAllowance"], started["period"]) == (
         1,
         ALLOWANCE,
-        "2026-11",
+        NOVEMBER,
     )
     assert await counter("acme") == 1
     assert (await quota(gql, key))["processesUsed"] == 1
@@ -83,6 +85,21 @@ async def test_a_retry_with_the_same_key_counts_once_and_returns_the_same_ticket
     assert (retry["allowed"], retry["replayed"]) == (True, True)
     assert await counter("acme") == 1
     assert await ProcessStart.filter(tenant__slug="acme").count() == 1
+
+
+async def test_a_retry_in_the_next_period_answers_the_period_the_start_was_counted_in(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
+) -> None:
+    key = demo.connector_keys["acme"]
+    first = await start(gql, key, "late-retry")
+    clock.set(dt.datetime(2026, 12, 1, 0, 0, 5, tzinfo=dt.UTC))
+
+    retry = await start(gql, key, "late-retry")
+    fresh = await start(gql, key, "december")
+
+    assert (retry["replayed"], retry["ticket"], retry["period"]) == (True, first["ticket"], NOVEMBER)
+    assert (fresh["replayed"], fresh["period"]["name"]) == (False, "2026-12")
+    assert (await counter("acme"), await counter("acme", "2026-12")) == (1, 1)
 
 
 def started(process: str) -> float:
@@ -159,7 +176,7 @@ async def test_an_inactive_plan_starts_nothing(gql: GraphQLClient, demo: SeedRes
     denied = await start(gql, demo.connector_keys["acme"], "sync-1")
 
     assert (denied["allowed"], denied["reason"], denied["ticket"], denied["period"]) == (
-        False, "PLAN_INACTIVE", None, "2026-11",
+        False, "PLAN_INACTIVE", None, NOVEMBER,
     )  # fmt: skip
     assert await counter("acme") == 0
     assert not await ProcessStart.exists()

@@ -19,7 +19,7 @@ from tests.conftest import GraphQLClient, count_queries
 QUOTA = """
 query Quota($process: ProcessKind!) {
   quota(process: $process) {
-    process allowed reason creditsUsed creditsLimit processesUsed processAllowance period
+    process allowed reason creditsUsed creditsLimit processesUsed processAllowance period { name start end }
   }
 }
 """
@@ -57,7 +57,7 @@ async def test_within_the_credit_limit_a_process_may_start(
         "creditsLimit": 4000,
         "processesUsed": 0,
         "processAllowance": 159_600,
-        "period": "2026-11",
+        "period": {"name": "2026-11", "start": "2026-11-01", "end": "2026-12-01"},
     }
 
 
@@ -129,7 +129,7 @@ async def test_the_quota_check_needs_the_quota_check_scope(gql: GraphQLClient, d
 
     assert as_user["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert wrong_scope["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-    assert wrong_scope["errors"][0]["extensions"]["required_scope"] == "quota:check"
+    assert wrong_scope["errors"][0]["extensions"]["requiredScopes"] == ["quota:check"]
     assert bad_key["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
@@ -177,3 +177,34 @@ async def test_each_decision_is_counted_in_the_metrics(
 
     assert decisions("allowed", "OK") - allowed_before == 1
     assert decisions("denied", "CREDITS_EXCEEDED") - denied_before == 2
+
+
+async def test_the_period_follows_the_billing_anchor_day(gql: GraphQLClient, demo: SeedResult) -> None:
+    # nova's periods start on the 10th: November 23 is in the period of November 10 to December 10.
+    decision = await quota(gql, demo.connector_keys["nova"])
+
+    assert decision["period"] == {"name": "2026-11", "start": "2026-11-10", "end": "2026-12-10"}
+
+
+async def test_a_connector_key_asking_my_plan_beside_quota_keeps_its_figures(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
+) -> None:
+    key = demo.connector_keys["acme"]  # quota:check, usage:report, process:start; no tenant:read
+    await report(gql, key, clock.now())
+    document = """
+    query Screen {
+      quota(process: PRODUCT_SYNC) { allowed creditsUsed }
+      creditUsage { ... on CreditUsage { used } }
+      myPlan { __typename }
+    }
+    """
+
+    body = await gql.post(document, key=key)
+
+    assert body["data"] == {
+        "quota": {"allowed": True, "creditsUsed": 2748},
+        "creditUsage": {"used": 2748},
+        "myPlan": None,
+    }
+    [error] = body["errors"]
+    assert (error["path"], error["extensions"]["code"]) == (["myPlan"], "FORBIDDEN")

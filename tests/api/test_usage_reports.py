@@ -6,21 +6,27 @@ import datetime as dt
 from typing import Any
 
 from app.clock import FrozenClock
+from app.models.billing import PlanSubscription
+from app.models.enums import PlanSubscriptionStatus
 from app.models.metering import UsageReport
 from app.models.tenancy import Tenant
 from app.models.usage import TenantUsage
+from app.resolvers.ids import key_of
 from app.seed import SeedResult
 from app.services.usage import current_usage
-from tests.conftest import GraphQLClient
+from tests.conftest import GraphQLClient, count_queries
 
-REPORT_USAGE = """
-mutation Report($input: UsageReportInput!) {
-  reportUsage(input: $input) {
+REPORT_FIELDS = "id variants customers contacts salesReps adminUsers users integrations storageBytes"
+REPORT_USAGE = f"""
+mutation Report($input: UsageReportInput!, $key: String) {{
+  reportUsage(input: $input, idempotencyKey: $key) {{
     __typename
-    ... on Error { code message field }
-    ... on UsageReported { reportId applied replayed creditsUsed measuredAt }
-  }
-}
+    ... on Error {{ code message field }}
+    ... on ReportUsageSuccess {{
+      applied replayed report {{ {REPORT_FIELDS} creditsUsed measuredAt receivedAt applied }}
+    }}
+  }}
+}}
 """
 
 SEED_EXAMPLE = {"variants": 340, "customers": 1200, "contacts": 1200, "salesReps": 5, "adminUsers": 3}
@@ -30,8 +36,16 @@ def report_input(measured_at: dt.datetime, **overrides: Any) -> dict[str, Any]:
     return {**SEED_EXAMPLE, "storageBytes": 0, "measuredAt": measured_at.isoformat(), **overrides}
 
 
-async def report(gql: GraphQLClient, key: str, measured_at: dt.datetime, **overrides: Any) -> dict[str, Any]:
-    body = await gql.post(REPORT_USAGE, {"input": report_input(measured_at, **overrides)}, key=key)
+async def report(
+    gql: GraphQLClient,
+    key: str,
+    measured_at: dt.datetime,
+    idempotency_key: str | None = None,
+    document: str = REPORT_USAGE,
+    **overrides: Any,
+) -> dict[str, Any]:
+    variables = {"input": report_input(measured_at, **overrides), "key": idempotency_key}
+    body = await gql.post(document, variables, key=key)
     assert "errors" not in body, body
     result: dict[str, Any] = body["data"]["reportUsage"]
     return result
@@ -42,8 +56,10 @@ async def test_report_of_the_seed_example_is_applied_and_sums_to_2748_credits(
 ) -> None:
     result = await report(gql, demo.connector_keys["acme"], clock.now(), storageBytes=5 * 1024**3)
 
-    assert result["__typename"] == "UsageReported"
-    assert (result["applied"], result["replayed"], result["creditsUsed"]) == (True, False, 2748)
+    assert result["__typename"] == "ReportUsageSuccess"
+    assert (result["applied"], result["replayed"], result["report"]["creditsUsed"]) == (True, False, 2748)
+    assert result["report"]["storageBytes"] == 5 * 1024**3
+    assert (result["report"]["users"], result["report"]["integrations"]) == (None, None)  # not reported
     usage = await current_usage((await Tenant.get(slug="acme")).id)
     assert (usage.variants, usage.customers, usage.contacts, usage.sales_reps, usage.admin_users) == (
         340, 1200, 1200, 5, 3,
@@ -79,7 +95,8 @@ async def test_a_report_older_than_the_applied_one_is_ignored(
     same_instant = await report(gql, key, clock.now(), variants=200)
 
     assert (late["applied"], same_instant["applied"]) == (False, False)
-    assert late["creditsUsed"] == 500 + 1200 + 1200 + 5 + 3
+    assert (late["report"]["applied"], late["report"]["variants"]) == (False, 100)
+    assert late["report"]["creditsUsed"] == 100 + 1200 + 1200 + 5 + 3  # the report's, not the usage's
     acme = await Tenant.get(slug="acme")
     assert (await current_usage(acme.id)).variants == 500
     # Both are kept in the log, marked as not applied.
@@ -90,13 +107,13 @@ async def test_a_retried_report_with_the_same_key_changes_nothing(
     gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
 ) -> None:
     key = demo.connector_keys["acme"]
-    first = await report(gql, key, clock.now() - dt.timedelta(minutes=5), idempotencyKey="r-1")
+    first = await report(gql, key, clock.now() - dt.timedelta(minutes=5), "r-1")
     await report(gql, key, clock.now(), variants=900)  # a newer report in between
 
-    retry = await report(gql, key, clock.now() - dt.timedelta(minutes=5), idempotencyKey="r-1")
+    retry = await report(gql, key, clock.now() - dt.timedelta(minutes=5), "r-1")
 
-    assert retry["replayed"] is True
-    assert (retry["reportId"], retry["applied"]) == (first["reportId"], True)
+    assert (first["replayed"], retry["replayed"]) == (False, True)
+    assert (retry["report"], retry["applied"]) == (first["report"], True)  # the same report, the same id
     acme = await Tenant.get(slug="acme")
     assert (await current_usage(acme.id)).variants == 900
     assert await UsageReport.filter(tenant_id=acme.id).count() == 2
@@ -106,9 +123,9 @@ async def test_the_same_key_with_other_counts_is_refused(
     gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
 ) -> None:
     key = demo.connector_keys["acme"]
-    await report(gql, key, clock.now(), idempotencyKey="r-1")
+    await report(gql, key, clock.now(), "r-1")
 
-    reused = await report(gql, key, clock.now(), idempotencyKey="r-1", variants=341)
+    reused = await report(gql, key, clock.now(), "r-1", variants=341)
 
     assert (reused["__typename"], reused["code"]) == ("IdempotencyKeyReusedError", "IDEMPOTENCY_KEY_REUSED")
     assert (await current_usage((await Tenant.get(slug="acme")).id)).variants == 340
@@ -147,7 +164,7 @@ async def test_a_measurement_in_the_future_is_refused(
 async def test_a_count_that_is_not_a_number_is_a_graphql_error_not_a_500(
     gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
 ) -> None:
-    variables = {"input": report_input(clock.now(), storageBytes="lots")}
+    variables = {"input": report_input(clock.now(), storageBytes="lots"), "key": None}
     body = await gql.post(REPORT_USAGE, variables, key=demo.connector_keys["acme"])
 
     assert body["data"] is None
@@ -172,3 +189,89 @@ async def test_a_report_only_changes_the_callers_tenant(
 
     nova = await Tenant.get(slug="nova")
     assert (await current_usage(nova.id)).credits == 0
+
+
+REPORT_AND_USAGE = """
+mutation ReportAndUsage($input: UsageReportInput!, $key: String) {
+  reportUsage(input: $input, idempotencyKey: $key) {
+    __typename
+    ... on Error { code message field }
+    ... on ReportUsageSuccess {
+      applied replayed report { id creditsUsed }
+      creditUsage { id used limit remaining measuredAt processes { period { name } } }
+    }
+  }
+}
+"""
+
+
+async def test_the_answer_carries_the_credit_usage_the_report_left(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
+) -> None:
+    key = demo.connector_keys["acme"]
+
+    applied = await report(gql, key, clock.now(), document=REPORT_AND_USAGE)
+    late = await report(gql, key, clock.now() - dt.timedelta(hours=1), document=REPORT_AND_USAGE, variants=0)
+
+    usage = applied["creditUsage"]
+    assert (usage["used"], usage["limit"], usage["remaining"]) == (2748, 4000, 1252)
+    assert usage["measuredAt"] == clock.now().isoformat()
+    assert usage["processes"]["period"]["name"] == "2026-11"
+    # The late report is recorded, not applied: the usage it returns is still the applied one.
+    assert late["applied"] is False
+    assert (late["report"]["creditsUsed"], late["creditUsage"]["used"]) == (2408, 2748)
+    # The same object as the root field's, for a client cache: the same id, the same figures.
+    root = (await gql.post("{ creditUsage { ... on CreditUsage { id used } } }", key=key))["data"][
+        "creditUsage"
+    ]
+    assert root == {"id": usage["id"], "used": 2748} == {"id": late["creditUsage"]["id"], "used": 2748}
+
+
+async def test_the_report_id_is_the_stored_reports_and_names_its_type(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
+) -> None:
+    result = await report(gql, demo.connector_keys["acme"], clock.now(), "r-1")
+
+    stored = await UsageReport.get(idempotency_key="r-1")
+    assert key_of(result["report"]["id"], "UsageReport", field="id") == str(stored.id)
+    assert result["report"]["id"] != str(stored.id)  # opaque, not the bare key
+
+
+async def test_credit_usage_in_the_answer_costs_a_statement_only_when_selected(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
+) -> None:
+    key = demo.connector_keys["acme"]
+    await report(gql, key, clock.now(), document=REPORT_AND_USAGE)  # the plan is cached from here on
+
+    with count_queries() as usual:
+        await report(gql, key, clock.now() + dt.timedelta(seconds=1))
+    with count_queries() as with_usage:
+        await report(gql, key, clock.now() + dt.timedelta(seconds=2), document=REPORT_AND_USAGE)
+
+    assert not [s for s in usual.statements if "process_counter" in s], usual.statements
+    assert with_usage.count == usual.count + 1, with_usage.statements  # the usage and the counter
+
+
+async def test_without_an_active_plan_the_report_applies_and_its_credit_usage_is_null(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
+) -> None:
+    acme = await Tenant.get(slug="acme")
+    await PlanSubscription.filter(tenant_id=acme.id).update(status=PlanSubscriptionStatus.SUSPENDED)
+
+    body = await gql.post(
+        REPORT_AND_USAGE, {"input": report_input(clock.now())}, key=demo.connector_keys["acme"]
+    )
+
+    assert "errors" not in body, body
+    result = body["data"]["reportUsage"]
+    assert (result["applied"], result["creditUsage"]) == (True, None)
+    assert (await current_usage(acme.id)).credits == 2748
+
+
+async def test_a_bad_idempotency_key_is_a_typed_error_naming_the_argument(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
+) -> None:
+    result = await report(gql, demo.connector_keys["acme"], clock.now(), "with space")
+
+    assert (result["__typename"], result["field"]) == ("InvalidInputError", "idempotencyKey")
+    assert not await UsageReport.exists()

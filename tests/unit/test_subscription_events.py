@@ -28,7 +28,7 @@ def alert(**changes: Any) -> LimitAlert:
         "id": 7, "tenant_id": uuid.uuid4(), "kind": AlertKind.CREDITS, "threshold": 90,
         "state": AlertState.TRIGGERED, "used": 3_600, "limit": 4_000, "period": None, "created_at": AT,
     } | changes  # fmt: skip
-    return LimitAlert.of(AlertModel(**fields))
+    return LimitAlert.of(AlertModel(**fields), anchor_day=10)
 
 
 async def event(executor_class: type[Executor], document: str, payload: Any) -> Any:
@@ -41,7 +41,7 @@ async def event(executor_class: type[Executor], document: str, payload: Any) -> 
 @pytest.mark.parametrize(
     "document",
     [
-        "subscription { limitAlerts { id kind threshold state used limit period at } }",
+        "subscription { limitAlerts { id kind threshold state used limit period { name start end } at } }",
         "subscription A { alert: limitAlerts { __typename percent: threshold kind kind state } }",
         "subscription { limitAlerts { ... on LimitAlert { id used } limit } }",
     ],
@@ -78,7 +78,7 @@ async def test_a_payload_the_lane_cannot_complete_gets_graphql_cores_error() -> 
 async def test_the_fast_path_setting_decides_whether_events_are_completed_by_the_lane(
     enabled: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    document = "subscription { limitAlerts { id kind threshold state used limit period at } }"
+    document = "subscription { limitAlerts { id kind threshold state used limit period { name } at } }"
     calls: list[Any] = []
 
     async def spy(*args: Any) -> Any:
