@@ -34,8 +34,17 @@ for _root in (*QUERIES, *MUTATIONS, *SUBSCRIPTIONS):
     describe_access(_root)
 
 Query = merge_types("Query", QUERIES)
-Mutation = merge_types("Mutation", MUTATIONS) if MUTATIONS else None
-Subscription = merge_types("Subscription", SUBSCRIPTIONS) if SUBSCRIPTIONS else None
+Mutation = merge_types("Mutation", MUTATIONS)
+Subscription = merge_types("Subscription", SUBSCRIPTIONS)
+for _root, _description in (
+    (Query, "What can be read: the catalog, the caller, its plan, cart, invoices, credits and alerts."),
+    (
+        Mutation,
+        "What can be changed: the cart and checkout, contracted add-ons, usage reports, process starts.",
+    ),
+    (Subscription, "What is pushed over WebSocket (graphql-transport-ws): limit alerts as they happen."),
+):
+    _root.__strawberry_definition__.description = _description  # type: ignore[attr-defined]
 
 
 SCALAR_MAP = scalars.SCALAR_MAP

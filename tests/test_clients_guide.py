@@ -14,13 +14,16 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from graphql import parse, validate
 
+from app.schema import schema
 from tests.live import LiveGateway, gateway_env, live_gateway
 
 ROOT = Path(__file__).parents[1]
@@ -50,6 +53,44 @@ def test_the_guide_has_examples_for_every_client_and_language() -> None:
     found = examples()
     assert {example.language for example in found} >= {"bash", "python", "javascript"}
     assert len({example.name for example in found}) == len(found)
+
+
+# A GraphQL document in the docs: from its keyword (or the "{" a JSON "query" string or a ```graphql block
+# opens with) to the brace that closes its "{".
+DOCUMENT_START = re.compile(
+    r"(?:\b(?:query|mutation|subscription)\b[\w ]*(?:\([^)]*\))?\s*"
+    r'|(?<="query": ")|(?<="query":")|(?<=```graphql\n))\{'
+)
+DOCS_WITH_DOCUMENTS = {GUIDE: 8, ROOT / "README.md": 4}  # the documents each page holds, at least
+
+
+def documents_in(text: str) -> list[str]:
+    found = []
+    for start in DOCUMENT_START.finditer(text):
+        depth = 0
+        for end in range(start.end() - 1, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[end], 0)
+            if depth == 0:
+                found.append(text[start.start() : end + 1])
+                break
+    return found
+
+
+@pytest.mark.parametrize("page", DOCS_WITH_DOCUMENTS, ids=lambda page: page.name)
+def test_every_graphql_document_of_the_docs_validates_against_the_schema(page: Path) -> None:
+    documents = documents_in(page.read_text())
+
+    assert len(documents) >= DOCS_WITH_DOCUMENTS[page], documents
+    for document in documents:
+        errors = validate(schema._schema, parse(document))
+        assert not errors, f"{page.name}: {document}\n{errors}"
+
+
+def test_the_guide_links_the_conventions_and_the_changelog() -> None:
+    guide = GUIDE.read_text()
+
+    assert "](api-conventions.md)" in guide
+    assert "](../CHANGELOG.md)" in guide
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +171,8 @@ def report_credits(env: dict[str, str], credits: int | None) -> int:
         if credits is not None:
             counts = {"variants": credits, "customers": 0, "contacts": 0, "salesReps": 0, "adminUsers": 0}
             report = {**counts, "storageBytes": 0, "measuredAt": dt.datetime.now(dt.UTC).isoformat()}
-            answer = http.post("/graphql", json={"query": REPORT, "variables": {"input": report}}).json()
+            variables = {"input": report, "key": str(uuid.uuid4())}
+            answer = http.post("/graphql", json={"query": REPORT, "variables": variables}).json()
             assert answer["data"]["reportUsage"]["applied"], answer
         quota = http.post(
             "/graphql", json={"query": "{ quota(process: PRODUCT_SYNC) { creditsLimit } }"}
@@ -140,7 +182,9 @@ def report_credits(env: dict[str, str], credits: int | None) -> int:
 
 
 REPORT = """
-mutation Report($input: UsageReportInput!) {
-  reportUsage(input: $input) { __typename ... on UsageReported { applied } ... on Error { code message } }
+mutation Report($input: UsageReportInput!, $key: String!) {
+  reportUsage(input: $input, idempotencyKey: $key) {
+    __typename ... on ReportUsageSuccess { applied } ... on Error { code message }
+  }
 }
 """

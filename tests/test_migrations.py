@@ -8,8 +8,8 @@ import os
 import subprocess
 import sys
 import uuid
-from decimal import Decimal
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 

@@ -1,4 +1,4 @@
-"""The README stays true: its first two commands, and a row for every setting."""
+"""The README stays true: its first two commands, a row for every setting, the links to the API docs."""
 
 from __future__ import annotations
 
@@ -23,3 +23,8 @@ def test_every_setting_is_documented() -> None:
     missing = [variable for variable in variables if variable not in README]
 
     assert not missing, f"document these settings in the README: {missing}"
+
+
+def test_the_readme_links_the_api_conventions_and_the_changelog() -> None:
+    assert "](docs/api-conventions.md)" in README
+    assert "](CHANGELOG.md)" in README

@@ -27,14 +27,18 @@ EXAMPLE_OPERATIONS = """\
 #   a user token:       tollgate token --email admin@acme.test
 #   a connector key:    printed by `tollgate serve --demo`, or `tollgate apikey create ...`
 # Pick an operation with the play button's menu (or Ctrl-Enter on the one under the cursor).
+#
+# Expected failures are members of each field's result union (ask for `... on Error`); a field
+# refused for lack of credentials is null, with an UNAUTHENTICATED or FORBIDDEN error beside it.
+# Conventions: docs/api-conventions.md; changes: CHANGELOG.md.
 
 query Catalog {
-  plans { code name price { amount currency } limits { storageMb users integrations credits } }
-  addOns { code name category cadence isFree price { amount currency } conditions { summary } }
+  plans { id code name price { amount currency } limits { storageBytes users integrations credits } }
+  addOns { id code name category cadence isFree price { amount currency } conditions { summary } }
 }
 
 query WhoAmI {
-  viewer { kind role scopes tenant { slug currency storeEligible } }
+  viewer { id kind role scopes tenant { id slug currency storeEligible } }
 }
 
 query MyPlan {
@@ -42,24 +46,50 @@ query MyPlan {
     __typename
     ... on Error { code message }
     ... on MyPlan {
-      plan { name }
-      effectiveLimits { storageMb users integrations credits }
-      addOns { name monthlyPrice { amount currency } contractedAt status endsAt }
+      id
+      plan { id name }
+      effectiveLimits { storageBytes users integrations credits }
+      activeAddOns { id name monthlyPrice { amount currency } contractedAt status endsAt }
       monthlyTotal { amount currency }
+    }
+  }
+}
+
+query Cart {
+  cart {
+    __typename
+    ... on Error { code message }
+    ... on Cart {
+      id
+      lines { id addOnCode name quantity unitPrice { amount currency } total { amount currency } }
+      summary { total { amount currency } dueOnNextInvoice { amount currency } period { name } }
     }
   }
 }
 
 # Live limit alerts (run it, then report usage as the connector in another tab or with curl).
 subscription LiveAlerts {
-  limitAlerts { kind threshold state used limit period at }
+  limitAlerts { id kind threshold state used limit period { name } at }
+}
+
+# Past alerts, newest first: a connection (first: at most 100; after: the last endCursor).
+query Alerts {
+  alerts(first: 20) {
+    totalCount
+    nodes { id kind threshold state used limit at }
+    pageInfo { hasNextPage endCursor }
+  }
 }
 
 query CreditUsage {
   creditUsage {
-    used limit remaining percent
-    breakdown { variants customers contacts salesReps adminUsers }
-    processes { period used estimate allowance }
+    __typename
+    ... on Error { code message }
+    ... on CreditUsage {
+      id used limit remaining percent
+      breakdown { variants customers contacts salesReps adminUsers }
+      processes { period { name } used estimate allowance }
+    }
   }
 }
 
@@ -68,13 +98,17 @@ query Quota {
   quota(process: PRODUCT_SYNC) { allowed reason creditsUsed creditsLimit processesUsed processAllowance }
 }
 
+# A retry with the same idempotencyKey returns the same answer and counts nothing twice.
 mutation ReportUsage {
-  reportUsage(input: {
-    variants: 340, customers: 1200, contacts: 1200, salesReps: 5, adminUsers: 3,
-    storageBytes: 0, measuredAt: "2026-11-23T12:00:00Z"
-  }) {
+  reportUsage(
+    input: {
+      variants: 340, customers: 1200, contacts: 1200, salesReps: 5, adminUsers: 3,
+      storageBytes: 0, measuredAt: "2026-11-23T12:00:00Z"
+    }
+    idempotencyKey: "graphiql-example-report"
+  ) {
     __typename
-    ... on UsageReported { applied creditsUsed }
+    ... on ReportUsageSuccess { applied replayed creditUsage { id used limit } }
     ... on Error { code message field }
   }
 }

@@ -7,6 +7,7 @@ with ``extensions.code``. Resolvers have no try/except.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -108,15 +109,6 @@ class NotEligibleError(Error):
         default=None, description="Environments created on or after this day are eligible."
     )
 
-    @classmethod
-    def from_domain_error(cls, error: errors.DomainError) -> NotEligibleError:
-        return cls(
-            code=error.code,
-            message=error.message,
-            field=error.field,
-            eligible_since=error.details.get("eligible_since"),
-        )
-
 
 @strawberry.type(description="The environment has no active plan.")
 class NoActivePlanError(Error):
@@ -157,11 +149,19 @@ class DomainErrorHandler:
         self.error_type = error_type
 
     def handle(self, exception: errors.DomainError, *, field: StrawberryField, info: Info) -> Any:
-        # An error type with fields of its own (e.g. the lines whose price changed) builds itself.
+        # A type whose fields need building (the lines whose price changed) builds itself; the others
+        # take their own fields from the error's details, under the same names.
         build = getattr(self.error_type, "from_domain_error", None)
         if build is not None:
             return build(exception)
-        return self.error_type(code=exception.code, message=exception.message, field=exception.field)
+        make: Any = self.error_type
+        own = {f.name for f in dataclasses.fields(make)} - {"code", "message", "field"}
+        return make(
+            code=exception.code,
+            message=exception.message,
+            field=exception.field,
+            **{name: exception.details.get(name) for name in own},
+        )
 
 
 def exception_handlers() -> list[DomainErrorHandler]:

@@ -61,9 +61,8 @@ class RequireScope(BasePermission):
         else:
             allowed = any(principal.has_scope(scope) for scope in self.scopes)
         if not allowed:
-            # ``required_scope``: the one scope, as answered before fields took several (issue 11).
-            single = {"required_scope": self.scopes[0]} if len(self.scopes) == 1 else {}
-            raise Forbidden(self.message, required_scopes=list(self.scopes), **single)
+            # camelCase like every other key of ``extensions`` (retryAfter, maxBytes, requestId).
+            raise Forbidden(self.message, requiredScopes=list(self.scopes))
         return True
 
 

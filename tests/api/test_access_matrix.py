@@ -5,7 +5,8 @@ one test, run on a fresh database; the answer is summed up as:
 
 - ``data``: the field answered (a success member, or a plain value);
 - a typed error's ``code`` (``NOT_ADMIN``...), from the field's union or its GraphQL error's ``extensions``;
-- ``UNAUTHENTICATED`` (no credentials) or ``FORBIDDEN`` (credentials that may not use the field).
+- ``UNAUTHENTICATED`` (no credentials) or ``FORBIDDEN`` (credentials that may not use the field): a top-level
+  error, with the field ``null`` (every root field that needs credentials is nullable) and nothing else lost.
 
 ``test_the_matrix_covers_every_root_field`` fails when a query, mutation or subscription is added without
 its row. docs/security.md ("Who may read what: scopes") is this table in prose.
@@ -18,6 +19,7 @@ import json
 from typing import Any
 
 import pytest
+from graphql import is_non_null_type
 from tortoise.context import TortoiseContext
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -28,6 +30,7 @@ from app.clock import FrozenClock
 from app.main import create_app
 from app.models.billing import AddOnSubscription
 from app.models.tenancy import ApiKey, Tenant
+from app.resolvers.ids import global_id
 from app.schema import schema
 from app.seed import SeedResult
 from app.services.alerts import channel_of
@@ -74,22 +77,22 @@ STORE_WRITE = row(UNAUTH, D, NOT_ADMIN)
 ALERTS = row(UNAUTH, D, D, tenant=D, usage=D)
 SELECTION = "{ __typename ... on Error { code } }"
 
-# field -> (document, variables ("$id": nova's Mercado Livre add-on), expected answer per caller)
+# field -> (document, variables ("$id": the ActiveAddOn.id of nova's Mercado Livre add-on), answer per caller)
 MATRIX: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {
     "Query.plans": ("{ r: plans { code } }", {}, PUBLIC),
     "Query.addOns": ("{ r: addOns { code } }", {}, PUBLIC),
     "Query.addOn": ('{ r: addOn(code: "start-pack") { code } }', {}, PUBLIC),
     "Query.viewer": ("{ r: viewer { kind scopes tenant { slug } } }", {}, ANY_CREDENTIAL),
     "Query.myPlan": (f"{{ r: myPlan {SELECTION} }}", {}, STORE_READ),
-    "Query.cart": ("{ r: cart { lines { quantity } } }", {}, STORE_READ),
-    "Query.invoicePreview": ("{ r: invoicePreview { total { amount } } }", {}, STORE_READ),
+    "Query.cart": (f"{{ r: cart {SELECTION} }}", {}, STORE_READ),
+    "Query.invoicePreview": (f"{{ r: invoicePreview {SELECTION} }}", {}, STORE_READ),
     "Query.cancellationPreview": (
-        f"query($id: ID!) {{ r: cancellationPreview(addOnId: $id) {SELECTION} }}",
+        f"query($id: ID!) {{ r: cancellationPreview(activeAddOnId: $id) {SELECTION} }}",
         {"id": "$id"},
         STORE_READ,
     ),
     "Query.creditUsage": (
-        "{ r: creditUsage { used limit } }",
+        f"{{ r: creditUsage {SELECTION} }}",
         {},
         row(UNAUTH, D, D, tenant=D, usage=D, quota=D),
     ),
@@ -98,7 +101,7 @@ MATRIX: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {
         {},
         row(UNAUTH, FORBID, FORBID, quota=D),
     ),
-    "Query.alerts": ("{ r: alerts(first: 5) { edges { cursor } } }", {}, ALERTS),
+    "Query.alerts": ("{ r: alerts(first: 5) { totalCount nodes { id } } }", {}, ALERTS),
     "Mutation.addToCart": (f'mutation {{ r: addToCart(addOnCode: "users-1") {SELECTION} }}', {}, STORE_WRITE),
     "Mutation.updateCartItem": (
         f'mutation {{ r: updateCartItem(addOnCode: "users-1", quantity: 2) {SELECTION} }}',
@@ -122,23 +125,24 @@ MATRIX: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {
         row(UNAUTH, "CART_EMPTY", NOT_ADMIN),
     ),
     "Mutation.cancelAddOn": (
-        f"mutation($id: ID!) {{ r: cancelAddOn(addOnId: $id) {SELECTION} }}",
+        f"mutation($id: ID!) {{ r: cancelAddOn(activeAddOnId: $id) {SELECTION} }}",
         {"id": "$id"},
         STORE_WRITE,
     ),
     "Mutation.undoCancellation": (
-        f"mutation($id: ID!) {{ r: undoCancellation(addOnId: $id) {SELECTION} }}",
+        f"mutation($id: ID!) {{ r: undoCancellation(activeAddOnId: $id) {SELECTION} }}",
         {"id": "$id"},
         row(UNAUTH, "ADD_ON_NOT_CANCELLED", NOT_ADMIN),
     ),
     "Mutation.configureIntegration": (
         "mutation($id: ID!, $s: JSON!) "
-        f"{{ r: configureIntegration(addOnId: $id, settings: $s) {SELECTION} }}",
+        f"{{ r: configureIntegration(activeAddOnId: $id, settings: $s) {SELECTION} }}",
         {"id": "$id", "s": {"api_token": "t0ken", "shop_url": "https://loja.nova.example"}},
         STORE_WRITE,
     ),
     "Mutation.reportUsage": (
-        f"mutation($input: UsageReportInput!) {{ r: reportUsage(input: $input) {SELECTION} }}",
+        "mutation($input: UsageReportInput!) "
+        f'{{ r: reportUsage(input: $input, idempotencyKey: "matrix-1") {SELECTION} }}',
         {
             "input": {
                 "variants": 1,
@@ -205,11 +209,12 @@ async def variables_of(field: str) -> dict[str, Any]:
     if variables.get("id") != "$id":
         return variables
     subscription = await AddOnSubscription.get(add_on__code="integration-mercado-livre", tenant__slug="nova")
-    return {**variables, "id": str(subscription.id)}
+    return {**variables, "id": global_id("ActiveAddOn", subscription.id)}
 
 
 def answer(body: dict[str, Any]) -> str:
     if body.get("errors"):
+        assert body["data"] == {"r": None}, body  # the refused field is null, not the whole answer
         return str(body["errors"][0]["extensions"]["code"])
     result = body["data"]["r"]
     if isinstance(result, dict) and str(result.get("__typename", "")).endswith("Error"):
@@ -241,6 +246,43 @@ async def test_access(
         got = answer(response.json())
 
     assert got == expected[caller], f"{field} as {caller}: {got}, expected {expected[caller]}"
+
+
+def test_every_root_field_that_needs_credentials_is_nullable() -> None:
+    for field, (_, _, expected) in MATRIX.items():
+        root, _, name = field.partition(".")
+        if expected != PUBLIC and root != "Subscription":
+            graphql_field = schema._schema.get_type(root).fields[name]  # type: ignore[union-attr]
+            assert not is_non_null_type(graphql_field.type), f"{field} is {graphql_field.type}"
+
+
+REFUSED_BESIDE_THE_CATALOG = """
+query($id: ID!) {
+  plans { code }
+  viewer { id }
+  myPlan { __typename }
+  cart { __typename }
+  invoicePreview { __typename }
+  cancellationPreview(activeAddOnId: $id) { __typename }
+  creditUsage { __typename }
+  quota(process: PRODUCT_SYNC) { allowed }
+  alerts { totalCount }
+}
+"""
+
+
+async def test_a_refused_field_nulls_only_itself(gql: GraphQLClient, demo: SeedResult) -> None:
+    response = await gql.http.post(
+        "/graphql", json={"query": REFUSED_BESIDE_THE_CATALOG, "variables": {"id": "unknown"}}
+    )
+
+    body = response.json()
+    refused = {name: value for name, value in body["data"].items() if name != "plans"}
+    assert len(refused) == 8
+    assert refused == dict.fromkeys(refused)  # each guarded field is null...
+    assert body["data"]["plans"]  # ... and the catalog beside them answers
+    assert sorted(error["path"][0] for error in body["errors"]) == sorted(refused)
+    assert {error["extensions"]["code"] for error in body["errors"]} == {UNAUTH}
 
 
 async def subscribe(document: str, headers: dict[str, str], settings: Settings, clock: FrozenClock) -> str:

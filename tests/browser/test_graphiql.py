@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
@@ -86,6 +87,16 @@ def test_graphiql_sends_the_token_from_the_headers_pane(browser: Browser, gatewa
     assert '"role": "ADMIN"' in text
 
 
+def test_graphiql_shows_a_refused_field_as_null_beside_the_public_ones(
+    browser: Browser, gateway: LiveGateway
+) -> None:
+    text = run_in_graphiql(browser, gateway, '{ addOn(code: "start-pack") { code } viewer { id kind } }')
+
+    assert '"code": "start-pack"' in text
+    assert '"viewer": null' in text
+    assert "UNAUTHENTICATED" in text
+
+
 def test_graphiql_opens_with_example_operations_and_a_header_hint(
     browser: Browser, gateway: LiveGateway
 ) -> None:
@@ -99,6 +110,7 @@ def test_graphiql_opens_with_example_operations_and_a_header_hint(
         page.close()
     assert "query Catalog" in editor
     assert "query MyPlan" in editor
+    assert "... on Error" in editor
     assert "Authorization" in headers
     assert "Bearer" in headers
 
@@ -130,8 +142,16 @@ def report_credits(http: httpx.Client, credits: int) -> int:
     """Reports ``credits`` used as the connector; returns the credit limit."""
     counts = {"variants": credits, "customers": 0, "contacts": 0, "salesReps": 0, "adminUsers": 0}
     report = {**counts, "storageBytes": 0, "measuredAt": dt.datetime.now(dt.UTC).isoformat()}
-    mutation = "mutation R($input: UsageReportInput!) { reportUsage(input: $input) { __typename } }"
-    assert http.post("/graphql", json={"query": mutation, "variables": {"input": report}}).status_code == 200
+    variables = {"input": report, "key": str(uuid.uuid4())}
+    answer = http.post("/graphql", json={"query": REPORT, "variables": variables}).json()
+    assert answer["data"]["reportUsage"]["__typename"] == "ReportUsageSuccess", answer
     quota = http.post("/graphql", json={"query": "{ quota(process: PRODUCT_SYNC) { creditsLimit } }"}).json()
     limit: int = quota["data"]["quota"]["creditsLimit"]
     return limit
+
+
+REPORT = """
+mutation Report($input: UsageReportInput!, $key: String!) {
+  reportUsage(input: $input, idempotencyKey: $key) { __typename }
+}
+"""
