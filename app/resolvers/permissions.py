@@ -76,12 +76,12 @@ def describe_access(root: type) -> None:
     """Append to each field of a root type who may call it: introspection then tells a partner what
     ``allow(...)`` enforces (issue 12). Called once per root type, before the schema is built."""
     for field in root.__strawberry_definition__.fields:  # type: ignore[attr-defined]
-        who = "anyone: no credentials needed"
+        who = "public, no credentials needed"
         for extension in field.extensions:
             for permission in getattr(extension, "permissions", ()):
                 if isinstance(permission, RequireScope):
                     who = permission.who
                 elif isinstance(permission, IsAuthenticated):
-                    who = "any valid credentials: a user token or an API key"
+                    who = "any valid credentials, a user token or an API key"
         if "\n\nAccess: " not in (field.description or ""):
             field.description = f"{field.description or ''}\n\nAccess: {who}.".lstrip()
