@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any
@@ -594,26 +595,44 @@ class Order:
 @strawberry.type(description="The purchase is confirmed and its add-ons are active.")
 class CheckoutSuccess:
     order: Order = strawberry.field(description="The order placed.")
-    cart: Cart = strawberry.field(
-        description="The caller's cart after the purchase: emptied, with the same id as before."
-    )
     active_add_ons: list[ActiveAddOn] = strawberry.field(
         description="The add-ons the purchase activated, as My plan lists them."
     )
-    my_plan: MyPlan = strawberry.field(description="My plan with the purchase counted: new limits included.")
     replayed: bool = strawberry.field(description="True when this idempotency key had already confirmed it.")
+    principal: strawberry.Private[Principal]
+    at: strawberry.Private[dt.datetime]
+    plan_after: strawberry.Private[asyncio.Future[TenantPlan] | None] = None
+
+    # ``cart`` and ``myPlan`` are loaded only when asked for, after the purchase, from one plan read:
+    # checkout dropped the cached plan, so it counts the purchase, and prices the emptied cart.
+    async def _plan(self, info: Info) -> TenantPlan:
+        if self.plan_after is None:
+            read = info.context.tenant_plan_after_write(self.principal.tenant, self.at)
+            self.plan_after = asyncio.ensure_future(read)
+        return await asyncio.shield(self.plan_after)
+
+    @strawberry.field(
+        description="The caller's cart after the purchase: emptied, with the same id as before."
+    )
+    async def cart(self, info: Info) -> Cart:
+        view = await cart_service.current_cart(self.principal, await self._plan(info), self.at)
+        return Cart.of(view, self.principal)
+
+    @strawberry.field(description="My plan with the purchase counted: new limits included.")
+    async def my_plan(self, info: Info) -> MyPlan:
+        return MyPlan.of(await self._plan(info))
 
     @classmethod
     def of(
-        cls, result: checkout_service.CheckoutResult, cart: Cart, plan: TenantPlan, now: dt.datetime
+        cls, result: checkout_service.CheckoutResult, principal: Principal, now: dt.datetime
     ) -> CheckoutSuccess:
         active = {str(s.id): ActiveAddOn.of(s, now=now) for s in result.subscriptions}
         return cls(
             order=Order.of(result, active),
-            cart=cart,
             active_add_ons=list(active.values()),
-            my_plan=MyPlan.of(plan),
             replayed=result.replayed,
+            principal=principal,
+            at=now,
         )
 
 
@@ -856,7 +875,4 @@ class Mutation:
             broadcaster=info.context.services.broadcaster,
             plan_cache=info.context.services.plan_cache,
         )
-        # Checkout dropped the cached plan: this one counts the purchase, and prices the emptied cart.
-        plan = await info.context.tenant_plan_after_write(principal.tenant, now)
-        cart = await cart_service.current_cart(principal, plan, now)
-        return CheckoutSuccess.of(result, Cart.of(cart, principal), plan, now)
+        return CheckoutSuccess.of(result, principal, now)
