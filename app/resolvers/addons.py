@@ -218,8 +218,8 @@ class CancellationPreview:
 
 
 async def _my_plan_after_write(root: CancelAddOnSuccess | UndoCancellationSuccess, info: Info) -> MyPlan:
-    # Loaded only when asked for: the plan as this request's write left it.
-    return MyPlan.of(await info.context.tenant_plan_after_write(root.tenant, root.at))
+    # Loaded only when asked for; the mutation dropped any read of the plan from before its write.
+    return MyPlan.of(await info.context.tenant_plan(root.tenant, root.at))
 
 
 MY_PLAN_AFTER = "My plan as the change left it: its add-ons, limits and monthly total."
@@ -330,6 +330,7 @@ class Mutation:
             plan_cache=info.context.services.plan_cache,
             broadcaster=info.context.services.broadcaster,
         )
+        info.context.forget_tenant_plan(principal.tenant)
         preview = CancellationPreview.of(terms, now=now)
         return CancelAddOnSuccess(
             active_add_on=preview.active_add_on,
@@ -358,6 +359,7 @@ class Mutation:
             plan_cache=info.context.services.plan_cache,
             broadcaster=info.context.services.broadcaster,
         )
+        info.context.forget_tenant_plan(principal.tenant)
         return UndoCancellationSuccess(
             active_add_on=ActiveAddOn.of(subscription, now=now), tenant=principal.tenant, at=now
         )

@@ -69,10 +69,10 @@ class Context:
             self._plans[tenant.id] = asyncio.ensure_future(self._current_plan(tenant, now))
         return await asyncio.shield(self._plans[tenant.id])
 
-    async def tenant_plan_after_write(self, tenant: Tenant, now: dt.datetime) -> TenantPlan:
-        """The tenant's plan as a write of this request left it: for the ``myPlan`` a mutation returns."""
+    def forget_tenant_plan(self, tenant: Tenant) -> None:
+        """A write of this request changed the tenant's plan: the next ``tenant_plan`` reads it again (the
+        ``myPlan`` a mutation returns, the cart it prices)."""
         self._plans.pop(tenant.id, None)
-        return await self.tenant_plan(tenant, now)
 
     async def _current_plan(self, tenant: Tenant, now: dt.datetime) -> TenantPlan:
         plan = await current_plan(tenant, now=now, cache=getattr(self.services, "plan_cache", None))

@@ -373,7 +373,7 @@ class ReportUsageSuccess:
     def of(cls, outcome: usage_reports.ReportOutcome, tenant: Tenant) -> ReportUsageSuccess:
         return cls(
             report=UsageReport.of(outcome.report),
-            applied=outcome.applied,
+            applied=outcome.report.applied,
             replayed=outcome.replayed,
             tenant=tenant,
         )

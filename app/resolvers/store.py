@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any
@@ -601,15 +600,11 @@ class CheckoutSuccess:
     replayed: bool = strawberry.field(description="True when this idempotency key had already confirmed it.")
     principal: strawberry.Private[Principal]
     at: strawberry.Private[dt.datetime]
-    plan_after: strawberry.Private[asyncio.Future[TenantPlan] | None] = None
 
-    # ``cart`` and ``myPlan`` are loaded only when asked for, after the purchase, from one plan read:
-    # checkout dropped the cached plan, so it counts the purchase, and prices the emptied cart.
+    # ``cart`` and ``myPlan`` are loaded only when asked for, from the request's one read of the plan
+    # after the purchase (the checkout resolver dropped the one read before).
     async def _plan(self, info: Info) -> TenantPlan:
-        if self.plan_after is None:
-            read = info.context.tenant_plan_after_write(self.principal.tenant, self.at)
-            self.plan_after = asyncio.ensure_future(read)
-        return await asyncio.shield(self.plan_after)
+        return await info.context.tenant_plan(self.principal.tenant, self.at)
 
     @strawberry.field(
         description="The caller's cart after the purchase: emptied, with the same id as before."
@@ -875,4 +870,5 @@ class Mutation:
             broadcaster=info.context.services.broadcaster,
             plan_cache=info.context.services.plan_cache,
         )
+        info.context.forget_tenant_plan(principal.tenant)
         return CheckoutSuccess.of(result, principal, now)

@@ -68,10 +68,8 @@ class UsageCounts:
 
 @dataclass(frozen=True, slots=True)
 class ReportOutcome:
-    report: UsageReport  # as stored: on a replay, the first report with this key
-    applied: bool
+    report: UsageReport  # as stored (``applied`` included): on a replay, the first report with this key
     replayed: bool
-    usage: CurrentUsage
     alerts: list[LimitAlert] = field(default_factory=list)
 
 
@@ -144,7 +142,7 @@ async def report_usage(
             if first.id != report_id:
                 if first.fingerprint != digest:
                     raise IdempotencyKeyReused(field="idempotencyKey")
-                return ReportOutcome(first, first.applied, True, await current_usage(tenant.id))
+                return ReportOutcome(first, replayed=True)
         plan = await active_plan(tenant, now=now)  # the limits in force, read under the lock
         integrations = counts.integrations if counts.integrations is not None else integrations_in_use(plan)
         values = {
@@ -166,14 +164,13 @@ async def report_usage(
         if applied:
             await UsageReport.filter(id=report_id).update(applied=True)
             row.applied = True
-        usage = await current_usage(tenant.id)
         if applied and plan is not None:
-            raised = await _apply(tenant, plan, usage, now=now)
+            raised = await _apply(tenant, plan, await current_usage(tenant.id), now=now)
     # After the commit, never before: the credits used changed, and maybe alerts were raised.
     if applied:
         await usage_changed(tenant.id, cache=figures_cache, broadcaster=broadcaster)
     await alerts.publish(broadcaster, raised)
-    return ReportOutcome(row, bool(applied), False, usage, raised)
+    return ReportOutcome(row, replayed=False, alerts=raised)
 
 
 def usage_measures(plan: TenantPlan, usage: CurrentUsage) -> list[alerts.Measure]:
