@@ -97,6 +97,57 @@ async def create_api_key(settings: Settings, tenant_slug: str, scopes: list[str]
     return plaintext
 
 
+def parse_operator_scopes(raw: str) -> list[str]:
+    from app.auth.operator import OPERATOR_SCOPES
+
+    requested = sorted({scope.strip() for scope in raw.split(",") if scope.strip()})
+    unknown = sorted(set(requested) - OPERATOR_SCOPES)
+    if unknown or not requested:
+        raise CommandError(
+            f"unknown operator scopes {unknown}; choose from {', '.join(sorted(OPERATOR_SCOPES))}"
+            if unknown
+            else "name at least one scope"
+        )
+    return requested
+
+
+async def create_operator_key(settings: Settings, scopes: list[str], name: str) -> str:
+    from app.auth.operator import create_operator_key as create
+
+    async def work() -> str:
+        _, plaintext = await create(name=name, scopes=scopes, now=SystemClock().now())
+        return plaintext
+
+    plaintext: str = await _with_orm(settings, work)
+    return plaintext
+
+
+async def revoke_operator_key(settings: Settings, prefix: str) -> None:
+    from app.models.operators import OperatorKey
+
+    async def work() -> None:
+        updated = await OperatorKey.filter(prefix=prefix, revoked_at__isnull=True).update(
+            revoked_at=SystemClock().now()
+        )
+        if not updated:
+            raise CommandError(f"no active operator key with prefix {prefix[:100]!r}")
+
+    await _with_orm(settings, work)
+
+
+async def list_operator_keys(settings: Settings) -> list[str]:
+    from app.models.operators import OperatorKey
+
+    async def work() -> list[str]:
+        return [
+            f"{key.prefix}  {'revoked' if key.revoked_at else 'active '}  {','.join(key.scopes)}  {key.name}"
+            for key in await OperatorKey.all().order_by("created_at")
+        ]
+
+    lines: list[str] = await _with_orm(settings, work)
+    return lines
+
+
 async def revoke_api_key(settings: Settings, prefix: str) -> None:
     async def work() -> None:
         updated = await ApiKey.filter(prefix=prefix, revoked_at__isnull=True).update(
@@ -196,6 +247,16 @@ def build_parser() -> argparse.ArgumentParser:
     revoke_parser = apikey_commands.add_parser("revoke", help="revoke a key by its prefix")
     revoke_parser.add_argument("prefix")
 
+    operator_parser = commands.add_parser("operator-key", help="manage operator keys (/operator/graphql)")
+    operator_commands = operator_parser.add_subparsers(dest="operator_command", required=True)
+    operator_create = operator_commands.add_parser("create", help="create an operator key (printed once)")
+    operator_create.add_argument(
+        "--scopes", required=True, help="comma-separated, e.g. tenants:write,users:write,ops:read"
+    )
+    operator_create.add_argument("--name", default="Operator key")
+    operator_commands.add_parser("revoke", help="revoke an operator key by its prefix").add_argument("prefix")
+    operator_commands.add_parser("list", help="list operator keys (never their secrets)")
+
     user_parser = commands.add_parser("user", help="manage users")
     user_commands = user_parser.add_subparsers(dest="user_command", required=True)
     for command, help_text in (
@@ -210,7 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
         "reencrypt", help="re-encrypt every secret with the first key of TOLLGATE_ENCRYPTION_KEY"
     )
 
-    commands.add_parser("export-schema", help="print the GraphQL SDL")
+    export_parser = commands.add_parser("export-schema", help="print the GraphQL SDL")
+    export_parser.add_argument(
+        "--operator", action="store_true", help="the operator API's schema (operator.graphql)"
+    )
     return parser
 
 
@@ -241,12 +305,25 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     elif args.command == "apikey" and args.apikey_command == "revoke":
         asyncio.run(revoke_api_key(settings, args.prefix))
         print(f"API key {args.prefix} revoked.")
+    elif args.command == "operator-key" and args.operator_command == "create":
+        key = asyncio.run(create_operator_key(settings, parse_operator_scopes(args.scopes), args.name))
+        print(key)
+        print("Store this key now: it is not shown again.", file=sys.stderr)
+    elif args.command == "operator-key" and args.operator_command == "revoke":
+        asyncio.run(revoke_operator_key(settings, args.prefix))
+        print(f"Operator key {args.prefix} revoked.")
+    elif args.command == "operator-key" and args.operator_command == "list":
+        print("\n".join(asyncio.run(list_operator_keys(settings))))
     elif args.command == "user":
         asyncio.run(set_user_active(settings, args.email, active=args.user_command == "enable"))
         print(f"User {args.email} {args.user_command}d.")
     elif args.command == "secrets" and args.secrets_command == "reencrypt":
         changed = asyncio.run(reencrypt_secrets(settings))
         print(f"{changed} secrets re-encrypted with the newest key; older keys may now be removed.")
+    elif args.command == "export-schema" and args.operator:
+        from app.resolvers.operator.schema import operator_schema
+
+        print(operator_schema().as_str())
     elif args.command == "export-schema":
         from app.schema import schema
 

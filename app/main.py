@@ -1,4 +1,5 @@
-"""The Starlette application: ``/graphql`` (HTTP and WebSocket), ``/healthz``, ``/readyz``, ``/metrics``."""
+"""The Starlette application: ``/graphql`` (HTTP and WebSocket), ``/operator/graphql`` (the operator API),
+``/healthz``, ``/readyz``, ``/metrics``."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from app.db import tortoise_config
 from app.edge.graphiql import graphiql_asset, graphiql_page
 from app.edge.graphql_app import TollgateGraphQL
 from app.edge.live_sessions import LiveSessions
+from app.edge.operator_app import OperatorGraphQL
 from app.edge.persisted_queries import allowlist_rule, load_manifest
 from app.edge.query_limits import QueryLimits
 from app.edge.rate_limit import rate_limiter_for
@@ -31,6 +33,7 @@ from app.edge.request_size import RequestSizeLimitMiddleware
 from app.notifications.dispatcher import OutboxDispatcher
 from app.notifications.mailer import mailer_from_settings
 from app.observability import RequestContextMiddleware, metrics_endpoint_for
+from app.resolvers.operator.schema import operator_schema
 from app.schema import DEFAULT_LIMITS, build_schema
 from app.schema import schema as default_schema
 from app.services import figures_cache, invalidation, plan_cache
@@ -110,6 +113,13 @@ def create_app(
     graphql = TollgateGraphQL(
         schema, settings=settings, clock=clock, services=services, rate_limiter=limiter, sessions=sessions
     )
+    operator_graphql = OperatorGraphQL(
+        operator_schema(settings.query_limits),
+        settings=settings,
+        clock=clock,
+        services=services,
+        rate_limiter=limiter,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -176,6 +186,7 @@ def create_app(
         Route("/metrics", metrics_endpoint_for(settings.metrics_token)),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
+        Route("/operator/graphql", operator_graphql, methods=["POST"]),
     ]
     if settings.graphiql:
         routes += [Route("/graphiql", graphiql_page), Route("/graphiql/assets/{name}", graphiql_asset)]

@@ -165,15 +165,16 @@ def build_schema(
     validation_rules: Sequence[type[ASTValidationRule]] = (),
     **overrides: Any,
 ) -> strawberry.Schema:
-    """The schema with its query limits; tests may pass a ``query`` type extended with fields of their own."""
+    """The schema with its query limits; tests may pass a ``query`` type extended with fields of their own,
+    and the operator API passes its own roots (app.resolvers.operator.schema)."""
     rules = list(validation_rules)
     extra: list[Any] = [lambda: AddValidationRules(rules)] if rules else []
     overrides.setdefault("config", StrawberryConfig(scalar_map=SCALAR_MAP))
     overrides.setdefault("execution_context_class", TollgateExecutionContext)
+    overrides.setdefault("mutation", Mutation)
+    overrides.setdefault("subscription", Subscription)
     return TollgateSchema(
         query=query,
-        mutation=Mutation,
-        subscription=Subscription,
         # Classes, not instances: Strawberry makes one per request, so nothing leaks between them.
         extensions=[
             MaskUnexpectedErrors,

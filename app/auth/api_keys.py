@@ -24,9 +24,10 @@ def hash_api_key(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode()).hexdigest()
 
 
-def generate_api_key() -> NewApiKey:
+def generate_api_key(kind: str = KEY_PREFIX) -> NewApiKey:
+    """A new key ``<kind><prefix>_<secret>``: ``tg_`` for environments' keys, ``tgo_`` for operator keys."""
     prefix = secrets.token_hex(4)
-    plaintext = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(24)}"
+    plaintext = f"{kind}{prefix}_{secrets.token_urlsafe(24)}"
     return NewApiKey(plaintext=plaintext, prefix=prefix, key_hash=hash_api_key(plaintext))
 
 

@@ -10,4 +10,5 @@ MODEL_MODULES = [
     "app.models.usage",
     "app.models.metering",
     "app.models.store",
+    "app.models.operators",
 ]

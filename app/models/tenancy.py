@@ -24,6 +24,10 @@ class Tenant(Model):
     created_at = fields.DatetimeField()  # environment creation date: decides store eligibility
     alert_thresholds: fields.Field[list[int]] = fields.JSONField(default=[80, 90, 100])
     is_active = fields.BooleanField(default=True)
+    # The default language of its users and e-mails (a BCP 47 tag: "pt-BR", "es", "en").
+    locale = fields.CharField(max_length=16, default="en")
+    # Which ERP the environment runs ("bling", "holded"...): decides where the Start Pack is sold (issue 14).
+    erp = fields.CharField(max_length=64, null=True)
 
     users: fields.ReverseRelation[User]
     api_keys: fields.ReverseRelation[ApiKey]
@@ -45,11 +49,15 @@ class User(Model):
     role = fields.CharEnumField(Role, max_length=16)
     is_active = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # The SaaS's own id of the user (provisioning, and the subject of its identity provider's tokens).
+    external_id = fields.CharField(max_length=255, null=True)
+    locale = fields.CharField(max_length=16, null=True)  # the user's own choice; else the tenant's
 
     tenant_id: str
 
     class Meta:
         table = "user"
+        unique_together = (("tenant_id", "external_id"),)
 
 
 class ApiKey(Model):
