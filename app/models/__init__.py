@@ -11,4 +11,5 @@ MODEL_MODULES = [
     "app.models.metering",
     "app.models.store",
     "app.models.operators",
+    "app.models.webhooks",
 ]

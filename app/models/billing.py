@@ -27,6 +27,10 @@ class PlanSubscription(Model):
         PlanSubscriptionStatus, max_length=16, default=PlanSubscriptionStatus.ACTIVE
     )
     started_at = fields.DatetimeField()
+    # The plan's monthly price when it was contracted, in the tenant's currency: a later change of the
+    # catalog's price never alters it (issue 13). Rows older than migration 0004 were filled by it.
+    unit_price = fields.DecimalField(max_digits=12, decimal_places=2, null=True)
+    currency = fields.CharField(max_length=3, null=True)
 
     tenant_id: str
     plan_id: str
