@@ -1,10 +1,14 @@
-"""Demo data of API.md: tenants acme, nova and legacy, the full catalog and the four coupons."""
+"""Demo data of API.md: tenants acme, nova and legacy, the full catalog and the four coupons.
+
+The catalog is a file, ``app/data/demo-catalog.yaml``, applied through the same service as an operator's
+(``tollgate catalog apply``); the tenants and coupons are written here."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -12,261 +16,15 @@ from tortoise.transactions import in_transaction
 from app.auth import scopes
 from app.auth.api_keys import generate_api_key
 from app.models.billing import AddOnSubscription, PlanSubscription
-from app.models.catalog import INCLUDED_STORAGE_MB, AddOn, Plan
+from app.models.catalog import AddOn, Plan
 from app.models.coupons import Coupon
-from app.models.enums import (
-    AddOnCategory,
-    Cadence,
-    ConfigurationStatus,
-    CouponDuration,
-    CouponKind,
-    Role,
-    StoragePolicy,
-)
+from app.models.enums import ConfigurationStatus, CouponDuration, CouponKind, Role
 from app.models.tenancy import ApiKey, Tenant, User
+from app.services import catalog_apply, catalog_file
 
 
 def utc(year: int, month: int, day: int) -> dt.datetime:
     return dt.datetime(year, month, day, tzinfo=dt.UTC)
-
-
-OVERAGE_PER_GB = {"EUR": "2.30", "BRL": "12.90"}  # seed 002: 2,3 EUR per extra GB
-
-PLANS: list[dict[str, Any]] = [
-    {
-        "code": "storefront-s",
-        "name": "Storefront S",
-        "description": "A store synchronised with its ERP, sized for small catalogs.",
-        "prices": {"EUR": "39.00", "BRL": "199.00"},
-        "features": ["storefront", "erp-sync", "backoffice"],
-        "users": 3,
-        "integrations": 1,
-        "credits": 1500,
-        "storage_policy": StoragePolicy.OVERAGE,
-        "overage_prices_per_gb": OVERAGE_PER_GB,
-    },
-    {
-        "code": "storefront-m",
-        "name": "Storefront M",
-        "description": "For growing stores: 3,000 credits of variants, customers, contacts and staff.",
-        "prices": {"EUR": "79.00", "BRL": "399.00"},
-        "features": ["storefront", "erp-sync", "backoffice", "b2b-prices"],
-        "users": 5,
-        "integrations": 2,
-        "credits": 3000,
-        "storage_policy": StoragePolicy.OVERAGE,
-        "overage_prices_per_gb": OVERAGE_PER_GB,
-    },
-    {
-        "code": "storefront-l",
-        "name": "Storefront L",
-        "description": "Large catalogs and several sales channels.",
-        "prices": {"EUR": "199.00", "BRL": "999.00"},
-        "features": ["storefront", "erp-sync", "backoffice", "b2b-prices", "multi-warehouse"],
-        "users": 15,
-        "integrations": 5,
-        "credits": 10000,
-        "storage_policy": StoragePolicy.OVERAGE,
-        "overage_prices_per_gb": OVERAGE_PER_GB,
-    },
-    {
-        "code": "erp-start",
-        "name": "ERP Start",
-        "description": "The ERP for a first team: invoices, stock and orders.",
-        "prices": {"EUR": "29.90", "BRL": "149.90"},
-        "features": ["invoicing", "stock", "orders"],
-        "users": 3,
-        "integrations": 1,
-        "credits": 1000,
-        "storage_policy": StoragePolicy.HARD_CAP,
-    },
-    {
-        "code": "erp-pro",
-        "name": "ERP Pro",
-        "description": "The full ERP with fiscal modules, more users and integrations.",
-        "prices": {"EUR": "69.90", "BRL": "349.90"},
-        "features": ["invoicing", "stock", "orders", "purchasing", "financials"],
-        "users": 10,
-        "integrations": 3,
-        "credits": 5000,
-        "storage_policy": StoragePolicy.HARD_CAP,
-    },
-]
-
-INTEGRATION_SETTINGS = [
-    {"name": "api_token", "label": "API token", "kind": "SECRET", "secret": True, "required": True},
-    {"name": "shop_url", "label": "Store URL", "kind": "URL", "secret": False, "required": True},
-]
-
-ADD_ONS: list[dict[str, Any]] = [
-    # Storage: MB or GB packs.
-    {
-        "code": "storage-500mb",
-        "name": "Storage 500 MB",
-        "category": AddOnCategory.STORAGE,
-        "prices": {"EUR": "1.50", "BRL": "7.90"},
-        "increment_storage_mb": 500,
-        "description": "500 MB more for images, invoice XMLs, orders and contacts.",
-    },
-    {
-        "code": "storage-10gb",
-        "name": "Storage 10 GB",
-        "category": AddOnCategory.STORAGE,
-        "prices": {"EUR": "19.00", "BRL": "95.00"},
-        "increment_storage_mb": 10 * 1024,
-        "max_quantity": 10,
-        "description": "10 GB more storage for the environment.",
-    },
-    # Users.
-    {
-        "code": "users-1",
-        "name": "1 extra user",
-        "category": AddOnCategory.USERS,
-        "prices": {"EUR": "4.90", "BRL": "24.90"},
-        "increment_users": 1,
-        "max_quantity": 20,
-        "description": "One more user account.",
-    },
-    {
-        "code": "users-5",
-        "name": "5 extra users",
-        "category": AddOnCategory.USERS,
-        "prices": {"EUR": "19.90", "BRL": "99.90"},
-        "increment_users": 5,
-        "max_quantity": 10,
-        "description": "Five more user accounts.",
-    },
-    # Integrations: parameters to configure after purchase.
-    {
-        "code": "integration-mercado-livre",
-        "name": "Mercado Livre integration",
-        "category": AddOnCategory.INTEGRATIONS,
-        "prices": {"EUR": "14.90", "BRL": "59.90"},
-        "increment_integrations": 1,
-        "requires_configuration": True,
-        "configuration_fields": INTEGRATION_SETTINGS,
-        "description": "Sync listings, stock and orders with Mercado Livre.",
-    },
-    {
-        "code": "integration-shopify",
-        "name": "Shopify integration",
-        "category": AddOnCategory.INTEGRATIONS,
-        "prices": {"EUR": "14.90", "BRL": "59.90"},
-        "increment_integrations": 1,
-        "requires_configuration": True,
-        "configuration_fields": INTEGRATION_SETTINGS,
-        "description": "Connect a Shopify store.",
-    },
-    {
-        "code": "integration-webhooks",
-        "name": "Webhooks",
-        "category": AddOnCategory.INTEGRATIONS,
-        "prices": {"EUR": "0.00", "BRL": "0.00"},
-        "is_free": True,
-        "increment_integrations": 1,
-        "max_quantity": 1,
-        "requires_configuration": True,
-        "configuration_fields": [
-            {
-                "name": "endpoint_url",
-                "label": "Endpoint URL",
-                "kind": "URL",
-                "secret": False,
-                "required": True,
-            },
-            {
-                "name": "signing_secret",
-                "label": "Signing secret",
-                "kind": "SECRET",
-                "secret": True,
-                "required": True,
-            },
-        ],
-        "description": "Push order and stock events to your own endpoint.",
-    },
-    # Reports.
-    {
-        "code": "report-sales-dashboard",
-        "name": "Sales dashboard",
-        "category": AddOnCategory.REPORTS,
-        "prices": {"EUR": "0.00", "BRL": "0.00"},
-        "is_free": True,
-        "max_quantity": 1,
-        "features": ["report:sales-dashboard"],
-        "description": "Daily sales by channel, free.",
-    },
-    {
-        "code": "report-abc-curve",
-        "name": "ABC curve report",
-        "category": AddOnCategory.REPORTS,
-        "prices": {"EUR": "9.90", "BRL": "39.90"},
-        "max_quantity": 1,
-        "features": ["report:abc-curve"],
-        "description": "Products ranked by their share of revenue.",
-    },
-    # Advanced features.
-    {
-        "code": "extra-tax-id",
-        "name": "Extra company tax ID (CNPJ)",
-        "category": AddOnCategory.ADVANCED_FEATURES,
-        "prices": {"EUR": "9.90", "BRL": "49.90"},
-        "max_quantity": 10,
-        "features": ["multi-company"],
-        "eligible_plan_codes": ["erp-start", "erp-pro"],
-        "description": "Manage one more company tax ID.",
-    },
-    {
-        "code": "fiscal-bookkeeping",
-        "name": "Fiscal bookkeeping (SPED Fiscal)",
-        "category": AddOnCategory.ADVANCED_FEATURES,
-        "prices": {"EUR": "24.90", "BRL": "119.90"},
-        "max_quantity": 1,
-        "features": ["sped-fiscal"],
-        "eligible_plan_codes": ["erp-pro"],
-        "description": "Generate the SPED Fiscal bookkeeping files.",
-    },
-    {
-        "code": "make-to-order",
-        "name": "Make-to-order production",
-        "category": AddOnCategory.ADVANCED_FEATURES,
-        "prices": {"EUR": "29.90", "BRL": "149.90"},
-        "max_quantity": 1,
-        "features": ["make-to-order"],
-        "eligible_plan_codes": ["erp-pro"],
-        "requires_add_on_codes": ["fiscal-bookkeeping"],
-        "description": "Control items produced on demand as they sell.",
-    },
-    # Credit packs.
-    {
-        "code": "credits-1000",
-        "name": "1,000 credits",
-        "category": AddOnCategory.CREDITS,
-        "prices": {"EUR": "25.00", "BRL": "125.00"},
-        "increment_credits": 1000,
-        "max_quantity": 20,
-        "description": "1,000 more credits: more variants, customers and contacts before sync stops.",
-    },
-    {
-        "code": "credits-5000",
-        "name": "5,000 credits",
-        "category": AddOnCategory.CREDITS,
-        "prices": {"EUR": "99.00", "BRL": "495.00"},
-        "increment_credits": 5000,
-        "max_quantity": 10,
-        "description": "5,000 more credits.",
-    },
-    # One-off services.
-    {
-        "code": "start-pack",
-        "name": "Start Pack",
-        "category": AddOnCategory.SERVICES,
-        "cadence": Cadence.ONE_OFF,
-        "prices": {"EUR": "490.00", "BRL": "2490.00"},
-        "max_quantity": 1,
-        "description": "Onboarding sessions with a certified partner: store set-up, connector installation, "
-        "basic theme customisation and training. Billed once.",
-    },
-]
 
 
 def demo_coupons(now: dt.datetime) -> list[dict[str, Any]]:
@@ -343,13 +101,11 @@ class SeedResult:
     connector_keys: dict[str, str]  # tenant slug -> plaintext key, shown once
 
 
-async def seed_catalog() -> None:
-    for order, spec in enumerate(PLANS):
-        await Plan.update_or_create(
-            code=spec["code"], defaults={**spec, "storage_mb": INCLUDED_STORAGE_MB, "sort_order": order}
-        )
-    for order, spec in enumerate(ADD_ONS):
-        await AddOn.update_or_create(code=spec["code"], defaults={**spec, "sort_order": order})
+DEMO_CATALOG = Path(__file__).parent / "data" / "demo-catalog.yaml"
+
+
+async def seed_catalog(*, now: dt.datetime) -> None:
+    await catalog_apply.apply(catalog_file.load_path(DEMO_CATALOG), now=now)
 
 
 async def seed_demo(*, now: dt.datetime) -> SeedResult:
@@ -358,7 +114,7 @@ async def seed_demo(*, now: dt.datetime) -> SeedResult:
         return SeedResult(created=False, connector_keys={})
     keys: dict[str, str] = {}
     async with in_transaction():
-        await seed_catalog()
+        await seed_catalog(now=now)
         for spec in demo_coupons(now):
             await Coupon.create(**spec)
         plans = {plan.code: plan for plan in await Plan.all()}
@@ -376,8 +132,13 @@ async def seed_demo(*, now: dt.datetime) -> SeedResult:
                 await User.create(
                     tenant=tenant, email=f"{local}@{demo.slug}.test", name=f"{demo.name} {local}", role=role
                 )
+            plan = plans[demo.plan_code]
             await PlanSubscription.create(
-                tenant=tenant, plan=plans[demo.plan_code], started_at=demo.created_at
+                tenant=tenant,
+                plan=plan,
+                started_at=demo.created_at,
+                unit_price=Decimal(plan.prices[demo.currency]),
+                currency=demo.currency,
             )
             for code, quantity, days_ago in demo.add_ons:
                 add_on = add_ons[code]

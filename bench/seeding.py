@@ -92,7 +92,7 @@ async def seed_bench_data(
     try:
         await Tortoise.generate_schemas(safe=True)
         async with in_transaction():
-            await seed_catalog()
+            await seed_catalog(now=now)
             await _seed_generated_add_ons()
         plans = list(await Plan.all())
         add_ons = {add_on.code: add_on for add_on in await AddOn.filter(code__in=TENANT_ADD_ONS)}

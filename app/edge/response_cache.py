@@ -60,6 +60,10 @@ class CatalogCache:
             return None
         return data
 
+    def clear(self) -> None:
+        """After a catalog change (``tollgate catalog apply``, announced on its channel)."""
+        self._entries.clear()
+
     def put(self, key: tuple[str, str | None, bytes, str], data: Any) -> None:
         if self.ttl <= 0:
             return

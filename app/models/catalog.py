@@ -1,4 +1,7 @@
-"""The public catalog: plans and add-ons. Prices are maps of currency code to decimal string."""
+"""The public catalog: plans and add-ons. Prices are maps of currency code to decimal string.
+
+The catalog file (docs/catalog.md) is their source: ``tollgate catalog apply`` writes these rows; an item
+left out of the file is deactivated (``is_active``), never deleted, so its subscriptions keep it."""
 
 from __future__ import annotations
 
@@ -17,6 +20,9 @@ class Plan(Model):
     code = fields.CharField(max_length=64, unique=True)
     name = fields.CharField(max_length=200)
     description = fields.TextField(default="")
+    # Per locale ({"en": ..., "pt-BR": ..., "es": ...}); ``name``/``description`` keep the default (en) text.
+    names: fields.Field[dict[str, str]] = fields.JSONField(default=dict, db_default={})
+    descriptions: fields.Field[dict[str, str]] = fields.JSONField(default=dict, db_default={})
     prices: fields.Field[dict[str, str]] = fields.JSONField()
     features: fields.Field[list[str]] = fields.JSONField(default=list)
     storage_mb = fields.BigIntField(default=INCLUDED_STORAGE_MB)
@@ -39,6 +45,8 @@ class AddOn(Model):
     code = fields.CharField(max_length=64, unique=True)
     name = fields.CharField(max_length=200)
     description = fields.TextField(default="")
+    names: fields.Field[dict[str, str]] = fields.JSONField(default=dict, db_default={})  # as Plan.names
+    descriptions: fields.Field[dict[str, str]] = fields.JSONField(default=dict, db_default={})
     category = fields.CharEnumField(AddOnCategory, max_length=32)
     prices: fields.Field[dict[str, str]] = fields.JSONField()
     cadence = fields.CharEnumField(Cadence, max_length=16, default=Cadence.MONTHLY)

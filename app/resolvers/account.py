@@ -22,7 +22,7 @@ from app.resolvers.common import BillingPeriod, Limits, Money, described_enum
 from app.resolvers.context import Info
 from app.resolvers.errors import NoActivePlanError, NotAdminError, NotEligibleError
 from app.resolvers.permissions import IsAuthenticated, allow
-from app.services import integrations, subscriptions
+from app.services import cart, integrations, subscriptions
 from app.services.access import is_store_eligible
 
 RoleEnum = described_enum(
@@ -241,7 +241,7 @@ class MyPlan:
     def of(cls, view: subscriptions.TenantPlan) -> MyPlan:
         plan = view.subscription.plan
         add_ons = [ActiveAddOn.of(subscription, now=view.at) for subscription in view.add_ons]
-        total = money.price_in(plan.prices, view.tenant.currency)
+        total = cart.plan_price(view.subscription, view.tenant.currency)
         for add_on in add_ons:
             total += money.Money.of(add_on.monthly_price.amount, add_on.monthly_price.currency)
         return cls(

@@ -29,6 +29,7 @@ from tortoise.transactions import in_transaction
 
 from app import money
 from app.auth.principal import Principal
+from app.models.billing import PlanSubscription
 from app.models.catalog import AddOn
 from app.models.coupons import Coupon
 from app.models.enums import Cadence
@@ -108,11 +109,19 @@ def catalog_price(add_on: AddOn, currency: str) -> money.Money:
         ) from None
 
 
+def plan_price(subscription: PlanSubscription, currency: str) -> money.Money:
+    """The plan's monthly price for this subscription: the price it was contracted at, which a later
+    change of the catalog never alters (docs/catalog.md); the catalog's price for a row without one."""
+    if subscription.unit_price is not None and subscription.currency == currency:
+        return money.Money.of(subscription.unit_price, currency)
+    return money.price_in(subscription.plan.prices, currency)
+
+
 def current_monthly_total(view: TenantPlan) -> money.Money:
     """What the subscription costs per month from the next period on: the plan and the monthly
     add-ons that are not being cancelled (add-ons are billed at their contract price)."""
     currency = view.tenant.currency
-    total = money.price_in(view.subscription.plan.prices, currency)
+    total = plan_price(view.subscription, currency)
     for subscription in view.add_ons:
         if subscription.add_on.cadence == Cadence.MONTHLY and subscription.ends_at is None:
             total += money.Money.of(subscription.unit_price, subscription.currency).times(

@@ -24,6 +24,7 @@ from app.models.store import Order, OrderLine
 from app.services import coupons as coupon_rules
 from app.services import pricing
 from app.services.access import require_store_access
+from app.services.cart import plan_price
 from app.services.errors import DomainError, ErrorCode, shown
 from app.services.periods import BillingPeriod, period_containing, period_named
 from app.services.subscriptions import load_tenant_plan
@@ -69,7 +70,7 @@ async def invoice_preview(
         pricing.RecurringCharge(
             code=plan.code,
             name=f"Plan {plan.name}",
-            unit_price=money.price_in(plan.prices, currency),
+            unit_price=plan_price(view.subscription, currency),
             quantity=1,
             start=view.subscription.started_at,
             is_plan=True,

@@ -57,6 +57,10 @@ class PlanCache:
     def invalidate(self, tenant_id: object) -> None:
         self._cache.invalidate(str(tenant_id))
 
+    def clear(self) -> None:
+        """After a catalog change (``tollgate catalog apply``): every entry holds catalog rows."""
+        self._cache.clear()
+
 
 async def current_plan(tenant: Tenant, *, now: dt.datetime, cache: PlanCache | None) -> TenantPlan | None:
     """``active_plan``, through ``cache`` when there is one."""

@@ -22,7 +22,9 @@ from app.models.catalog import AddOn
 from app.models.enums import AddOnCategory, ConfigurationStatus
 from app.models.tenancy import Tenant
 from app.resolvers.ids import global_id, key_of
-from app.seed import ADD_ONS, SeedResult
+from app.seed import DEMO_CATALOG, SeedResult
+from app.services.catalog_apply import add_on_row
+from app.services.catalog_file import load_path
 from app.services.integrations import SECRET_MASK, SettingKind, SettingSpec, reveal_secret
 from app.services.secrets import box_from_settings
 from app.settings import Settings
@@ -75,7 +77,8 @@ def setting(add_on: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def test_every_add_on_of_the_catalog_that_needs_configuration_declares_valid_settings() -> None:
-    needing = [spec for spec in ADD_ONS if spec.get("requires_configuration")]
+    rows = [{"code": s.code, **add_on_row(s, i)} for i, s in enumerate(load_path(DEMO_CATALOG).add_ons)]
+    needing = [spec for spec in rows if spec.get("requires_configuration")]
     assert {spec["code"] for spec in needing} >= {"integration-mercado-livre", "integration-webhooks"}
     for spec in needing:
         declared = [SettingSpec.of(declaration) for declaration in spec["configuration_fields"]]
