@@ -76,6 +76,10 @@ class RefreshingCache(Generic[K, V]):
         """The keys held now (a copy: invalidating while iterating is fine)."""
         return iter(list(self._entries))
 
+    def items(self) -> list[tuple[K, V]]:
+        """The entries held now, expired ones included (a copy: invalidating while iterating is fine)."""
+        return [(key, entry.value) for key, entry in self._entries.items()]
+
     async def _load(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
         seen = (self._epoch, self._versions.get(key, 0))
         value = await load()

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import orjson
-
 from app.auth.api_keys import KEY_PREFIX, hash_api_key, looks_like_api_key
+from app.auth.oidc import OidcVerifier
 from app.auth.tokens import decode_user_token
 from app.broadcast import Broadcaster
 from app.caching import RefreshingCache
@@ -18,9 +16,11 @@ from app.models.enums import Role
 from app.models.tenancy import ApiKey, Tenant, User
 from app.services import invalidation, sql
 from app.services.errors import Unauthenticated
+from app.services.just_in_time_users import user_for_identity
 
 REVOKED_CHANNEL = "api-key-revoked"  # messages: the prefix of a revoked key
 USER_DISABLED_CHANNEL = "user-disabled"  # messages: the id of a user disabled (User.is_active set False)
+TENANT_DEACTIVATED_CHANNEL = "tenant-deactivated"  # messages: the id of a tenant deactivated
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +95,16 @@ class PrincipalCache:
             self._cache.invalidate(token)
 
     def drop_user(self, user_id: str) -> None:
-        """Forget the tokens of this user (they were disabled)."""
-        for credential in self._cache:
-            if not looks_like_api_key(credential) and unverified_subject(credential) == user_id:
+        """Forget the tokens of this user (they were disabled): the gateway's own and its identity
+        provider's alike, found by the verified caller they are cached with."""
+        for credential, (principal, _) in self._cache.items():
+            if principal.user is not None and str(principal.user.id) == user_id:
+                self._cache.invalidate(credential)
+
+    def drop_tenant(self, tenant_id: str) -> None:
+        """Forget every credential of this tenant (it was deactivated, or its settings changed)."""
+        for credential, (principal, _) in self._cache.items():
+            if str(principal.tenant.id) == tenant_id:
                 self._cache.invalidate(credential)
 
     def drop_api_key(self, prefix: str) -> None:
@@ -107,29 +114,28 @@ class PrincipalCache:
             self._cache.invalidate(credential)
 
 
-def unverified_subject(token: str) -> str | None:
-    """The ``sub`` claim of a JWT, unverified: only to find cached entries, never to trust anyone."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        claims = orjson.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (ValueError, orjson.JSONDecodeError):
-        return None
-    subject = claims.get("sub") if isinstance(claims, dict) else None
-    return subject if isinstance(subject, str) else None
-
-
 async def announce_user_disabled(user_id: str, broadcaster: Broadcaster | None) -> None:
     """After ``User.is_active`` was set False and committed: every gateway sharing ``broadcaster`` forgets
     the user's cached tokens and closes their live sessions at once (others within the cache's ttl)."""
     await invalidation.announce(USER_DISABLED_CHANNEL, user_id, broadcaster)
 
 
+async def announce_tenant_deactivated(tenant_id: str, broadcaster: Broadcaster | None) -> None:
+    """After ``Tenant.is_active`` was set False and committed: every gateway sharing ``broadcaster`` forgets
+    the cached credentials of the tenant and closes its live sessions at once (others within the ttl)."""
+    await invalidation.announce(TENANT_DEACTIVATED_CHANNEL, tenant_id, broadcaster)
+
+
 async def authenticate(
-    authorization: str | None, *, jwt_secret: str, now: dt.datetime, cache: PrincipalCache | None = None
+    authorization: str | None,
+    *,
+    jwt_secret: str,
+    now: dt.datetime,
+    cache: PrincipalCache | None = None,
+    oidc: OidcVerifier | None = None,
 ) -> Principal | None:
-    """``None`` without credentials; ``Unauthenticated`` (with a reason) for bad ones."""
+    """``None`` without credentials; ``Unauthenticated`` (with a reason) for bad ones. With ``oidc``, tokens
+    of the identity provider are accepted too, beside those of ``tollgate token``."""
     token = bearer_token(authorization)
     if token is None:
         return None
@@ -137,7 +143,7 @@ async def authenticate(
     async def verify() -> tuple[Principal, dt.datetime | None]:
         if looks_like_api_key(token):
             return await _authenticate_api_key(token), None
-        return await _authenticate_user(token, jwt_secret=jwt_secret, now=now)
+        return await _authenticate_user(token, jwt_secret=jwt_secret, now=now, oidc=oidc)
 
     if cache is None:
         principal, _ = await verify()
@@ -160,8 +166,15 @@ async def _authenticate_api_key(token: str) -> Principal:
 
 
 async def _authenticate_user(
-    token: str, *, jwt_secret: str, now: dt.datetime
+    token: str, *, jwt_secret: str, now: dt.datetime, oidc: OidcVerifier | None = None
 ) -> tuple[Principal, dt.datetime]:
+    # The token's own issuer picks who verifies it, each with its own algorithms only: the IdP's keys
+    # (RS256, ES256) or the secret (HS256, issuer "tollgate"). An HS256 token claiming the IdP, or an RS256
+    # one claiming "tollgate", is refused by the verifier it picked (no algorithm confusion).
+    if oidc is not None and oidc.issued(token):
+        identity = await oidc.verify(token, now=now)
+        known, environment = await user_for_identity(identity.claims)
+        return Principal(tenant=environment, user=known), identity.expires_at
     claims = decode_user_token(token, secret=jwt_secret, now=now)
     try:
         user_id, tenant_id = uuid.UUID(str(claims["sub"])), uuid.UUID(str(claims["tid"]))

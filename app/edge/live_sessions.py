@@ -6,6 +6,8 @@ It is closed with 4403, and sent nothing more, when:
 - its API key is revoked: at once on every gateway that hears ``REVOKED_CHANNEL`` (``tollgate apikey
   revoke`` announces it, through Redis when gateways share it);
 - its user is disabled: at once on hearing ``USER_DISABLED_CHANNEL`` (``announce_user_disabled``);
+- its environment is deactivated: at once on hearing ``TENANT_DEACTIVATED_CHANNEL`` (the operator API's
+  ``deactivateEnvironment``, ``announce_tenant_deactivated``);
 - its token expires: at the token's ``exp``, scheduled when the connection is accepted;
 - and in any case within ``TOLLGATE_AUTH_CACHE_SECONDS`` (1 s at least) without any broadcast: each session
   verifies its credential again, against the database, that often (one query per credential and tick, however
@@ -35,7 +37,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 
 from app.auth.api_keys import looks_like_api_key
 from app.auth.principal import Principal, authenticate, bearer_token
-from app.auth.tokens import decode_user_token
+from app.auth.tokens import session_expiry
 from app.edge.rate_limit import RateLimited, charge
 from app.resolvers.context import Context
 from app.services.errors import Unauthenticated
@@ -57,6 +59,7 @@ class LiveSessions:
     def __init__(self) -> None:
         self._by_key: dict[str, set[LiveSession]] = {}
         self._by_user: dict[str, set[LiveSession]] = {}
+        self._by_tenant: dict[str, set[LiveSession]] = {}  # every session, by its tenant's id
         self._ending: set[asyncio.Task[None]] = set()
         self._verifying: dict[str, asyncio.Future[Principal | None]] = {}
 
@@ -98,6 +101,10 @@ class LiveSessions:
         """This user was disabled: end their sessions."""
         self._end(self._by_user.get(user_id, ()), "user disabled")
 
+    def end_tenant(self, tenant_id: str) -> None:
+        """This tenant was deactivated: end the sessions of its keys and users."""
+        self._end(self._by_tenant.get(tenant_id, ()), "environment deactivated")
+
     def __len__(self) -> int:
         return sum(len(sessions) for sessions in (*self._by_key.values(), *self._by_user.values()))
 
@@ -113,6 +120,7 @@ class LiveSessions:
             names.append((self._by_key, principal.api_key.prefix))
         if principal.user is not None:
             names.append((self._by_user, str(principal.user.id)))
+        names.append((self._by_tenant, str(principal.tenant.id)))
         return names
 
 
@@ -194,7 +202,12 @@ class LiveSession(BaseGraphQLTransportWSHandler[Context, None]):
             try:  # against the database, not the credential cache
                 await self.view.sessions.verify(
                     authorization,
-                    lambda: authenticate(authorization, jwt_secret=settings.jwt_secret, now=clock.now()),
+                    lambda: authenticate(
+                        authorization,
+                        jwt_secret=settings.jwt_secret,
+                        now=clock.now(),
+                        oidc=getattr(self.view.services, "oidc", None),
+                    ),
                 )
             except Unauthenticated as error:
                 principals = getattr(self.view.services, "principals", None)
@@ -212,5 +225,4 @@ def _token_expiry(
     token = bearer_token(authorization)
     if token is None or looks_like_api_key(token):
         return None
-    claims = decode_user_token(token, secret=secret, now=now())
-    return dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC)
+    return session_expiry(token, secret=secret, now=now())  # the identity provider's tokens too

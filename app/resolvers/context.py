@@ -59,6 +59,7 @@ class Context:
                 jwt_secret=self.settings.jwt_secret,
                 now=self.clock.now(),
                 cache=getattr(self.services, "principals", None),
+                oidc=getattr(self.services, "oidc", None),
             )
         return self._principal
 
