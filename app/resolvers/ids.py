@@ -8,28 +8,20 @@ parse ids: the format may change, the ids of one object never do.
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 import strawberry
 
+from app.services import public_ids
 from app.services.errors import NotFound, shown
 
 
 def global_id(type_name: str, *keys: object) -> strawberry.ID:
-    raw = ":".join((type_name, *(str(key) for key in keys)))
-    return strawberry.ID(base64.urlsafe_b64encode(raw.encode()).decode().rstrip("="))
+    return strawberry.ID(public_ids.encode(type_name, *keys))
 
 
 def key_of(value: str, type_name: str, *, field: str) -> str:
     """The key of an id of ``type_name``; any other value (another type's id, garbage) is ``NOT_FOUND``,
     as an id of another environment is: the caller learns nothing from the difference."""
-    try:
-        padded = value + "=" * (-len(value) % 4)
-        raw = base64.urlsafe_b64decode(padded.encode("ascii")).decode()
-    except (UnicodeError, binascii.Error, ValueError):
-        raw = ""
-    kind, _, key = raw.partition(":")
+    kind, key = public_ids.decode(value)
     if kind != type_name or not key:
         raise NotFound(f"No {type_name} has the id {shown(value)}.", field=field)
     return key

@@ -31,6 +31,7 @@ from app.broadcast import Broadcaster
 from app.models.metering import AlertArming, AlertKind, AlertState, LimitAlert
 from app.notifications.outbox import notify_admins
 from app.observability import ALERTS_RAISED
+from app.services import webhook_events
 from app.services.errors import DomainError, ErrorCode
 
 logger = logging.getLogger("tollgate.alerts")
@@ -169,6 +170,7 @@ async def record(
             dedupe_key=f"limit-alert:{alert.id}",
         )
         alerts.append(alert)
+    await webhook_events.emit_alerts(tenant_id, alerts, now=now)
     return alerts
 
 

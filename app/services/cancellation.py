@@ -27,7 +27,7 @@ from app.models.billing import AddOnSubscription, PlanSubscription
 from app.models.catalog import Plan
 from app.models.enums import AddOnStatus, Cadence, PlanSubscriptionStatus, StoragePolicy
 from app.notifications.outbox import notify_admins
-from app.services import audit
+from app.services import audit, webhook_events
 from app.services.access import require_store_access
 from app.services.credits import BYTES_PER_MB
 from app.services.errors import DomainError, ErrorCode, NoActivePlan
@@ -37,6 +37,7 @@ from app.services.periods import BillingPeriod
 from app.services.plan_cache import PlanCache, plan_changed
 from app.services.subscriptions import TenantPlan, load_tenant_plan
 from app.services.usage import CurrentUsage, current_usage
+from app.services.webhook_events import EventType
 
 
 class AddOnAlreadyCancelled(DomainError):
@@ -255,6 +256,9 @@ async def cancel(
             ends_at=terms.ends_at.isoformat(),
             warnings=[warning.kind.value for warning in terms.warnings],
         )
+        await webhook_events.emit_add_on_change(
+            EventType.ADD_ON_CANCELLED, subscription, principal.tenant, ends_at=terms.ends_at, now=now
+        )
         await notify_admins(
             principal.tenant.id,
             subject=f"Add-on cancelled: {subscription.add_on.name} "
@@ -304,6 +308,9 @@ async def undo(
             subject_id=subscription.id,
             add_on=subscription.add_on.code,
             cancelled_ends_at=subscription.ends_at.isoformat() if subscription.ends_at else None,
+        )
+        await webhook_events.emit_add_on_change(
+            EventType.ADD_ON_CANCELLATION_UNDONE, subscription, principal.tenant, ends_at=None, now=now
         )
         await notify_admins(
             principal.tenant.id,

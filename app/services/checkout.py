@@ -60,15 +60,17 @@ from app.models.coupons import Coupon
 from app.models.enums import Cadence, ConfigurationStatus
 from app.models.store import Cart, CartLine, CartStatus, Order, OrderLine
 from app.notifications.outbox import notify_admins
-from app.services import alerts, audit, pricing, usage_reports
+from app.services import alerts, audit, pricing, usage_reports, webhook_events
 from app.services import cart as cart_rules
 from app.services import coupons as coupon_rules
 from app.services.access import require_store_access
 from app.services.errors import DomainError, ErrorCode, InvalidInput
 from app.services.idempotency import IdempotencyKeyReused, fingerprint, validate_key
+from app.services.limits import Limits
 from app.services.locks import lock_tenant
 from app.services.plan_cache import PlanCache, plan_changed
 from app.services.subscriptions import load_tenant_plan
+from app.services.webhook_events import EventType
 
 MAX_AMOUNT = Decimal(10) ** 10  # the amount columns hold 12 digits, 2 of them decimals
 
@@ -346,6 +348,18 @@ async def _place_order(
             coupon_applies=priced.coupon_applies,
             subscription_id=subscription.id if subscription else None,
         )
+        await webhook_events.emit_add_on_purchased(
+            view.tenant,
+            order_id=order.id,
+            add_on_code=add_on.code,
+            subscription_id=subscription.id if subscription else None,
+            quantity=line.quantity,
+            unit_price=priced.item.unit_price.amount,
+            currency=currency,
+            now=now,
+        )
+    if any(Limits.increments_of(line.add_on) != Limits() for line in lines):
+        await webhook_events.emit_limits_changed(view.tenant, cause=EventType.ADD_ON_PURCHASED, now=now)
     if coupon is not None:
         await coupon_rules.redeem(coupon, tenant_id=view.tenant.id, order_id=order.id, now=now)
 

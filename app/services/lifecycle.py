@@ -26,9 +26,11 @@ from app.models.billing import AddOnSubscription
 from app.models.enums import AddOnStatus
 from app.models.metering import LimitAlert
 from app.notifications.outbox import notify_admins
-from app.services import alerts, audit, usage_reports
+from app.services import alerts, audit, usage_reports, webhook_events
 from app.services.errors import DomainError, ErrorCode, NotFound
+from app.services.limits import Limits
 from app.services.locks import lock_tenant
+from app.services.webhook_events import EventType
 
 logger = logging.getLogger("tollgate.lifecycle")
 
@@ -126,6 +128,12 @@ async def notify_ended_add_ons(
                 add_on=subscription.add_on.code,
                 ended_at=subscription.ends_at.isoformat(),
             )
+            tenant = subscription.tenant
+            await webhook_events.emit_add_on_change(
+                EventType.ADD_ON_ENDED, subscription, tenant, ends_at=subscription.ends_at, now=now
+            )
+            if Limits.increments_of(subscription.add_on) != Limits():
+                await webhook_events.emit_limits_changed(tenant, cause=EventType.ADD_ON_ENDED, now=now)
         announced += 1
     await alerts.publish(broadcaster, raised)  # after the commits
     return announced

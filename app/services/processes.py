@@ -25,7 +25,7 @@ from app.models.tenancy import Tenant
 from app.models.usage import TenantUsage
 from app.notifications.outbox import Email, admin_addresses, enqueue, recipient_key
 from app.observability import PROCESSES_STARTED
-from app.services import alerts
+from app.services import alerts, webhook_events
 from app.services.credits import process_allowance, processes_used
 from app.services.figures_cache import FiguresCache, usage_changed
 from app.services.idempotency import IdempotencyKeyReused, validate_key
@@ -33,6 +33,7 @@ from app.services.periods import BillingPeriod, period_containing, period_named
 from app.services.plan_cache import PlanCache, current_plan
 from app.services.quota import QuotaReason, record_decision
 from app.services.usage import current_usage
+from app.services.webhook_events import EventType
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +137,17 @@ async def start_process(
         if used == allowance + 1:
             await _tell_vendor(
                 tenant, used=used, allowance=allowance, period=period.name, now=now, ops_email=ops_email
+            )
+            await webhook_events.emit(
+                EventType.PROCESS_ALLOWANCE_PASSED,
+                tenant_id=tenant.id,
+                data={
+                    "environment": tenant.slug,
+                    "period": period.name,
+                    "started": used,
+                    "allowance": allowance,
+                },
+                now=now,
             )
     # After the commit, never before: the counter changed, and maybe alerts were raised.
     await usage_changed(tenant.id, cache=figures_cache, broadcaster=broadcaster)
