@@ -47,6 +47,13 @@ async def fetch_first(template: str, *values: Any) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
+async def fetch_all(template: str, *values: Any) -> list[dict[str, Any]]:
+    """Every row by column name."""
+    connection, statement, parameters = _prepared(template, values)
+    rows: list[dict[str, Any]] = await connection.execute_query_dict(statement, parameters)
+    return rows
+
+
 @cache
 def with_tenant(model: type[Model], where: str) -> str:
     """A statement reading rows of ``model`` with their tenant: columns ``m_<column>`` and ``t_<column>``
