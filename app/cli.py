@@ -204,6 +204,47 @@ async def reencrypt_secrets(settings: Settings) -> int:
     return result
 
 
+async def apply_catalog(settings: Settings, path: str, dry_run: bool) -> int:
+    """``tollgate catalog apply``: validate, print the diff, apply it in one transaction (docs/catalog.md)."""
+    from app.services import catalog_apply, catalog_file
+
+    try:
+        catalog = catalog_file.load_path(path)
+    except catalog_file.InvalidCatalog as invalid:
+        print("\n".join(invalid.lines()), file=sys.stderr)
+        print(f"tollgate: {len(invalid.errors)} error(s) in {path}; nothing applied", file=sys.stderr)
+        return 2
+    try:
+        diff = await _with_orm(
+            settings, lambda: catalog_apply.apply(catalog, now=SystemClock().now(), dry_run=dry_run)
+        )
+    except catalog_apply.CatalogConflict as conflict:
+        raise CommandError(str(conflict)) from None
+    print("\n".join(diff.lines()))
+    if dry_run and not diff.empty:
+        print("dry run: nothing applied")
+    elif not diff.empty:
+        broadcaster = broadcaster_from_settings(settings)
+        try:  # running gateways drop their catalog answers and plans at once
+            await broadcaster.publish(catalog_apply.CHANNEL, "*")
+        except Exception as error:  # applied all the same
+            print(
+                f"warning: running gateways not told ({error}); their catalog caches expire within "
+                f"{settings.catalog_cache_seconds:g} s, their plan caches within 30 s",
+                file=sys.stderr,
+            )
+        finally:
+            await broadcaster.aclose()
+    return 0
+
+
+async def export_catalog(settings: Settings) -> str:
+    from app.services import catalog_apply
+
+    text: str = await _with_orm(settings, catalog_apply.export_text)
+    return text
+
+
 def serve(settings: Settings, host: str, port: int, demo: bool) -> None:
     import uvicorn
 
@@ -271,6 +312,13 @@ def build_parser() -> argparse.ArgumentParser:
         "reencrypt", help="re-encrypt every secret with the first key of TOLLGATE_ENCRYPTION_KEY"
     )
 
+    catalog_parser = commands.add_parser("catalog", help="the catalog file (docs/catalog.md)")
+    catalog_commands = catalog_parser.add_subparsers(dest="catalog_command", required=True)
+    catalog_apply = catalog_commands.add_parser("apply", help="validate a catalog file and apply it")
+    catalog_apply.add_argument("file")
+    catalog_apply.add_argument("--dry-run", action="store_true", help="print the changes, apply nothing")
+    catalog_commands.add_parser("export", help="print the catalog on sale as a catalog file")
+
     export_parser = commands.add_parser("export-schema", help="print the GraphQL SDL")
     export_parser.add_argument(
         "--operator", action="store_true", help="the operator API's schema (operator.graphql)"
@@ -320,6 +368,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     elif args.command == "secrets" and args.secrets_command == "reencrypt":
         changed = asyncio.run(reencrypt_secrets(settings))
         print(f"{changed} secrets re-encrypted with the newest key; older keys may now be removed.")
+    elif args.command == "catalog" and args.catalog_command == "apply":
+        return asyncio.run(apply_catalog(settings, args.file, args.dry_run))
+    elif args.command == "catalog" and args.catalog_command == "export":
+        print(asyncio.run(export_catalog(settings)), end="")
     elif args.command == "export-schema" and args.operator:
         from app.resolvers.operator.schema import operator_schema
 

@@ -18,7 +18,13 @@ from starlette.routing import Route, WebSocketRoute
 from tortoise.connection import get_connection
 from tortoise.contrib.starlette import RegisterTortoise
 
-from app.auth.principal import REVOKED_CHANNEL, USER_DISABLED_CHANNEL, PrincipalCache
+from app.auth.oidc import OidcVerifier
+from app.auth.principal import (
+    REVOKED_CHANNEL,
+    TENANT_DEACTIVATED_CHANNEL,
+    USER_DISABLED_CHANNEL,
+    PrincipalCache,
+)
 from app.broadcast import Broadcaster, broadcaster_from_settings
 from app.clock import Clock, SystemClock
 from app.db import tortoise_config
@@ -32,15 +38,17 @@ from app.edge.rate_limit import rate_limiter_for
 from app.edge.request_size import RequestSizeLimitMiddleware
 from app.notifications.dispatcher import OutboxDispatcher
 from app.notifications.mailer import mailer_from_settings
+from app.notifications.webhooks import WebhookDeliverer
 from app.observability import RequestContextMiddleware, metrics_endpoint_for
 from app.resolvers.operator.schema import operator_schema
 from app.schema import DEFAULT_LIMITS, build_schema
 from app.schema import schema as default_schema
-from app.services import figures_cache, invalidation, plan_cache
+from app.services import catalog_apply, figures_cache, invalidation, plan_cache
 from app.services.alert_publisher import PendingAlertsTask
 from app.services.figures_cache import FiguresCache
 from app.services.lifecycle import AddOnLifecycleTask
 from app.services.plan_cache import PlanCache
+from app.services.secrets import box_from_settings
 from app.settings import Settings, get_settings
 
 
@@ -80,6 +88,7 @@ class AppServices:
     plan_cache: PlanCache = dataclasses.field(default_factory=PlanCache)
     figures_cache: FiguresCache = dataclasses.field(default_factory=FiguresCache)
     principals: PrincipalCache | None = None
+    oidc: OidcVerifier | None = None  # the SaaS's identity provider, when TOLLGATE_OIDC_ISSUER is set
 
 
 def create_app(
@@ -102,6 +111,7 @@ def create_app(
         broadcaster=broadcaster_from_settings(settings),
         figures_cache=FiguresCache(ttl=settings.usage_cache_seconds),
         principals=PrincipalCache(settings.auth_cache_seconds),
+        oidc=OidcVerifier.from_settings(settings),
     )
     limiter, limiter_redis = rate_limiter_for(
         settings.rate_limit_per_second,
@@ -125,12 +135,22 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(services.broadcaster.aclose)  # live alerts: Redis or in-process
+            if services.oidc is not None:  # its HTTP client (JWKS fetches)
+                stack.push_async_callback(services.oidc.aclose)
             # Entries that other instances' commits made stale are dropped here too (see the caches).
             await stack.enter_async_context(
                 plan_cache.following_changes(services.plan_cache, services.broadcaster)
             )
             await stack.enter_async_context(
                 figures_cache.following_changes(services.figures_cache, services.broadcaster)
+            )
+
+            def catalog_changed(_: str) -> None:  # tollgate catalog apply
+                services.plan_cache.clear()
+                graphql.catalog_cache.clear()
+
+            await stack.enter_async_context(
+                invalidation.following(catalog_apply.CHANNEL, catalog_changed, services.broadcaster)
             )
             if services.principals is not None:
                 await stack.enter_async_context(
@@ -143,12 +163,20 @@ def create_app(
                         USER_DISABLED_CHANNEL, services.principals.drop_user, services.broadcaster
                     )
                 )
+                await stack.enter_async_context(
+                    invalidation.following(
+                        TENANT_DEACTIVATED_CHANNEL, services.principals.drop_tenant, services.broadcaster
+                    )
+                )
             # Live sessions end with their credentials (app.edge.live_sessions).
             await stack.enter_async_context(
                 invalidation.following(REVOKED_CHANNEL, sessions.end_api_key, services.broadcaster)
             )
             await stack.enter_async_context(
                 invalidation.following(USER_DISABLED_CHANNEL, sessions.end_user, services.broadcaster)
+            )
+            await stack.enter_async_context(
+                invalidation.following(TENANT_DEACTIVATED_CHANNEL, sessions.end_tenant, services.broadcaster)
             )
             if manage_orm:
                 await stack.enter_async_context(RegisterTortoise(app, config=tortoise_config(settings)))
@@ -160,6 +188,15 @@ def create_app(
                     lease=dt.timedelta(seconds=settings.outbox_lease_seconds),
                 )
                 await stack.enter_async_context(dispatcher.running())
+                # Webhook deliveries committed with their change (and those a dead instance left behind).
+                deliverer = WebhookDeliverer(
+                    box_from_settings(settings),
+                    clock=clock,
+                    timeout=settings.webhook_timeout_seconds,
+                    poll_interval=settings.webhook_poll_seconds,
+                    lease=dt.timedelta(seconds=settings.webhook_lease_seconds),
+                )
+                await stack.enter_async_context(deliverer.running())
                 # Alerts committed by a process that died before pushing them live (issue 11).
                 pending_alerts = PendingAlertsTask(
                     services.broadcaster,

@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     lifecycle_interval_seconds: float = Field(default=60.0, gt=0)
     # An e-mail being sent is held this long; if its sender dies, another instance takes it over after it.
     outbox_lease_seconds: float = Field(default=120, gt=0, le=3600)
+    # Webhooks (docs/webhooks.md): a receiver slower than this to answer is retried later; a delivery being
+    # sent is held this long (more than the timeout) so that no other instance sends it at the same time;
+    # the delivery task looks for due deliveries this often (and at once after a commit that emitted some).
+    webhook_timeout_seconds: float = Field(default=10, gt=0, le=60)
+    webhook_lease_seconds: float = Field(default=120, gt=0, le=3600)
+    webhook_poll_seconds: float = Field(default=1.0, gt=0, le=300)
 
     store_eligible_since: dt.date = dt.date(2022, 1, 1)
     default_currency: str = "EUR"
@@ -96,6 +102,29 @@ class Settings(BaseSettings):
     # Integration URL settings may name private, loopback or link-local hosts (an on-premises ERP) only when
     # true; by default they must name a public host (issue 11, docs/security.md "Integration settings").
     integration_allow_private_hosts: bool = False
+
+    # The SaaS's own OpenID Connect identity provider (docs/identity.md): its tokens are verified against its
+    # JWKS and their users created just in time. No issuer, no OIDC (tokens of `tollgate token` only).
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None  # default: the jwks_uri of <issuer>/.well-known/openid-configuration
+    oidc_algorithms: str = "RS256,ES256"  # comma-separated; never "none" nor HS* (algorithm confusion)
+    oidc_environment_claim: str = "tollgate_environment"
+    oidc_user_id_claim: str = "sub"
+    oidc_email_claim: str = "email"
+    oidc_name_claim: str = "name"
+    oidc_role_claim: str = "tollgate_role"
+    oidc_admin_roles: str = "admin"  # comma-separated values of the role claim that mean ADMIN
+    oidc_locale_claim: str = "locale"
+    oidc_jwks_cache_seconds: float = Field(default=300, ge=0, le=86_400)
+    oidc_leeway_seconds: float = Field(default=30, ge=0, le=300)
+
+    @model_validator(mode="after")
+    def _oidc_is_complete_and_asymmetric(self) -> Settings:
+        from app.auth.oidc import check_oidc_settings  # the rules live with the verifier
+
+        check_oidc_settings(self)
+        return self
 
     @model_validator(mode="after")
     def _allowlist_needs_a_manifest(self) -> Settings:

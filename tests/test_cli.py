@@ -215,3 +215,49 @@ async def test_a_disabled_user_loses_a_running_gateways_live_session_and_request
 
             await asyncio.to_thread(tollgate, "user", "enable", "--email", "admin@acme.test", env=env)
             assert (await http.post("/graphql", json=viewer, headers=headers)).json()["data"]["viewer"]
+
+
+def test_operator_keys_are_created_listed_and_revoked_on_a_running_gateway(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """The operator's first step (docs/operators.md): a key made by the command line opens
+    /operator/graphql on a running gateway, is listed without its secret, and is refused once revoked."""
+    who = {"query": "{ operatorKey { name prefix scopes } }"}
+    with live_gateway(env, tmp_path / "serve.log") as gateway:
+        created = tollgate(
+            "operator-key", "create", "--scopes", "ops:read,tenants:write", "--name", "SaaS", env=env
+        )
+        key = created.stdout.strip()
+        assert key.startswith("tgo_")
+        assert "not shown again" in created.stderr
+        prefix = key.split("_")[1]
+        headers = {"Authorization": f"Bearer {key}"}
+        answer = httpx.post(f"{gateway.url}/operator/graphql", json=who, headers=headers, timeout=5)
+        assert answer.json()["data"]["operatorKey"] == {
+            "name": "SaaS",
+            "prefix": prefix,
+            "scopes": ["ops:read", "tenants:write"],
+        }
+        listed = tollgate("operator-key", "list", env=env).stdout
+        assert prefix in listed
+        assert "active" in listed
+        assert key not in listed
+
+        tollgate("operator-key", "revoke", prefix, env=env)
+        refused = httpx.post(f"{gateway.url}/operator/graphql", json=who, headers=headers, timeout=5)
+        assert refused.status_code == 401
+        assert refused.json()["errors"][0]["extensions"]["reason"] == "OPERATOR_KEY_REVOKED"
+        assert "revoked" in tollgate("operator-key", "list", env=env).stdout
+
+    unknown = tollgate("operator-key", "create", "--scopes", "tenants:write,root", env=env, check=False)
+    assert unknown.returncode == 2
+    assert "unknown operator scopes ['root']" in unknown.stderr
+    again = tollgate("operator-key", "revoke", prefix, env=env, check=False)
+    assert again.returncode == 2
+    assert "no active operator key" in again.stderr
+
+
+def test_export_schema_prints_the_operator_sdl(env: dict[str, str]) -> None:
+    from app.resolvers.operator.schema import operator_schema
+
+    assert tollgate("export-schema", "--operator", env=env).stdout == operator_schema().as_str() + "\n"

@@ -21,7 +21,8 @@ from tortoise.migrations.api.migrate import migrate as run_migrations
 from app.db import tortoise_config
 from app.migrate import migrate_database
 from app.models import MODEL_MODULES
-from app.models.billing import AddOnSubscription
+from app.models.billing import AddOnSubscription, PlanSubscription
+from app.models.catalog import AddOn, Plan
 from app.models.enums import AddOnStatus
 from app.models.metering import LimitAlert
 from app.models.store import Cart
@@ -110,13 +111,14 @@ async def test_a_database_made_by_the_first_migration_upgrades_with_its_data_int
 ) -> None:
     """A database of the previous release (0001 applied, data in it) migrates forward: rows kept, the
     alerts it already published live marked published (never pushed again), carts without a quote, a
-    cancelled add-on spelled CANCELLING (0003)."""
+    cancelled add-on spelled CANCELLING (0003), plan subscriptions keeping their plan's price and catalog
+    texts as their English entries (0004)."""
     settings = Settings(database_url=fresh_database_url)
     await run_migrations(config=tortoise_config(settings), target="models.0001_initial")
     sqlite = fresh_database_url.startswith("sqlite")
     at = dt.datetime(2026, 11, 2, 9, 30, tzinfo=dt.UTC)
     when: Any = at.isoformat() if sqlite else at
-    tenant, user, cart, add_on, subscription = (str(uuid.uuid4()) for _ in range(5))
+    tenant, user, cart, add_on, subscription, plan, plan_subscription = (str(uuid.uuid4()) for _ in range(7))
     rows = [
         ("tenant", ("id", "slug", "name", "currency", "billing_anchor_day", "created_at",
                     "alert_thresholds", "is_active"),
@@ -138,6 +140,13 @@ async def test_a_database_made_by_the_first_migration_upgrades_with_its_data_int
                                  "configuration_status", "configuration"),
          (subscription, tenant, add_on, 2, "9.90" if sqlite else Decimal("9.90"), "EUR", when, "CANCELING",
           when, when, "NOT_REQUIRED", "{}")),
+        ("plan", ("id", "code", "name", "description", "prices", "features", "storage_mb", "users",
+                   "integrations", "credits", "storage_policy", "overage_prices_per_gb",
+                   "process_buffer_percent", "is_active", "sort_order"),
+         (plan, "pro", "Pro", "The full ERP", '{"EUR": "69.90", "BRL": "349.90"}', "[]", 10240, 10, 3, 5000,
+          "HARD_CAP", "{}", 33, True, 0)),
+        ("plan_subscription", ("id", "tenant_id", "plan_id", "status", "started_at"),
+         (plan_subscription, tenant, plan, "ACTIVE", when)),
     ]  # fmt: skip
     connection = connections.get("default")
     try:
@@ -166,5 +175,13 @@ async def test_a_database_made_by_the_first_migration_upgrades_with_its_data_int
         assert (await User.get(id=user)).email == "admin@old.test"
         cancelled = await AddOnSubscription.get(id=subscription)
         assert (cancelled.status, cancelled.quantity, cancelled.ends_at) == (AddOnStatus.CANCELLING, 2, at)
+        # 0004: the plan keeps the price it had, whatever the catalog says later; texts become English.
+        contracted = await PlanSubscription.get(id=plan_subscription)
+        assert (contracted.unit_price, contracted.currency) == (Decimal("69.90"), "EUR")
+        old_plan = await Plan.get(id=plan)
+        assert (old_plan.names, old_plan.descriptions) == ({"en": "Pro"}, {"en": "The full ERP"})
+        assert (await AddOn.get(id=add_on)).names == {"en": "1 user"}
+        assert (old_tenant.locale, old_tenant.erp) == ("en", None)
+        assert (await User.get(id=user)).external_id is None
     finally:
         await Tortoise.close_connections()

@@ -12,4 +12,5 @@ MODEL_MODULES = [
     "app.models.store",
     "app.models.operators",
     "app.models.webhooks",
+    "app.models.quotes",
 ]

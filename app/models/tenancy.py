@@ -25,7 +25,7 @@ class Tenant(Model):
     alert_thresholds: fields.Field[list[int]] = fields.JSONField(default=[80, 90, 100])
     is_active = fields.BooleanField(default=True)
     # The default language of its users and e-mails (a BCP 47 tag: "pt-BR", "es", "en").
-    locale = fields.CharField(max_length=16, default="en")
+    locale = fields.CharField(max_length=16, default="en", db_default="en")
     # Which ERP the environment runs ("bling", "holded"...): decides where the Start Pack is sold (issue 14).
     erp = fields.CharField(max_length=64, null=True)
 

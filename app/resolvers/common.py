@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -19,6 +19,7 @@ from app.services.errors import ErrorCode
 
 E = TypeVar("E", bound=type[Enum])
 T = TypeVar("T")
+Item = TypeVar("Item", covariant=True)
 
 
 def described_enum(python_enum: E, name: str, description: str, values: Mapping[Any, str]) -> E:
@@ -120,3 +121,32 @@ class Connection(Generic[T]):
     nodes: list[T] = strawberry.field(description="The items of the page (the edges' nodes).")
     page_info: PageInfo = strawberry.field(description="Where this page stands.")
     total_count: int = strawberry.field(description="Items in the whole list, every page.")
+
+    @classmethod
+    def from_page(cls, page: ServicePage[Any], node: Callable[[Any], T], *, after: str | None) -> Self:
+        """The connection of a service's page, each item made a node by ``node``."""
+        edges = [Edge(cursor=cursor, node=node(item)) for cursor, item in page.items]
+        return cls(
+            edges=edges,
+            nodes=[edge.node for edge in edges],
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=after is not None,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            total_count=page.total_count,
+        )
+
+
+class ServicePage(Protocol[Item]):
+    """What a service's list answers: ``(cursor, item)`` pairs, newest or first first, and the whole count."""
+
+    @property
+    def items(self) -> Sequence[tuple[str, Item]]: ...
+
+    @property
+    def has_next_page(self) -> bool: ...
+
+    @property
+    def total_count(self) -> int: ...

@@ -61,6 +61,8 @@ ERROR_CODE_DESCRIPTIONS: dict[Code, str] = {
     Code.COUPON_ALREADY_USED: "The environment already redeemed this coupon.",
     Code.COUPON_NOT_APPLICABLE: "The coupon discounts nothing in this cart.",
     Code.COUPON_CHANGED: "The coupon's terms changed since it was applied: apply it again.",
+    Code.COUPON_CODE_TAKEN: "Operators: a coupon with this code exists with other terms.",
+    Code.EMAIL_NOT_UNDELIVERED: "Operators: the e-mail is not undelivered (DEAD): it is sent or on its way.",
     Code.INVALID_PERIOD: 'The billing period is not a month name such as "2026-11" within range.',
     Code.ADD_ON_ALREADY_CANCELLED: "The add-on is already cancelled.",
     Code.ADD_ON_NOT_CANCELLED: "The add-on is not cancelled: there is nothing to undo.",
@@ -68,6 +70,10 @@ ERROR_CODE_DESCRIPTIONS: dict[Code, str] = {
     Code.ADD_ON_ENDED: "The add-on has ended: it can no longer change.",
     Code.NOT_CONFIGURABLE: "The add-on declares no settings.",
     Code.INVALID_SETTINGS: "Some submitted settings are not valid: each problem is listed.",
+    Code.PLAN_UNAVAILABLE: "The plan is no longer sold: no new subscription may start on it.",
+    Code.CURRENCY_NOT_PRICED: "The plan has no price in this currency; `pricedCurrencies` lists them.",
+    Code.CURRENCY_LOCKED: "The environment has add-ons contracted in its currency: it cannot change.",
+    Code.EMAIL_TAKEN: "Another user (of this environment or another) already has this e-mail address.",
 }
 
 ErrorCodeEnum = described_enum(

@@ -15,8 +15,6 @@ from app.resolvers.common import (
     DEFAULT_PAGE_SIZE,
     PAGE_SIZE_HELP,
     Connection,
-    Edge,
-    PageInfo,
     page_size,
 )
 from app.resolvers.ids import global_id
@@ -84,15 +82,4 @@ class Query:
         ] = None,
     ) -> OperatorAuditConnection | None:
         page = await operator_audit.page(first=page_size(first), after=after, tenant_slug=tenant_slug)
-        edges = [Edge(cursor=cursor, node=OperatorAuditEntryType.of(entry)) for cursor, entry in page.items]
-        return OperatorAuditConnection(
-            edges=edges,
-            nodes=[edge.node for edge in edges],
-            page_info=PageInfo(
-                has_next_page=page.has_next_page,
-                has_previous_page=after is not None,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
-            total_count=page.total_count,
-        )
+        return OperatorAuditConnection.from_page(page, OperatorAuditEntryType.of, after=after)

@@ -9,12 +9,17 @@ from typing import Any
 from strawberry.tools import merge_types
 
 from app.edge.query_limits import QueryLimits
-from app.resolvers.operator import keys
+from app.resolvers.operator import coupons, environments, keys, operations, webhooks
 from app.resolvers.operator.permissions import describe_operator_access
 
 # Each operator domain contributes its own root classes; add new domains here.
-QUERIES: tuple[type, ...] = (keys.Query,)
-MUTATIONS: tuple[type, ...] = ()
+QUERIES: tuple[type, ...] = (keys.Query, webhooks.Query, environments.Query, coupons.Query, operations.Query)
+MUTATIONS: tuple[type, ...] = (
+    webhooks.Mutation,
+    environments.Mutation,
+    coupons.Mutation,
+    operations.Mutation,
+)
 
 for _root in (*QUERIES, *MUTATIONS):
     describe_operator_access(_root)
