@@ -32,7 +32,8 @@ import binascii
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -602,8 +603,12 @@ async def deactivate_user(ctx: Provisioning, environment_slug: str, external_id:
     return user, bool(changed)
 
 
-async def users_of(tenant: Tenant) -> list[User]:
-    return await User.filter(tenant_id=tenant.id).order_by("email")
+async def users_of(tenant_ids: Sequence[uuid.UUID]) -> list[list[User]]:
+    """The users of each tenant, by e-mail address: one query for a whole page of environments."""
+    by_tenant: dict[str, list[User]] = {str(tenant_id): [] for tenant_id in tenant_ids}
+    for user in await User.filter(tenant_id__in=list(tenant_ids)).order_by("email"):
+        by_tenant[str(user.tenant_id)].append(user)
+    return [by_tenant[str(tenant_id)] for tenant_id in tenant_ids]
 
 
 # --- API keys ------------------------------------------------------------------------------------
@@ -653,8 +658,12 @@ async def revoke_api_key(ctx: Provisioning, environment_slug: str, prefix: str) 
     return key, bool(changed)
 
 
-async def api_keys_of(tenant: Tenant) -> list[ApiKey]:
-    return await ApiKey.filter(tenant_id=tenant.id).order_by("created_at", "prefix")
+async def api_keys_of(tenant_ids: Sequence[uuid.UUID]) -> list[list[ApiKey]]:
+    """The API keys of each tenant, oldest first: one query for a whole page of environments."""
+    by_tenant: dict[str, list[ApiKey]] = {str(tenant_id): [] for tenant_id in tenant_ids}
+    for key in await ApiKey.filter(tenant_id__in=list(tenant_ids)).order_by("created_at", "prefix"):
+        by_tenant[str(key.tenant_id)].append(key)
+    return [by_tenant[str(tenant_id)] for tenant_id in tenant_ids]
 
 
 # --- Reading -------------------------------------------------------------------------------------
@@ -664,9 +673,13 @@ async def environment(slug: str) -> Tenant:
     return await _tenant(slug, field="slug")
 
 
-async def plan_code_of(tenant: Tenant) -> str | None:
-    subscription = await PlanSubscription.get_or_none(tenant_id=tenant.id).select_related("plan")
-    return subscription.plan.code if subscription is not None else None
+async def plan_codes_of(tenant_ids: Sequence[uuid.UUID]) -> list[str | None]:
+    """The plan code of each tenant (None: no plan subscription), in one query."""
+    rows = await PlanSubscription.filter(tenant_id__in=list(tenant_ids)).values_list(
+        "tenant_id", "plan__code"
+    )
+    codes = {str(tenant_id): code for tenant_id, code in rows}
+    return [codes.get(str(tenant_id)) for tenant_id in tenant_ids]
 
 
 class ForeignEnvironmentCursor(DomainError):

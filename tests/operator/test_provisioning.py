@@ -18,7 +18,7 @@ from app.models.tenancy import Tenant, User
 from app.models.webhooks import WebhookEvent
 from app.seed import SeedResult
 from app.settings import Settings
-from tests.conftest import GraphQLClient, client_for
+from tests.conftest import GraphQLClient, client_for, count_queries
 from tests.live import WAIT, subscriber
 from tests.operator.conftest import OperatorClient
 from tests.test_live_sessions import (
@@ -668,3 +668,21 @@ async def test_deactivation_closes_the_environments_live_sessions_at_once(
     assert (connector_code, admin_code) == (4403, 4403)
     assert took < 2.0
     assert other_open  # another environment's session is not touched
+
+
+async def test_a_page_of_environments_costs_the_same_statements_for_one_or_twenty(
+    operator: OperatorClient, demo: SeedResult
+) -> None:
+    """Plan codes, users and keys are loaded for the whole page at once (no query per environment)."""
+    page = "query($first: Int) { environments(first: $first) { nodes { slug planCode users { email } "
+    page += "apiKeys { prefix } } } }"
+    for n in range(17):
+        assert (await provision(operator, slug=f"loja-{n:02}"))["__typename"] == "ProvisionEnvironmentSuccess"
+    await operator.key(OPS_READ)  # made before counting
+    counts = []
+    for first in (1, 20):
+        with count_queries() as counter:
+            body = await operator.post(page, {"first": first}, scopes=(OPS_READ,))
+        assert len(body["data"]["environments"]["nodes"]) == first
+        counts.append(counter.count)
+    assert counts[0] == counts[1], counts

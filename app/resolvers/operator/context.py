@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from strawberry.dataloader import DataLoader
 from strawberry.types import Info as StrawberryInfo
 
 from app.auth.operator import Operator
 from app.clock import Clock
+from app.models.tenancy import ApiKey, User
+from app.services import provisioning
 from app.settings import Settings
 
 
@@ -30,6 +34,10 @@ class OperatorContext:
         self.clock = clock
         self.operator = operator  # verified before anything runs (app.edge.operator_app)
         self.services = services
+        # One query per page of environments for each of these, however many environments it holds.
+        self.users_of: DataLoader[uuid.UUID, list[User]] = DataLoader(provisioning.users_of)
+        self.api_keys_of: DataLoader[uuid.UUID, list[ApiKey]] = DataLoader(provisioning.api_keys_of)
+        self.plan_code_of: DataLoader[uuid.UUID, str | None] = DataLoader(provisioning.plan_codes_of)
 
 
 OperatorInfo = StrawberryInfo[OperatorContext, None]

@@ -145,16 +145,16 @@ class Environment:
     tenant: strawberry.Private[Tenant]
 
     @strawberry.field(description="The code of its plan; null: it has no plan subscription.")
-    async def plan_code(self) -> str | None:
-        return await provisioning.plan_code_of(self.tenant)
+    async def plan_code(self, info: OperatorInfo) -> str | None:
+        return await info.context.plan_code_of.load(self.tenant.id)
 
     @strawberry.field(description="Its users, by e-mail address.")
-    async def users(self) -> list[EnvironmentUser]:
-        return [EnvironmentUser.of(user) for user in await provisioning.users_of(self.tenant)]
+    async def users(self, info: OperatorInfo) -> list[EnvironmentUser]:
+        return [EnvironmentUser.of(user) for user in await info.context.users_of.load(self.tenant.id)]
 
     @strawberry.field(description="Its API keys, revoked ones included, oldest first.")
-    async def api_keys(self) -> list[EnvironmentApiKey]:
-        return [EnvironmentApiKey.of(key) for key in await provisioning.api_keys_of(self.tenant)]
+    async def api_keys(self, info: OperatorInfo) -> list[EnvironmentApiKey]:
+        return [EnvironmentApiKey.of(key) for key in await info.context.api_keys_of.load(self.tenant.id)]
 
     @classmethod
     def of(cls, tenant: Tenant) -> Environment:
