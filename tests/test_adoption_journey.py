@@ -159,7 +159,10 @@ async def test_a_saas_provisions_signs_in_sells_and_hears_of_it(
     received = receiver.accepted()
     print("\nWhat the SaaS's endpoint received for one purchase:")
     for message in received:
-        print(json.dumps({"webhook-id": message.message_id, **message.body}, indent=2, sort_keys=True))
+        signed = {
+            name: message.headers[name] for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
+        }
+        print(json.dumps({"headers": signed, "body": message.body}, indent=2, sort_keys=True))
     assert [message.body["type"] for message in received] == ["add_on.purchased", "limits.changed"]
     assert all(message.verified_by == receiver.secrets for message in received)
     purchased, limits = (message.body["data"] for message in received)
