@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -15,11 +15,11 @@ from app import money
 from app.resolvers.scalars import Long
 from app.services import limits, periods
 from app.services.credits import BYTES_PER_MB
+from app.services.cursors import Page
 from app.services.errors import ErrorCode
 
 E = TypeVar("E", bound=type[Enum])
 T = TypeVar("T")
-Item = TypeVar("Item", covariant=True)
 
 
 def described_enum(python_enum: E, name: str, description: str, values: Mapping[Any, str]) -> E:
@@ -123,7 +123,7 @@ class Connection(Generic[T]):
     total_count: int = strawberry.field(description="Items in the whole list, every page.")
 
     @classmethod
-    def from_page(cls, page: ServicePage[Any], node: Callable[[Any], T], *, after: str | None) -> Self:
+    def from_page(cls, page: Page[Any], node: Callable[[Any], T], *, after: str | None) -> Self:
         """The connection of a service's page, each item made a node by ``node``."""
         edges = [Edge(cursor=cursor, node=node(item)) for cursor, item in page.items]
         return cls(
@@ -137,16 +137,3 @@ class Connection(Generic[T]):
             ),
             total_count=page.total_count,
         )
-
-
-class ServicePage(Protocol[Item]):
-    """What a service's list answers: ``(cursor, item)`` pairs, newest or first first, and the whole count."""
-
-    @property
-    def items(self) -> Sequence[tuple[str, Item]]: ...
-
-    @property
-    def has_next_page(self) -> bool: ...
-
-    @property
-    def total_count(self) -> int: ...

@@ -17,8 +17,6 @@ see it twice dedupe by the alert's ``id``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import logging
 import uuid
@@ -31,8 +29,7 @@ from app.broadcast import Broadcaster
 from app.models.metering import AlertArming, AlertKind, AlertState, LimitAlert
 from app.notifications.outbox import notify_admins
 from app.observability import ALERTS_RAISED
-from app.services import webhook_events
-from app.services.errors import DomainError, ErrorCode
+from app.services import cursors, webhook_events
 
 logger = logging.getLogger("tollgate.alerts")
 
@@ -275,14 +272,6 @@ async def mark_published(alert: LimitAlert, now: dt.datetime) -> bool:
 # --- Reading -----------------------------------------------------------------------------------
 
 
-class ForeignCursor(DomainError):
-    """A cursor this tenant's list did not issue: the caller's mistake, like a page size out of range,
-    answered as a top-level error rather than as the field's answer."""
-
-    code = ErrorCode.BAD_USER_INPUT
-    default_message = "This cursor was not issued by the alerts list."
-
-
 @dataclass(frozen=True, slots=True)
 class AlertPage:
     alerts: list[LimitAlert]
@@ -292,18 +281,7 @@ class AlertPage:
 
 
 def cursor_of(alert: LimitAlert) -> str:
-    return base64.urlsafe_b64encode(f"alert:{alert.id}".encode()).decode()
-
-
-def _position(cursor: str) -> int:
-    try:
-        kind, _, value = base64.urlsafe_b64decode(cursor[:64].encode()).decode().partition(":")
-        # ASCII digits of a positive 64-bit id only: int() also takes "٣", "-5", "1_0" and 10**30.
-        if kind != "alert" or not value.isascii() or not value.isdigit() or not 0 < int(value) < 2**63:
-            raise ValueError(kind)
-        return int(value)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ForeignCursor(field="after") from None
+    return cursors.encode("alert", alert.id)
 
 
 async def list_alerts(tenant_id: uuid.UUID | str, *, first: int, after: str | None) -> AlertPage:
@@ -312,9 +290,9 @@ async def list_alerts(tenant_id: uuid.UUID | str, *, first: int, after: str | No
     alerts = LimitAlert.filter(tenant_id=tenant_id)
     query = alerts
     if after is not None:
-        position = _position(after)
+        position = cursors.decode_id(after, "alert")
         if not await alerts.filter(id=position).exists():
-            raise ForeignCursor(field="after")
+            raise cursors.ForeignCursor(field="after")
         query = alerts.filter(id__lt=position)
     rows = await query.order_by("-id").limit(first + 1)
     return AlertPage(

@@ -13,8 +13,6 @@ needed, and none could be reused by mistake for another coupon.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import re
 import unicodedata
@@ -32,7 +30,8 @@ from app.models.catalog import AddOn
 from app.models.coupons import Coupon
 from app.models.enums import AddOnCategory, CouponDuration, CouponKind
 from app.models.store import CouponRedemption
-from app.services import operator_audit
+from app.services import cursors, operator_audit
+from app.services.cursors import Page
 from app.services.errors import DomainError, ErrorCode, InvalidInput, NotFound, shown
 
 # Letters and digits of ASCII only: customers type codes, and look-alike letters (a Cyrillic A) would
@@ -52,13 +51,6 @@ BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u206
 class CouponCodeTaken(DomainError):
     code = ErrorCode.COUPON_CODE_TAKEN
     default_message = "A coupon with this code exists with other terms."
-
-
-class ForeignCouponCursor(DomainError):
-    """A cursor the coupon list did not issue: a top-level ``BAD_USER_INPUT``."""
-
-    code = ErrorCode.BAD_USER_INPUT
-    default_message = "This cursor was not issued by the coupon list."
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,38 +327,11 @@ async def deactivate_coupon(operator: Operator, code: str, *, now: dt.datetime) 
 # --- Listing -----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class CouponPage:
-    items: list[tuple[str, Coupon]]  # (cursor, coupon), by code
-    has_next_page: bool
-    total_count: int
-
-
-def cursor_of(coupon: Coupon) -> str:
-    return base64.urlsafe_b64encode(f"coupon:{coupon.code}".encode()).decode()
-
-
-def _position(cursor: str) -> str:
-    try:
-        kind, _, code = base64.urlsafe_b64decode(cursor[:200].encode()).decode().partition(":")
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        kind, code = "", ""
-    if kind != "coupon" or not code:
-        raise ForeignCouponCursor(field="after")
-    return code
-
-
-async def page(*, first: int, after: str | None, active: bool | None) -> CouponPage:
+async def page(*, first: int, after: str | None, active: bool | None) -> Page[Coupon]:
     """Coupons by code, ``first`` at a time after the coupon of ``after``; only active or inactive ones
     when ``active`` says so."""
     coupons = Coupon.all() if active is None else Coupon.filter(is_active=active)
-    query = coupons.filter(code__gt=_position(after)) if after is not None else coupons
-    rows = await query.order_by("code").limit(first + 1)
-    return CouponPage(
-        items=[(cursor_of(coupon), coupon) for coupon in rows[:first]],
-        has_next_page=len(rows) > first,
-        total_count=await coupons.count(),
-    )
+    return await cursors.by_key(coupons, "coupon", "code", first=first, after=after)
 
 
 async def redemptions_of(coupon_ids: Sequence[str], first: int) -> list[list[CouponRedemption]]:

@@ -11,17 +11,13 @@ environment are read in four statements and judged here, and the lists are singl
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
-from tortoise.expressions import Q
-from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from app.auth.operator import Operator
@@ -32,8 +28,9 @@ from app.models.notifications import OutboxEmail
 from app.models.quotes import QuoteRequest
 from app.models.tenancy import Tenant
 from app.models.usage import TenantUsage
-from app.services import operator_audit, sql
+from app.services import cursors, operator_audit, sql
 from app.services.credits import percent_of, process_allowance
+from app.services.cursors import Page
 from app.services.errors import DomainError, ErrorCode, NotFound
 from app.services.periods import BillingPeriod, period_containing
 from app.services.subscriptions import counting_at
@@ -42,13 +39,6 @@ from app.services.subscriptions import counting_at
 class EmailNotUndelivered(DomainError):
     code = ErrorCode.EMAIL_NOT_UNDELIVERED
     default_message = "This e-mail is not undelivered: it is sent or on its way."
-
-
-class ForeignOperationsCursor(DomainError):
-    """A cursor this list did not issue: a top-level ``BAD_USER_INPUT``."""
-
-    code = ErrorCode.BAD_USER_INPUT
-    default_message = "This cursor was not issued by this list."
 
 
 # --- Limits: credits and processes ---------------------------------------------------------------------
@@ -153,51 +143,6 @@ T = TypeVar("T")
 M = TypeVar("M", QuoteRequest, OutboxEmail)
 
 
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    items: list[tuple[str, T]]  # (cursor, item), newest first
-    has_next_page: bool
-    total_count: int
-
-
-def _cursor(kind: str, at: dt.datetime, key: object) -> str:
-    return base64.urlsafe_b64encode(f"{kind}:{at.isoformat()}|{key}".encode()).decode()
-
-
-def _position(cursor: str, kind: str) -> tuple[dt.datetime, str]:
-    try:
-        found, _, value = base64.urlsafe_b64decode(cursor[:200].encode()).decode().partition(":")
-        at, _, key = value.partition("|")
-        if found != kind or not key:
-            raise ValueError(found)
-        return dt.datetime.fromisoformat(at), key
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ForeignOperationsCursor(field="after") from None
-
-
-async def _newest_first(
-    rows: QuerySet[M], kind: str, *, first: int, after: str | None, related: tuple[str, ...] = ("tenant",)
-) -> Page[M]:
-    """``rows`` by ``created_at`` then id, newest first, after the row of cursor ``after``."""
-    query = rows
-    if after is not None:
-        at, key = _position(after, kind)
-        query = rows.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=_uuid(key)))
-    found = await query.order_by("-created_at", "-id").limit(first + 1).select_related(*related)
-    return Page(
-        items=[(_cursor(kind, row.created_at, row.id), row) for row in found[:first]],
-        has_next_page=len(found) > first,
-        total_count=await rows.count(),
-    )
-
-
-def _uuid(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise ForeignOperationsCursor(field="after") from None
-
-
 # --- Open alerts -----------------------------------------------------------------------------------------
 
 # An alert is open while its threshold stays crossed: TRIGGERED with no RESOLVED after it for the same
@@ -221,17 +166,7 @@ def _current_period_split(now: dt.datetime) -> tuple[str, int, str]:
 
 
 def alert_cursor(alert: LimitAlert) -> str:
-    return base64.urlsafe_b64encode(f"open-alert:{alert.id}".encode()).decode()
-
-
-def _alert_position(cursor: str) -> int:
-    try:
-        kind, _, value = base64.urlsafe_b64decode(cursor[:200].encode()).decode().partition(":")
-        if kind != "open-alert":
-            raise ValueError(kind)
-        return int(value)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ForeignOperationsCursor(field="after") from None
+    return cursors.encode("open-alert", alert.id)
 
 
 async def open_alerts(*, now: dt.datetime, first: int, after: str | None) -> Page[tuple[LimitAlert, Tenant]]:
@@ -247,7 +182,7 @@ async def open_alerts(*, now: dt.datetime, first: int, after: str | None) -> Pag
     where = _OPEN_ALERTS
     if after is not None:
         where += ' AND m."id" < {6}'
-        values.append(_alert_position(after))
+        values.append(cursors.decode_id(after, "open-alert"))
     where += f' ORDER BY m."id" DESC LIMIT {first + 1:d}'
     rows = [
         sql.split_with_tenant(LimitAlert, row)
@@ -266,7 +201,7 @@ async def open_alerts(*, now: dt.datetime, first: int, after: str | None) -> Pag
 async def quote_requests(*, handled: bool | None, first: int, after: str | None) -> Page[QuoteRequest]:
     """Quote requests, newest first: waiting ones (``handled=False``), handled ones, or all."""
     rows = QuoteRequest.all() if handled is None else QuoteRequest.filter(handled_at__isnull=not handled)
-    return await _newest_first(
+    return await cursors.newest_first(
         rows, "quote-request", first=first, after=after, related=("tenant", "handled_by")
     )
 
@@ -300,8 +235,9 @@ async def mark_quote_request_handled(
 
 async def undelivered_emails(*, first: int, after: str | None) -> Page[OutboxEmail]:
     """E-mails the outbox gave up on (DEAD: refused permanently too many times), newest first."""
-    return await _newest_first(
-        OutboxEmail.filter(status=OutboxStatus.DEAD), "undelivered-email", first=first, after=after
+    dead = OutboxEmail.filter(status=OutboxStatus.DEAD)
+    return await cursors.newest_first(
+        dead, "undelivered-email", first=first, after=after, related=("tenant",)
     )
 
 

@@ -27,8 +27,6 @@ Rules:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import re
 import unicodedata
@@ -56,12 +54,11 @@ from app.models.billing import AddOnSubscription, PlanSubscription
 from app.models.catalog import Plan
 from app.models.enums import Role
 from app.models.tenancy import ApiKey, Tenant, User
-from app.services import invalidation, operator_audit
-from app.services.credits import BYTES_PER_MB
+from app.services import cursors, invalidation, operator_audit, webhook_events
+from app.services.cursors import Page
 from app.services.errors import DomainError, ErrorCode, InvalidInput, NotFound, shown
 from app.services.locks import lock_tenant
 from app.services.plan_cache import PlanCache, plan_changed
-from app.services.subscriptions import load_tenant_plan
 from app.services.webhook_events import EventType, emit
 
 SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
@@ -424,21 +421,7 @@ async def _emit_plan_change(tenant: Tenant, from_code: str | None, to_code: str,
         data={"environment": tenant.slug, "from_plan_code": from_code, "to_plan_code": to_code},
         now=now,
     )
-    limits = (await load_tenant_plan(tenant, now=now)).effective_limits
-    await emit(
-        EventType.LIMITS_CHANGED,
-        tenant_id=tenant.id,
-        data={
-            "environment": tenant.slug,
-            "limits": {
-                "storage_bytes": limits.storage_mb * BYTES_PER_MB,
-                "users": limits.users,
-                "integrations": limits.integrations,
-                "credits": limits.credits,
-            },
-        },
-        now=now,
-    )
+    await webhook_events.emit_limits_changed(tenant, cause=EventType.PLAN_CHANGED, now=now)
 
 
 async def set_environment_active(ctx: Provisioning, slug: str, *, active: bool) -> tuple[Tenant, bool]:
@@ -682,41 +665,7 @@ async def plan_codes_of(tenant_ids: Sequence[uuid.UUID]) -> list[str | None]:
     return [codes.get(str(tenant_id)) for tenant_id in tenant_ids]
 
 
-class ForeignEnvironmentCursor(DomainError):
-    """A cursor the environments list did not issue: a top-level ``BAD_USER_INPUT``."""
-
-    code = ErrorCode.BAD_USER_INPUT
-    default_message = "This cursor was not issued by the environments list."
-
-
-@dataclass(frozen=True, slots=True)
-class EnvironmentPage:
-    items: list[tuple[str, Tenant]]  # (cursor, tenant), by slug
-    has_next_page: bool
-    total_count: int
-
-
-def _cursor_of(tenant: Tenant) -> str:
-    return base64.urlsafe_b64encode(f"environment:{tenant.slug}".encode()).decode()
-
-
-def _slug_after(cursor: str) -> str:
-    try:
-        kind, _, slug = base64.urlsafe_b64decode(cursor[:200].encode()).decode().partition(":")
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        kind, slug = "", ""
-    if kind != "environment" or not slug:
-        raise ForeignEnvironmentCursor(field="after")
-    return slug
-
-
-async def environments(*, first: int, after: str | None, active: bool | None) -> EnvironmentPage:
+async def environments(*, first: int, after: str | None, active: bool | None) -> Page[Tenant]:
     """Environments by slug, ``first`` at a time after ``after``; only active (or inactive) ones if asked."""
     every = Tenant.all() if active is None else Tenant.filter(is_active=active)
-    query = every if after is None else every.filter(slug__gt=_slug_after(after))
-    rows = await query.order_by("slug").limit(first + 1)
-    return EnvironmentPage(
-        items=[(_cursor_of(tenant), tenant) for tenant in rows[:first]],
-        has_next_page=len(rows) > first,
-        total_count=await every.count(),
-    )
+    return await cursors.by_key(every, "environment", "slug", first=first, after=after)

@@ -15,7 +15,6 @@ for 24 hours, or not at all with ``expire_previous_now``, so a receiver switches
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 import secrets
 import uuid
@@ -28,8 +27,9 @@ from tortoise.transactions import in_transaction
 
 from app.auth.operator import Operator
 from app.models.webhooks import WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint, WebhookEvent
-from app.services import operator_audit
-from app.services.errors import DomainError, ErrorCode, InvalidInput, NotFound, shown
+from app.services import cursors, operator_audit
+from app.services.cursors import Page
+from app.services.errors import InvalidInput, NotFound, shown
 from app.services.secrets import SecretBox
 from app.services.webhook_events import RETRY_FOR, EventType, lane_of
 
@@ -190,43 +190,17 @@ async def endpoints() -> list[WebhookEndpoint]:
     return await WebhookEndpoint.all().order_by("created_at", "id")
 
 
-class ForeignDeliveryCursor(DomainError):
-    """A cursor the delivery list did not issue: a top-level ``BAD_USER_INPUT``."""
-
-    code = ErrorCode.BAD_USER_INPUT
-    default_message = "This cursor was not issued by the webhook deliveries list."
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryPage:
-    items: list[tuple[str, WebhookDelivery]]  # (cursor, delivery), newest first
-    has_next_page: bool
-    total_count: int
-
-
-def _cursor_of(delivery: WebhookDelivery) -> str:
-    return base64.urlsafe_b64encode(f"delivery:{delivery.id}".encode()).decode()
-
-
-def _position(cursor: str) -> int:
-    try:
-        kind, _, value = base64.urlsafe_b64decode(cursor[:200].encode()).decode().partition(":")
-        if kind != "delivery" or not value.isdigit():
-            raise ValueError(kind)
-        return int(value)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ForeignDeliveryCursor(field="after") from None
-
-
-async def deliveries(*, status: WebhookDeliveryStatus | None, first: int, after: str | None) -> DeliveryPage:
+async def deliveries(
+    *, status: WebhookDeliveryStatus | None, first: int, after: str | None
+) -> Page[WebhookDelivery]:
     """Deliveries, newest first: ``status=DEAD`` lists the dead letters of the operations view."""
     rows = WebhookDelivery.all()
     if status is not None:
         rows = rows.filter(status=status)
-    query = rows.filter(id__lt=_position(after)) if after is not None else rows
+    query = rows.filter(id__lt=cursors.decode_id(after, "delivery")) if after is not None else rows
     page = await query.order_by("-id").limit(first + 1).select_related("event", "endpoint", "event__tenant")
-    return DeliveryPage(
-        items=[(_cursor_of(row), row) for row in page[:first]],
+    return Page(
+        items=[(cursors.encode("delivery", row.id), row) for row in page[:first]],
         has_next_page=len(page) > first,
         total_count=await rows.count(),
     )
