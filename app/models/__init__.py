@@ -13,4 +13,5 @@ MODEL_MODULES = [
     "app.models.operators",
     "app.models.webhooks",
     "app.models.quotes",
+    "app.models.invoices",
 ]

@@ -8,11 +8,18 @@ from typing import TYPE_CHECKING, Any
 from tortoise import fields
 from tortoise.models import Model
 
-from app.models.enums import AddOnStatus, ConfigurationStatus, PlanSubscriptionStatus
+from app.models.enums import (
+    AddOnStatus,
+    ConfigurationStatus,
+    PlanChangeKind,
+    PlanChangeSource,
+    PlanChangeStatus,
+    PlanSubscriptionStatus,
+)
 
 if TYPE_CHECKING:
     from app.models.catalog import AddOn, Plan
-    from app.models.tenancy import Tenant
+    from app.models.tenancy import Tenant, User
 
 
 class PlanSubscription(Model):
@@ -31,9 +38,15 @@ class PlanSubscription(Model):
     # catalog's price never alters it (issue 13). Rows older than migration 0004 were filled by it.
     unit_price = fields.DecimalField(max_digits=12, decimal_places=2, null=True)
     currency = fields.CharField(max_length=3, null=True)
+    # A downgrade scheduled for the end of the period (issue 14): from its ``effective_at`` on, the plan in
+    # force is its ``to_plan`` even before the task that applies it has run (``load_tenant_plan``).
+    pending_change: fields.ForeignKeyNullableRelation[PlanChange] = fields.ForeignKeyField(
+        "models.PlanChange", related_name="pending_for", null=True, on_delete=fields.SET_NULL
+    )
 
     tenant_id: str
     plan_id: str
+    pending_change_id: str | None
 
     class Meta:
         table = "plan_subscription"
@@ -82,3 +95,49 @@ class AddOnSubscription(Model):
         if self.ends_at is not None and now >= self.ends_at:
             return AddOnStatus.ENDED
         return self.status
+
+
+class PlanChange(Model):
+    """One change of a tenant's plan, kept for ever: the invoices bill the plan in force on each day from
+    these rows (``app.services.invoices``). Names and prices are snapshots taken when it was asked."""
+
+    id = fields.UUIDField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="plan_changes", on_delete=fields.CASCADE
+    )
+    user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="plan_changes", null=True, on_delete=fields.SET_NULL
+    )
+    source = fields.CharEnumField(PlanChangeSource, max_length=16, default=PlanChangeSource.TENANT)
+    kind = fields.CharEnumField(PlanChangeKind, max_length=16)
+    status = fields.CharEnumField(PlanChangeStatus, max_length=16)
+    from_plan: fields.ForeignKeyRelation[Plan] = fields.ForeignKeyField(
+        "models.Plan", related_name="changes_from", on_delete=fields.RESTRICT
+    )
+    from_code = fields.CharField(max_length=64)
+    from_name = fields.CharField(max_length=200)
+    from_unit_price = fields.DecimalField(max_digits=12, decimal_places=2)  # monthly
+    to_plan: fields.ForeignKeyRelation[Plan] = fields.ForeignKeyField(
+        "models.Plan", related_name="changes_to", on_delete=fields.RESTRICT
+    )
+    to_code = fields.CharField(max_length=64)
+    to_name = fields.CharField(max_length=200)
+    to_unit_price = fields.DecimalField(max_digits=12, decimal_places=2)  # monthly
+    currency = fields.CharField(max_length=3)
+    change_fee = fields.DecimalField(max_digits=12, decimal_places=2)  # one-off, on the effective period
+    requested_at = fields.DatetimeField()
+    effective_at = fields.DatetimeField()  # upgrades: when asked; downgrades: the end of the period
+    applied_at = fields.DatetimeField(null=True)  # when the subscription row was moved (and admins told)
+    cancelled_at = fields.DatetimeField(null=True)
+    idempotency_key = fields.CharField(max_length=128, null=True)
+    request_fingerprint = fields.CharField(max_length=64, null=True)
+
+    tenant_id: str
+    user_id: str | None
+    from_plan_id: str
+    to_plan_id: str
+
+    class Meta:
+        table = "plan_change"
+        unique_together = (("tenant", "idempotency_key"),)
+        indexes = (("tenant_id", "effective_at"), ("status", "effective_at"))

@@ -32,6 +32,9 @@ class Plan(Model):
     storage_policy = fields.CharEnumField(StoragePolicy, max_length=16, default=StoragePolicy.HARD_CAP)
     overage_prices_per_gb: fields.Field[dict[str, str]] = fields.JSONField(default=dict)
     process_buffer_percent = fields.SmallIntField(default=33)  # allowance = credits x 30 x (1 + buffer)
+    # A one-off fee for changing to this plan, per currency (seed 002: a plan change "puede suponer
+    # costes"); none: free. Charged once, on the invoice of the period the change takes effect in.
+    change_fees: fields.Field[dict[str, str]] = fields.JSONField(default=dict, db_default={})
     is_active = fields.BooleanField(default=True)
     sort_order = fields.SmallIntField(default=0)
 
@@ -60,6 +63,9 @@ class AddOn(Model):
     # Conditions: an empty list of plans means every plan may buy it.
     eligible_plan_codes: fields.Field[list[str]] = fields.JSONField(default=list)
     max_quantity = fields.IntField(null=True)
+    # Sold only for these ERPs, each at its own prices ({"bling": {"BRL": "2490.00"}}); empty: sold for
+    # every ERP at ``prices``. Elsewhere it is quote-only (seed 002: "precios y disponibilidad por ERP").
+    erp_prices: fields.Field[dict[str, dict[str, str]]] = fields.JSONField(default=dict, db_default={})
     requires_add_on_codes: fields.Field[list[str]] = fields.JSONField(default=list)
     requires_configuration = fields.BooleanField(default=False)
     # [{"name": "api_token", "label": "API token", "secret": true, "required": true, "kind": "STRING|URL"}]

@@ -63,3 +63,19 @@ class CouponDuration(StrEnum):
     ONCE = "ONCE"  # the first charge only
     REPEATING = "REPEATING"  # the first ``duration_months`` monthly charges
     FOREVER = "FOREVER"
+
+
+class PlanChangeKind(StrEnum):
+    UPGRADE = "UPGRADE"  # the new plan costs at least as much per day: applies at once
+    DOWNGRADE = "DOWNGRADE"  # cheaper: scheduled for the end of the billing period
+
+
+class PlanChangeStatus(StrEnum):
+    SCHEDULED = "SCHEDULED"  # a downgrade waiting for the end of the period
+    APPLIED = "APPLIED"
+    CANCELLED = "CANCELLED"  # a scheduled downgrade withdrawn before it took effect
+
+
+class PlanChangeSource(StrEnum):
+    TENANT = "TENANT"  # an admin's changePlan
+    OPERATOR = "OPERATOR"  # the vendor's provisionEnvironment

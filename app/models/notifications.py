@@ -23,6 +23,8 @@ class OutboxEmail(Model):
     to_address = fields.CharField(max_length=254)
     subject = fields.CharField(max_length=300)
     body = fields.TextField()
+    # Files rendered when the e-mail is sent, by reference: [{"kind": "invoice_pdf", "invoice_id": ...}].
+    attachments: fields.Field[list[dict[str, str]]] = fields.JSONField(default=list, db_default=[])
     status = fields.CharEnumField(OutboxStatus, max_length=16, default=OutboxStatus.PENDING)
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField()

@@ -74,6 +74,15 @@ ERROR_CODE_DESCRIPTIONS: dict[Code, str] = {
     Code.CURRENCY_NOT_PRICED: "The plan has no price in this currency; `pricedCurrencies` lists them.",
     Code.CURRENCY_LOCKED: "The environment has add-ons contracted in its currency: it cannot change.",
     Code.EMAIL_TAKEN: "Another user (of this environment or another) already has this e-mail address.",
+    Code.PLAN_UNCHANGED: "The environment is already on this plan.",
+    Code.PLAN_CHANGE_PENDING: "A plan change is already scheduled for the end of the period: cancel it "
+    "(`cancelPlanChange`) before asking for another.",
+    Code.PLAN_CHANGE_CONFLICTS: "The environment would not fit the smaller plan: `conflicts` lists each "
+    "reason (credits, users, integrations in use, add-ons the plan does not sell).",
+    Code.NO_PLAN_CHANGE_PENDING: "There is no scheduled plan change to cancel.",
+    Code.NOT_SOLD_FOR_ERP: "The add-on is not sold for the environment's ERP: ask for a quote "
+    "(`requestQuote`).",
+    Code.QUOTE_NOT_NEEDED: "The add-on can be bought in the store for this environment: no quote is needed.",
 }
 
 ErrorCodeEnum = described_enum(

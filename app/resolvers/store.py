@@ -66,6 +66,10 @@ InvoiceLineKindEnum = described_enum(
         pricing.InvoiceLineKind.PLAN: "The plan, prorated by the days it was active in the period.",
         pricing.InvoiceLineKind.ADD_ON: "A monthly add-on, prorated by the days it was available in "
         "the period.",
+        pricing.InvoiceLineKind.PLAN_CHANGE: "A change of plan in the period: the difference of the "
+        "monthly prices, prorated from the day it took effect (counted whole) to the end of the period.",
+        pricing.InvoiceLineKind.CHANGE_FEE: "The one-off fee of a change of plan, billed in the period "
+        "the change takes effect in.",
         pricing.InvoiceLineKind.ONE_OFF: "A one-off item bought in the period, billed once in full.",
         pricing.InvoiceLineKind.STORAGE_OVERAGE: "Storage used above the effective limit, per started "
         "gigabyte (plans billed for overage).",

@@ -1,26 +1,30 @@
 """The invoice preview of a billing period (DESIGN.md 1: "Priced add-ons are added to the monthly
 bill from the contract date (the first bill is prorated by day). One-off items are billed once.")
 
-Lines: the plan, each monthly add-on prorated by the days it was available in the period
-(``contracted_at`` to ``ends_at``), the one-off items ordered in the period, the storage overage of
-OVERAGE plans (2.30 EUR per started GB over the effective storage limit, i.e. the included 10 GB
-plus storage packs, measured on the storage last reported by the connector; the limit is the one in
-force in that period, see ``limits_instant``: next period's preview bills the overage a cancelled
-pack will cause), then the coupon
-discounts of the orders whose coupon still covers the period. The total is the sum of the lines.
+Lines: the plan in force at the start of the period (``PlanChange`` rows keep every plan a tenant
+had); each change of plan taking effect in the period (the difference of the monthly prices from its
+day to the end of the period, and its change fee once: ``pricing.PlanChangeCharge``); each monthly
+add-on prorated by the days it was available in the period (``contracted_at`` to ``ends_at``); the
+one-off items ordered in the period; the storage overage of OVERAGE plans (2.30 EUR per started GB
+over the effective storage limit, i.e. the included 10 GB plus storage packs, measured on the storage
+last reported by the connector; the limit is the one in force in that period, see ``limits_instant``:
+next period's preview bills the overage a cancelled pack will cause); then the coupon discounts of the
+orders whose coupon still covers the period. The total is the sum of the lines.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from tortoise.expressions import Q
 
 from app import money
 from app.auth.principal import Principal
-from app.models.billing import AddOnSubscription
-from app.models.enums import Cadence, StoragePolicy
+from app.models.billing import AddOnSubscription, PlanChange
+from app.models.enums import Cadence, PlanChangeStatus, StoragePolicy
 from app.models.store import Order, OrderLine
+from app.models.tenancy import Tenant
 from app.services import coupons as coupon_rules
 from app.services import pricing
 from app.services.access import require_store_access
@@ -62,17 +66,57 @@ async def invoice_preview(
     require_store_access(principal, eligible_since=eligible_since)
     tenant = principal.tenant
     period = parse_period(period_name, anchor_day=tenant.billing_anchor_day, now=now)
+    return await tenant_invoice(tenant, period, now=now)
+
+
+def change_charge(change: PlanChange, currency: str) -> pricing.PlanChangeCharge:
+    return pricing.PlanChangeCharge(
+        from_code=change.from_code,
+        from_name=change.from_name,
+        from_price=money.Money.of(change.from_unit_price, currency),
+        to_code=change.to_code,
+        to_name=change.to_name,
+        to_price=money.Money.of(change.to_unit_price, currency),
+        effective_at=change.effective_at,
+        fee=money.Money.of(change.change_fee, currency),
+    )
+
+
+async def plan_history(tenant: Tenant) -> list[PlanChange]:
+    """Every change of the tenant's plan that took or will take effect, in the order they do."""
+    return (
+        await PlanChange.filter(tenant_id=tenant.id)
+        .exclude(status=PlanChangeStatus.CANCELLED)
+        .order_by("effective_at", "requested_at")
+    )
+
+
+async def tenant_invoice(
+    tenant: Tenant, period: BillingPeriod, *, now: dt.datetime, planned: Sequence[PlanChange] = ()
+) -> pricing.Invoice:
+    """The invoice of ``period`` as it stands at ``now``; ``planned``: changes of plan not yet saved
+    that it should hold too (a preview of one)."""
     view = await load_tenant_plan(tenant, now=limits_instant(period, now))
     currency = tenant.currency
     plan = view.subscription.plan
+    changes = sorted([*await plan_history(tenant), *planned], key=lambda change: change.effective_at)
 
+    started_at = view.subscription.started_at
+    opening = max(period.start_instant(), started_at)
+    before = [change for change in changes if change.effective_at <= opening]
+    if before:  # the plan in force when the period (or the subscription) starts
+        code, name, price = before[-1].to_code, before[-1].to_name, before[-1].to_unit_price
+    elif changes:
+        code, name, price = changes[0].from_code, changes[0].from_name, changes[0].from_unit_price
+    else:
+        code, name, price = plan.code, plan.name, plan_price(view.subscription, currency).amount
     recurring = [
         pricing.RecurringCharge(
-            code=plan.code,
-            name=f"Plan {plan.name}",
-            unit_price=plan_price(view.subscription, currency),
+            code=code,
+            name=f"Plan {name}",
+            unit_price=money.Money.of(price, currency),
             quantity=1,
-            start=view.subscription.started_at,
+            start=started_at,
             is_plan=True,
         )
     ]
@@ -151,4 +195,5 @@ async def invoice_preview(
         one_offs=one_offs,
         overage=overage,
         coupons=coupons,
+        plan_changes=[change_charge(change, currency) for change in changes],
     )

@@ -293,6 +293,8 @@ def summarize(
 
 class InvoiceLineKind(StrEnum):
     PLAN = "PLAN"
+    PLAN_CHANGE = "PLAN_CHANGE"
+    CHANGE_FEE = "CHANGE_FEE"
     ADD_ON = "ADD_ON"
     ONE_OFF = "ONE_OFF"
     STORAGE_OVERAGE = "STORAGE_OVERAGE"
@@ -324,6 +326,23 @@ class OneOffCharge:
     order_key: str
     coupon_applies: bool = False
     position: int = 0  # its line's position in the order
+
+
+@dataclass(frozen=True, slots=True)
+class PlanChangeCharge:
+    """A change of plan taking effect at ``effective_at``. From that day (counted whole, as a purchase's
+    day is) to the end of the period the invoice adds the difference of the monthly prices, prorated by
+    day; its fee is billed once, in the period it takes effect in. A change at the very start of a period
+    has no difference to add: that period's plan line is already the new plan's."""
+
+    from_code: str
+    from_name: str
+    from_price: Money  # per month
+    to_code: str
+    to_name: str
+    to_price: Money  # per month
+    effective_at: dt.datetime
+    fee: Money
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,6 +391,43 @@ def storage_overage_gb(used_bytes: int, included_mb: int) -> int:
     return StorageOverage(used_bytes, included_mb, Money.zero("EUR")).gigabytes
 
 
+def plan_change_lines(period: BillingPeriod, changes: Sequence[PlanChangeCharge]) -> list[InvoiceLine]:
+    """The lines ``changes`` add to the invoice of ``period`` (see ``PlanChangeCharge``)."""
+    lines: list[InvoiceLine] = []
+    start, end = period.start_instant(), period.end_instant()
+    for change in sorted(changes, key=lambda change: change.effective_at):
+        if not start <= change.effective_at < end:
+            continue
+        description = f"Plan change: {change.from_name} to {change.to_name}"
+        if change.effective_at > start:
+            days = days_left(period, change.effective_at.astimezone(dt.UTC).date())
+            difference = change.to_price - change.from_price
+            lines.append(
+                InvoiceLine(
+                    InvoiceLineKind.PLAN_CHANGE,
+                    change.to_code,
+                    description,
+                    1,
+                    difference,
+                    days,
+                    prorate(difference, days, period.days),
+                )
+            )
+        if change.fee.amount > 0:
+            lines.append(
+                InvoiceLine(
+                    InvoiceLineKind.CHANGE_FEE,
+                    change.to_code,
+                    f"{description} (change fee)",
+                    1,
+                    change.fee,
+                    None,
+                    change.fee,
+                )
+            )
+    return lines
+
+
 def compose_invoice(
     *,
     period: BillingPeriod,
@@ -380,9 +436,11 @@ def compose_invoice(
     one_offs: Sequence[OneOffCharge] = (),
     overage: StorageOverage | None = None,
     coupons: dict[str, OrderCoupon] | None = None,
+    plan_changes: Sequence[PlanChangeCharge] = (),
 ) -> Invoice:
-    """The invoice of ``period``: recurring charges prorated by the days they were available,
-    one-off charges, storage overage, then one discount line per discounted charge."""
+    """The invoice of ``period``: recurring charges prorated by the days they were available (the plan
+    first, then the plan changes of the period), one-off charges, storage overage, then one discount
+    line per discounted charge."""
     coupons = coupons or {}
     lines: list[InvoiceLine] = []
     by_order: dict[str, list[tuple[InvoiceLine, bool, int]]] = {}
@@ -403,6 +461,8 @@ def compose_invoice(
         lines.append(line)
         if charge.order_key is not None:
             by_order.setdefault(charge.order_key, []).append((line, charge.coupon_applies, charge.position))
+        if charge.is_plan:
+            lines += plan_change_lines(period, plan_changes)
     for item in one_offs:
         line = InvoiceLine(
             InvoiceLineKind.ONE_OFF,
