@@ -7,6 +7,7 @@ from tortoise.fields.data import JSON_DUMPS
 from uuid import uuid4
 from tortoise import fields
 from tortoise.indexes import Index
+from tortoise.migrations.constraints import UniqueConstraint
 
 class Migration(migrations.Migration):
     dependencies = [('models', '0004_adoption')]
@@ -109,5 +110,14 @@ class Migration(migrations.Migration):
             model_name='PlanSubscription',
             name='pending_change',
             field=fields.ForeignKeyField('models.PlanChange', source_field='pending_change_id', null=True, db_constraint=True, to_field='id', related_name='pending_for', on_delete=OnDelete.SET_NULL),
+        ),
+        ops.AddField(
+            model_name='QuoteRequest',
+            name='idempotency_key',
+            field=fields.CharField(null=True, max_length=128),
+        ),
+        ops.AddConstraint(
+            model_name='QuoteRequest',
+            constraint=UniqueConstraint(fields=('tenant', 'idempotency_key'), name=None),
         ),
     ]

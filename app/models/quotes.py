@@ -26,6 +26,8 @@ class QuoteRequest(Model):
     requested_by = fields.CharField(max_length=254)  # the e-mail of the user who asked
     created_at = fields.DatetimeField()
     handled_at = fields.DatetimeField(null=True)  # NULL: still waiting for the vendor
+    # The admin's retry of the same request finds this row instead of asking twice (issue 14).
+    idempotency_key = fields.CharField(max_length=128, null=True)
     # The operator key that marked it handled (the audit log has the same, with the time).
     handled_by: fields.ForeignKeyNullableRelation[OperatorKey] = fields.ForeignKeyField(
         "models.OperatorKey", related_name="handled_quote_requests", null=True, on_delete=fields.SET_NULL
@@ -37,3 +39,4 @@ class QuoteRequest(Model):
     class Meta:
         table = "quote_request"
         indexes = (("handled_at", "created_at"),)
+        unique_together = (("tenant", "idempotency_key"),)
