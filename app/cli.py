@@ -245,6 +245,23 @@ async def export_catalog(settings: Settings) -> str:
     return text
 
 
+async def issue_invoices(settings: Settings, period: str | None) -> list[str]:
+    """``tollgate invoices issue [--period YYYY-MM]``: issue what is due (idempotent); a line per invoice."""
+    from app.services import invoice_issuing
+    from app.services.invoices import InvalidPeriod
+
+    async def work() -> list[invoice_issuing.Issued]:
+        return await invoice_issuing.issue_due_invoices(SystemClock().now(), period_name=period)
+
+    try:
+        issued: list[invoice_issuing.Issued] = await _with_orm(settings, work)
+    except InvalidPeriod as invalid:
+        raise CommandError(invalid.message) from None
+    return [
+        f"{item.number}  {item.tenant_slug}  {item.period}  {item.total} {item.currency}" for item in issued
+    ]
+
+
 def serve(settings: Settings, host: str, port: int, demo: bool) -> None:
     import uvicorn
 
@@ -319,6 +336,15 @@ def build_parser() -> argparse.ArgumentParser:
     catalog_apply.add_argument("--dry-run", action="store_true", help="print the changes, apply nothing")
     catalog_commands.add_parser("export", help="print the catalog on sale as a catalog file")
 
+    invoices_parser = commands.add_parser("invoices", help="issued invoices")
+    invoices_commands = invoices_parser.add_subparsers(dest="invoices_command", required=True)
+    invoices_issue = invoices_commands.add_parser(
+        "issue", help="issue the invoices of ended billing periods now (idempotent)"
+    )
+    invoices_issue.add_argument(
+        "--period", default=None, help="YYYY-MM: that period for every tenant (default: whatever is due)"
+    )
+
     export_parser = commands.add_parser("export-schema", help="print the GraphQL SDL")
     export_parser.add_argument(
         "--operator", action="store_true", help="the operator API's schema (operator.graphql)"
@@ -372,6 +398,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(apply_catalog(settings, args.file, args.dry_run))
     elif args.command == "catalog" and args.catalog_command == "export":
         print(asyncio.run(export_catalog(settings)), end="")
+    elif args.command == "invoices" and args.invoices_command == "issue":
+        lines = asyncio.run(issue_invoices(settings, args.period))
+        print("\n".join([*lines, f"{len(lines)} invoice(s) issued."]))
     elif args.command == "export-schema" and args.operator:
         from app.resolvers.operator.schema import operator_schema
 

@@ -30,6 +30,7 @@ from app.clock import Clock, SystemClock
 from app.db import tortoise_config
 from app.edge.graphiql import graphiql_asset, graphiql_page
 from app.edge.graphql_app import TollgateGraphQL
+from app.edge.invoice_download import invoice_pdf_endpoint
 from app.edge.live_sessions import LiveSessions
 from app.edge.operator_app import OperatorGraphQL
 from app.edge.persisted_queries import allowlist_rule, load_manifest
@@ -46,6 +47,7 @@ from app.schema import schema as default_schema
 from app.services import catalog_apply, figures_cache, invalidation, plan_cache
 from app.services.alert_publisher import PendingAlertsTask
 from app.services.figures_cache import FiguresCache
+from app.services.invoice_issuing import InvoiceIssuingTask
 from app.services.lifecycle import AddOnLifecycleTask
 from app.services.plan_cache import PlanCache
 from app.services.secrets import box_from_settings
@@ -213,6 +215,14 @@ def create_app(
                     broadcaster=services.broadcaster,
                 )
                 await stack.enter_async_context(lifecycle.running())
+                # The invoices of ended billing periods, once each even with several instances (issue 14).
+                if settings.invoice_issue_interval_seconds > 0:
+                    issuing = InvoiceIssuingTask(
+                        clock=clock,
+                        interval=settings.invoice_issue_interval_seconds,
+                        on_enqueued=dispatcher.wake,
+                    )
+                    await stack.enter_async_context(issuing.running())
             if limiter_redis is not None:
                 stack.push_async_callback(limiter_redis.aclose)
             yield
@@ -224,6 +234,7 @@ def create_app(
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         Route("/operator/graphql", operator_graphql, methods=["POST"]),
+        Route("/invoices/{number}.pdf", invoice_pdf_endpoint, methods=["GET"]),
     ]
     if settings.graphiql:
         routes += [Route("/graphiql", graphiql_page), Route("/graphiql/assets/{name}", graphiql_asset)]

@@ -17,7 +17,9 @@ from strawberry.tools import merge_types
 from app.edge import fast_path
 from app.edge.query_limits import QueryLimits, limits_extension
 from app.observability import OperationMetrics, current_request_id, log_rejected_document
-from app.resolvers import account, addons, catalog, metering, scalars, store
+from app.resolvers import account, addons, catalog, metering, orders, quotes, scalars, sizing, store
+from app.resolvers import invoices as issued_invoices
+from app.resolvers import plan_changes as plan_change_resolvers
 from app.resolvers.errors import exception_handlers
 from app.resolvers.permissions import describe_access
 from app.services.errors import DomainError, ErrorCode
@@ -26,8 +28,24 @@ from app.services.errors import DomainError, ErrorCode
 ECHO_MAX = 100
 
 # Each domain module contributes its own root classes; add new domains here.
-QUERIES: tuple[type, ...] = (catalog.Query, account.Query, store.Query, addons.Query, metering.Query)
-MUTATIONS: tuple[type, ...] = (store.Mutation, addons.Mutation, metering.Mutation)
+QUERIES: tuple[type, ...] = (
+    catalog.Query,
+    account.Query,
+    store.Query,
+    addons.Query,
+    metering.Query,
+    issued_invoices.Query,
+    sizing.Query,
+    orders.Query,
+    plan_change_resolvers.Query,
+)
+MUTATIONS: tuple[type, ...] = (
+    store.Mutation,
+    addons.Mutation,
+    metering.Mutation,
+    quotes.Mutation,
+    plan_change_resolvers.Mutation,
+)
 SUBSCRIPTIONS: tuple[type, ...] = (metering.Subscription,)
 
 for _root in (*QUERIES, *MUTATIONS, *SUBSCRIPTIONS):

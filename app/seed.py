@@ -70,6 +70,7 @@ class DemoTenant:
     anchor_day: int
     plan_code: str
     add_ons: tuple[tuple[str, int, int], ...]  # (add-on code, quantity, days ago contracted)
+    erp: str | None = None  # the ERP the environment runs (the Start Pack is sold per ERP)
 
 
 DEMO_TENANTS = (
@@ -81,6 +82,7 @@ DEMO_TENANTS = (
         1,
         "storefront-m",
         (("storage-10gb", 1, 75), ("report-sales-dashboard", 1, 40), ("credits-1000", 1, 12)),
+        "holded",  # a Spanish ERP: the Start Pack is quote-only there
     ),
     DemoTenant(
         "nova",
@@ -90,8 +92,9 @@ DEMO_TENANTS = (
         10,
         "erp-pro",
         (("users-5", 1, 120), ("integration-mercado-livre", 1, 30), ("extra-tax-id", 2, 8)),
+        "bling",
     ),
-    DemoTenant("legacy", "Legacy Comércio", "BRL", utc(2021, 5, 20), 1, "erp-start", ()),
+    DemoTenant("legacy", "Legacy Comércio", "BRL", utc(2021, 5, 20), 1, "erp-start", (), "tiny"),
 )
 
 
@@ -126,6 +129,7 @@ async def seed_demo(*, now: dt.datetime) -> SeedResult:
                 currency=demo.currency,
                 created_at=demo.created_at,
                 billing_anchor_day=demo.anchor_day,
+                erp=demo.erp,
             )
             for role in (Role.ADMIN, Role.MEMBER):
                 local = role.value.lower()

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
 
     # How often the add-on lifecycle task looks for add-ons that ended (the "disabled today" e-mail).
     lifecycle_interval_seconds: float = Field(default=60.0, gt=0)
+    # How often the invoice task looks for ended billing periods to issue (issue 14); 0: never (when
+    # ``tollgate invoices issue`` runs from a scheduler instead).
+    invoice_issue_interval_seconds: float = Field(default=300.0, ge=0, le=86400)
     # An e-mail being sent is held this long; if its sender dies, another instance takes it over after it.
     outbox_lease_seconds: float = Field(default=120, gt=0, le=3600)
     # Webhooks (docs/webhooks.md): a receiver slower than this to answer is retried later; a delivery being

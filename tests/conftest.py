@@ -26,7 +26,7 @@ from app.auth.tokens import issue_user_token
 from app.clock import FrozenClock
 from app.main import create_app
 from app.models import MODEL_MODULES
-from app.models.tenancy import User
+from app.models.tenancy import Tenant, User
 from app.seed import SeedResult, seed_demo
 from app.settings import Settings
 
@@ -148,6 +148,13 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def demo(db: TortoiseContext, clock: FrozenClock) -> SeedResult:
     return await seed_demo(now=clock.now())
+
+
+@pytest.fixture
+async def acme_runs_bling(demo: SeedResult) -> None:
+    """The Start Pack is sold per ERP, not for acme's (holded, quote-only): modules that buy it as acme
+    (in euros, at 490.00) make acme a bling environment, where it sells at that price."""
+    await Tenant.filter(slug="acme").update(erp="bling")
 
 
 @dataclass

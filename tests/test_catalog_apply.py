@@ -256,10 +256,10 @@ def test_the_command_refuses_an_invalid_file_with_every_error_and_exit_2(
     result = tollgate("catalog", "apply", str(bad), env=cli_env)
     assert result.returncode == 2
     errors = result.stderr.splitlines()
-    assert errors[0].startswith(f"{bad}:67: add_ons[0]: missing required key 'category'")
-    assert errors[1].startswith(f"{bad}:73: add_ons[0].categroy: unknown key 'categroy' (did you mean")
+    assert errors[0].startswith(f"{bad}:69: add_ons[0]: missing required key 'category'")
+    assert errors[1].startswith(f"{bad}:75: add_ons[0].categroy: unknown key 'categroy' (did you mean")
     assert (
-        errors[2] == f"{bad}:74: add_ons[0].prices.EUR: not a decimal amount with at most 2 decimals: '1.505'"
+        errors[2] == f"{bad}:76: add_ons[0].prices.EUR: not a decimal amount with at most 2 decimals: '1.505'"
     )
     assert "nothing applied" in errors[-1]
     assert result.stdout == ""

@@ -67,8 +67,10 @@ async def wait_until(condition: Any) -> None:
 
 
 def restarted_app(settings: Settings, clock: FrozenClock) -> Starlette:
-    """A new process of the gateway: its own dispatcher, the same database."""
-    return create_app(settings, clock=clock, manage_orm=False, run_background_tasks=True)
+    """A new process of the gateway: its own dispatcher, the same database (and no invoice issuing: its
+    e-mails are not the ones these tests count; tests/api/test_issued_invoices.py covers them)."""
+    quiet = settings.model_copy(update={"invoice_issue_interval_seconds": 0})
+    return create_app(quiet, clock=clock, manage_orm=False, run_background_tasks=True)
 
 
 async def all_sent() -> bool:

@@ -21,12 +21,15 @@ from tortoise.migrations.api.migrate import migrate as run_migrations
 from app.db import tortoise_config
 from app.migrate import migrate_database
 from app.models import MODEL_MODULES
-from app.models.billing import AddOnSubscription, PlanSubscription
+from app.models.billing import AddOnSubscription, PlanChange, PlanSubscription
 from app.models.catalog import AddOn, Plan
 from app.models.enums import AddOnStatus
+from app.models.invoices import IssuedInvoice
 from app.models.metering import LimitAlert
 from app.models.store import Cart
 from app.models.tenancy import Tenant, User
+from app.services.invoices import tenant_invoice
+from app.services.periods import period_containing
 from app.settings import Settings
 from tests.conftest import database_url
 
@@ -112,7 +115,8 @@ async def test_a_database_made_by_the_first_migration_upgrades_with_its_data_int
     """A database of the previous release (0001 applied, data in it) migrates forward: rows kept, the
     alerts it already published live marked published (never pushed again), carts without a quote, a
     cancelled add-on spelled CANCELLING (0003), plan subscriptions keeping their plan's price and catalog
-    texts as their English entries (0004)."""
+    texts as their English entries (0004), no change fee, ERP prices, pending plan change or attachment,
+    and an empty plan history that bills the plan as before (0005)."""
     settings = Settings(database_url=fresh_database_url)
     await run_migrations(config=tortoise_config(settings), target="models.0001_initial")
     sqlite = fresh_database_url.startswith("sqlite")
@@ -183,5 +187,13 @@ async def test_a_database_made_by_the_first_migration_upgrades_with_its_data_int
         assert (await AddOn.get(id=add_on)).names == {"en": "1 user"}
         assert (old_tenant.locale, old_tenant.erp) == ("en", None)
         assert (await User.get(id=user)).external_id is None
+        # 0005: nothing billed differently, nothing pending.
+        assert (old_plan.change_fees, (await AddOn.get(id=add_on)).erp_prices) == ({}, {})
+        assert contracted.pending_change_id is None
+        assert not await PlanChange.filter(tenant_id=tenant).exists()
+        assert not await IssuedInvoice.filter(tenant_id=tenant).exists()
+        period = period_containing(at + dt.timedelta(days=10), 5)  # the first whole period
+        invoice = await tenant_invoice(old_tenant, period, now=at)
+        assert [(line.code, line.amount.amount) for line in invoice.lines] == [("pro", Decimal("69.90"))]
     finally:
         await Tortoise.close_connections()

@@ -126,7 +126,11 @@ class TollgateGraphQL(GraphQL[Context, None]):
             return None
         principal = await context.optional_principal()
         currency = principal.tenant.currency if principal else self.settings.default_currency
-        return self.catalog_cache.key(query, request_data.operation_name, request_data.variables, currency)
+        # Prices and availability of add-ons sold per ERP depend on the caller's ERP too.
+        erp = (principal.tenant.erp or "") if principal else ""
+        return self.catalog_cache.key(
+            query, request_data.operation_name, request_data.variables, f"{currency}|{erp}"
+        )
 
     async def _execute_fast(
         self, request_adapter: AsyncHTTPRequestAdapter, context: Context, request_data: GraphQLRequestData

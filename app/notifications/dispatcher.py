@@ -16,7 +16,8 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime
 
@@ -29,8 +30,18 @@ from app.models.enums import OutboxStatus
 from app.models.notifications import OutboxEmail
 from app.notifications.mailer import Mailer
 from app.observability import OUTBOX_DELIVERIES
+from app.services.invoice_issuing import INVOICE_PDF
+from app.services.invoice_pdf import invoice_pdf
 
 logger = logging.getLogger("tollgate.outbox")
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    filename: str
+    maintype: str
+    subtype: str
+    content: bytes
 
 
 def is_transient(error: Exception) -> bool:
@@ -93,7 +104,7 @@ class OutboxDispatcher:
 
     async def _deliver(self, row: OutboxEmail) -> int:
         try:
-            await self.mailer.send(self._message(row))
+            await self.mailer.send(self._message(row, await self._attachments(row)))
         except Exception as error:  # any delivery failure is retried later
             attempts = row.attempts + 1
             # An SMTP server that is down loses nothing: the message waits (backoff capped at an hour)
@@ -115,7 +126,21 @@ class OutboxDispatcher:
         OUTBOX_DELIVERIES.labels(outcome="sent").inc()
         return 1
 
-    def _message(self, row: OutboxEmail) -> EmailMessage:
+    async def _attachments(self, row: OutboxEmail) -> list[Attachment]:
+        """The files of ``row``'s attachment references, rendered now (invoice_pdf: the invoice's PDF).
+        A reference to nothing fails the delivery (retried, then DEAD) rather than send a mail without it."""
+        files: list[Attachment] = []
+        for reference in row.attachments or []:
+            if reference.get("kind") != INVOICE_PDF:
+                raise ValueError(f"unknown attachment kind {reference.get('kind')!r}")
+            rendered = await invoice_pdf(reference["invoice_id"])
+            if rendered is None:
+                raise ValueError(f"no invoice {reference['invoice_id']!r} to attach")
+            invoice, content = rendered
+            files.append(Attachment(f"{invoice.number}.pdf", "application", "pdf", content))
+        return files
+
+    def _message(self, row: OutboxEmail, attachments: Sequence[Attachment] = ()) -> EmailMessage:
         message = EmailMessage()
         message["From"] = self.mail_from
         message["To"] = row.to_address
@@ -123,6 +148,10 @@ class OutboxDispatcher:
         message["Date"] = format_datetime(row.created_at)
         message["Message-ID"] = f"<{row.id}@tollgate>"
         message.set_content(row.body)
+        for file in attachments:
+            message.add_attachment(
+                file.content, maintype=file.maintype, subtype=file.subtype, filename=file.filename
+            )
         return message
 
     @contextlib.asynccontextmanager

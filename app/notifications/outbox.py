@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.models.enums import Role
 from app.models.notifications import OutboxEmail
@@ -45,6 +45,9 @@ class Email:
     subject: str
     body: str
     dedupe_key: str | None = None  # the same key is queued once, ever
+    # Files rendered when the e-mail is sent, by reference (the dispatcher renders them):
+    # [{"kind": "invoice_pdf", "invoice_id": "..."}].
+    attachments: list[dict[str, str]] = field(default_factory=list)
 
 
 async def enqueue(emails: list[Email], *, now: dt.datetime, tenant_id: uuid.UUID | str | None = None) -> None:
@@ -63,6 +66,7 @@ async def enqueue(emails: list[Email], *, now: dt.datetime, tenant_id: uuid.UUID
                 subject=email.subject,
                 body=email.body,
                 dedupe_key=None if email.dedupe_key is None else fitted_key(email.dedupe_key),
+                attachments=list(email.attachments),
                 next_attempt_at=now,
                 created_at=now,
             )
@@ -82,7 +86,13 @@ async def admin_addresses(tenant_id: uuid.UUID | str) -> list[str]:
 
 
 async def notify_admins(
-    tenant_id: uuid.UUID | str, *, subject: str, body: str, now: dt.datetime, dedupe_key: str | None = None
+    tenant_id: uuid.UUID | str,
+    *,
+    subject: str,
+    body: str,
+    now: dt.datetime,
+    dedupe_key: str | None = None,
+    attachments: list[dict[str, str]] | None = None,
 ) -> int:
     """E-mail every admin of the tenant (DESIGN.md 1: admins are told of every subscription change)."""
     addresses = await admin_addresses(tenant_id)
@@ -93,6 +103,7 @@ async def notify_admins(
                 subject=subject,
                 body=body,
                 dedupe_key=recipient_key(dedupe_key, address) if dedupe_key else None,
+                attachments=list(attachments or []),
             )
             for address in addresses
         ],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.scalars import JSON
@@ -24,6 +24,9 @@ from app.resolvers.errors import NoActivePlanError, NotAdminError, NotEligibleEr
 from app.resolvers.permissions import IsAuthenticated, allow
 from app.services import cart, integrations, subscriptions
 from app.services.access import is_store_eligible
+
+if TYPE_CHECKING:
+    from app.resolvers.plan_changes import PlanChange
 
 RoleEnum = described_enum(
     Role,
@@ -236,6 +239,18 @@ class MyPlan:
         description="The add-ons counting now (ACTIVE or CANCELLING)."
     )
     monthly_total: Money = strawberry.field(description="Plan price plus the monthly add-ons.")
+    pending_change_id: strawberry.Private[object | None] = None
+
+    @strawberry.field(
+        description="The downgrade scheduled for the end of the billing period (cancelPlanChange withdraws "
+        "it); null when none."
+    )
+    async def pending_plan_change(
+        self,
+    ) -> Annotated[PlanChange, strawberry.lazy("app.resolvers.plan_changes")] | None:
+        from app.resolvers.plan_changes import pending_of
+
+        return await pending_of(self.pending_change_id)
 
     @classmethod
     def of(cls, view: subscriptions.TenantPlan) -> MyPlan:
@@ -253,6 +268,7 @@ class MyPlan:
             features=view.features,
             active_add_ons=add_ons,
             monthly_total=Money.of(total),
+            pending_change_id=view.subscription.pending_change_id,
         )
 
 

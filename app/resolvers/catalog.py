@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any
 
 import strawberry
@@ -12,8 +13,9 @@ from app.models.enums import AddOnCategory, Cadence, StoragePolicy
 from app.resolvers import ids
 from app.resolvers.common import Limits, Money, described_enum
 from app.resolvers.context import Info
+from app.resolvers.errors import Error, ErrorCodeEnum, register_errors
 from app.services import catalog as catalog_service
-from app.services.errors import NotFound
+from app.services.errors import ErrorCode, NotFound
 from app.services.integrations import SettingKind, SettingSpec
 from app.services.limits import Limits as LimitsValue
 
@@ -62,6 +64,61 @@ IntegrationSettingKindEnum = described_enum(
         SettingKind.BOOLEAN: "True or false.",
     },
 )
+
+
+class AddOnAvailabilityStatus(StrEnum):
+    PURCHASABLE = "PURCHASABLE"
+    QUOTE_ONLY = "QUOTE_ONLY"
+
+
+AddOnAvailabilityStatusEnum = described_enum(
+    AddOnAvailabilityStatus,
+    "AddOnAvailabilityStatus",
+    "Whether an environment can buy an add-on in the store or must ask for a quote.",
+    {
+        AddOnAvailabilityStatus.PURCHASABLE: "Sold for the environment's ERP: it can go in the cart (its "
+        "`conditions` still apply).",
+        AddOnAvailabilityStatus.QUOTE_ONLY: "Not sold for the environment's ERP: ask for a quote with "
+        "`requestQuote`.",
+    },
+)
+
+
+@strawberry.type(description="The add-on is not sold for the environment's ERP: ask for a quote instead.")
+class NotSoldForErpError(Error):
+    add_on_code: str = strawberry.field(description="The add-on concerned.")
+    erp: str | None = strawberry.field(
+        default=None, description="The environment's ERP; null when it has none recorded."
+    )
+    sold_for_erps: list[str] = strawberry.field(
+        default_factory=list, description="The ERPs the add-on is sold for in the store."
+    )
+
+
+register_errors({catalog_service.NotSoldForErp: NotSoldForErpError})
+
+
+@strawberry.type(description="The prices of an add-on for the environments running one ERP.")
+class ErpPrices:
+    erp: str = strawberry.field(description='The ERP\'s name ("bling").')
+    prices: list[Money] = strawberry.field(
+        description="The price of one unit in every currency it is sold in."
+    )
+
+
+@strawberry.type(
+    description="Whether the caller's environment can buy the add-on in the store (by its ERP; the plan "
+    "and quantity conditions are in `conditions`)."
+)
+class AddOnAvailability:
+    status: AddOnAvailabilityStatusEnum = strawberry.field(  # type: ignore[valid-type]
+        description='PURCHASABLE, or QUOTE_ONLY: show a "request a quote" button.'
+    )
+    reason: ErrorCodeEnum | None = strawberry.field(  # type: ignore[valid-type]
+        description="Why it cannot be bought (NOT_SOLD_FOR_ERP); null when PURCHASABLE."
+    )
+    message: str | None = strawberry.field(description="The reason in a sentence; null when PURCHASABLE.")
+    erp: str | None = strawberry.field(description="The environment's ERP; null when none is recorded.")
 
 
 async def display_currency(info: Info, requested: str | None) -> str:
@@ -234,14 +291,62 @@ class AddOn:
 
     @strawberry.field(
         description="The price of one unit, monthly or once for ONE_OFF items; null when the add-on is not "
-        "sold in that currency."
+        "sold in that currency. For a signed-in environment, the price for its ERP (`erpPrices`), null "
+        "where it is quote-only; for anonymous callers, the list price (`prices`)."
     )
     async def price(self, info: Info, currency: CurrencyArgument = None) -> Money | None:
-        return priced(self.model.prices, await display_currency(info, currency))
+        principal = await info.context.optional_principal()
+        prices = (
+            catalog_service.prices_for(self.model, principal.tenant.erp) if principal else self.model.prices
+        )
+        if prices is None:
+            return None
+        return priced(prices, await display_currency(info, currency))
 
-    @strawberry.field(description="The price of one unit in every currency the add-on is sold in.")
+    @strawberry.field(
+        description="The list price of one unit in every currency the add-on is sold in; an add-on sold per "
+        "ERP is charged its ERP's prices (`erpPrices`)."
+    )
     def prices(self) -> list[Money]:
         return all_prices(self.model.prices)
+
+    @strawberry.field(
+        description="The ERPs the add-on is sold for in the store; empty means every ERP. Elsewhere it is "
+        "quote-only (`requestQuote`)."
+    )
+    def sold_for_erps(self) -> list[str]:
+        return catalog_service.sold_for_erps(self.model)
+
+    @strawberry.field(
+        description="The prices per ERP of an add-on sold per ERP (by ERP name); empty otherwise."
+    )
+    def erp_prices(self) -> list[ErpPrices]:
+        return [
+            ErpPrices(erp=erp, prices=all_prices(self.model.erp_prices[erp]))
+            for erp in catalog_service.sold_for_erps(self.model)
+        ]
+
+    @strawberry.field(
+        description="Whether the caller's environment can buy it in the store or must ask for a quote; null "
+        "for anonymous callers."
+    )
+    async def availability(self, info: Info) -> AddOnAvailability | None:
+        principal = await info.context.optional_principal()
+        if principal is None:
+            return None
+        erp = principal.tenant.erp
+        try:
+            catalog_service.require_sold_for(self.model, erp)
+        except catalog_service.NotSoldForErp as refused:
+            return AddOnAvailability(
+                status=AddOnAvailabilityStatus.QUOTE_ONLY,
+                reason=ErrorCode.NOT_SOLD_FOR_ERP,
+                message=refused.message,
+                erp=erp,
+            )
+        return AddOnAvailability(
+            status=AddOnAvailabilityStatus.PURCHASABLE, reason=None, message=None, erp=erp
+        )
 
     @strawberry.field(description="What one unit adds to the effective limits.")
     def increments(self) -> Limits:

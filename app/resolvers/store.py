@@ -14,8 +14,8 @@ from app.auth import scopes
 from app.auth.principal import Principal
 from app.models import store as store_models
 from app.models.enums import CouponDuration, CouponKind
-from app.resolvers.account import ActiveAddOn, MyPlan
-from app.resolvers.catalog import AddOn, CadenceEnum
+from app.resolvers.account import ActiveAddOn, MyPlan, UserAccount
+from app.resolvers.catalog import AddOn, CadenceEnum, NotSoldForErpError
 from app.resolvers.common import BillingPeriod, Money, described_enum
 from app.resolvers.context import Info
 from app.resolvers.errors import (
@@ -456,7 +456,11 @@ class RemoveCouponSuccess:
 
 _ACCESS = NotAdminError | NotEligibleError | NoActivePlanError
 _CONDITIONS = (
-    AddOnUnavailableError | QuantityAboveMaximumError | NotAvailableForPlanError | RequiredAddOnMissingError
+    AddOnUnavailableError
+    | QuantityAboveMaximumError
+    | NotAvailableForPlanError
+    | RequiredAddOnMissingError
+    | NotSoldForErpError
 )
 _COUPON = (
     CouponNotFoundError
@@ -548,6 +552,34 @@ class OrderLine:
         )
 
 
+@strawberry.type(description="The coupon an order redeemed, with its terms as they were at checkout.")
+class OrderCoupon:
+    code: str = strawberry.field(description="The coupon's code, in capitals.")
+    kind: CouponKindEnum = strawberry.field(  # type: ignore[valid-type]
+        description="A percentage or an amount off."
+    )
+    percent_off: Decimal | None = strawberry.field(description="The percentage off (PERCENT coupons).")
+    amount_off: Money | None = strawberry.field(
+        description="The amount off, in the order's currency (FIXED coupons)."
+    )
+    duration: CouponDurationEnum = strawberry.field(  # type: ignore[valid-type]
+        description="How long it keeps discounting the items bought."
+    )
+    duration_months: int | None = strawberry.field(description="The months discounted (REPEATING coupons).")
+
+    @classmethod
+    def of(cls, snapshot: dict[str, Any], currency: str) -> OrderCoupon:
+        terms = coupon_service.terms_from_snapshot(snapshot)
+        return cls(
+            code=terms.code,
+            kind=terms.kind,
+            percent_off=terms.percent_off,
+            amount_off=Money.of(money.Money.of(terms.amount_off, currency)) if terms.amount_off else None,
+            duration=terms.duration,
+            duration_months=terms.duration_months,
+        )
+
+
 @strawberry.type(description="A confirmed purchase, with the figures it was charged at.")
 class Order:
     id: strawberry.ID = strawberry.field(description="The order's id.")
@@ -563,10 +595,23 @@ class Order:
     one_off_total: Money = strawberry.field(description="The one-off items, billed once.")
     new_monthly_total: Money = strawberry.field(description="The monthly price afterwards, before coupons.")
     period: BillingPeriod = strawberry.field(description="The billing period it was bought in.")
+    currency: str = strawberry.field(description='The currency it was charged in (ISO 4217: "EUR").')
+    coupon: OrderCoupon | None = strawberry.field(
+        description="The coupon redeemed, with its terms at checkout; null: none."
+    )
+    placed_by: UserAccount | None = strawberry.field(
+        description="The admin who confirmed it; null when that user was deleted since."
+    )
 
     @classmethod
-    def of(cls, result: checkout_service.CheckoutResult, active: dict[str, ActiveAddOn]) -> Order:
-        """``active``: the add-ons it activated, by subscription id (loaded with the order, in one query)."""
+    def of(
+        cls,
+        result: checkout_service.CheckoutResult,
+        active: dict[str, ActiveAddOn],
+        placed_by: UserAccount | None = None,
+    ) -> Order:
+        """``active``: the add-ons it activated, by subscription id (loaded with the order, in one query);
+        ``placed_by``: the user who confirmed it, when known (``orders`` loads it with the order)."""
         order = result.order
         currency = order.currency
 
@@ -582,6 +627,9 @@ class Order:
                 OrderLine.of(line, currency, active.get(str(line.subscription_id))) for line in result.lines
             ],
             coupon_code=str(terms["code"]) if terms else None,
+            currency=currency,
+            placed_by=placed_by,
+            coupon=OrderCoupon.of(terms, currency) if terms else None,
             subtotal=amount(order.subtotal),
             discount=amount(order.discount),
             total=amount(order.total),
@@ -627,7 +675,10 @@ class CheckoutSuccess:
     ) -> CheckoutSuccess:
         active = {str(s.id): ActiveAddOn.of(s, now=now) for s in result.subscriptions}
         return cls(
-            order=Order.of(result, active),
+            # Only its own admin may replay a checkout (IdempotencyKeyReused otherwise): the caller placed it.
+            order=Order.of(
+                result, active, placed_by=UserAccount.of(principal.user) if principal.user else None
+            ),
             active_add_ons=list(active.values()),
             replayed=result.replayed,
             principal=principal,

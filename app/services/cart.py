@@ -37,7 +37,7 @@ from app.models.store import Cart, CartLine, CartStatus, OrderLine
 from app.services import coupons as coupon_rules
 from app.services import pricing
 from app.services.access import require_store_access
-from app.services.catalog import MAX_CODE_LENGTH, plausible_code
+from app.services.catalog import MAX_CODE_LENGTH, plausible_code, prices_for, require_sold_for
 from app.services.errors import DomainError, ErrorCode, InvalidInput, NotFound, UnsupportedCurrency
 from app.services.subscriptions import TenantPlan, load_tenant_plan
 
@@ -97,16 +97,28 @@ class CartView:
     coupon_changed: bool = False  # its terms are no longer those shown when it was applied
 
 
-def catalog_price(add_on: AddOn, currency: str) -> money.Money:
+def catalog_price(add_on: AddOn, currency: str, erp: str | None) -> money.Money:
+    """The price of one unit for an environment in ``currency`` running ``erp`` (an add-on sold per
+    ERP: its ERP's price, ``NotSoldForErp`` where it is quote-only)."""
+    prices = require_sold_for(add_on, erp)
     try:
-        return money.price_in(add_on.prices, currency)
+        return money.price_in(prices, currency)
     except money.UnsupportedCurrencyError:
         raise UnsupportedCurrency(
             f"{add_on.name} is not sold in {currency}.",
             field="addOnCode",
             currency=currency,
-            available_currencies=sorted(add_on.prices),
+            available_currencies=sorted(prices),
         ) from None
+
+
+def current_price(add_on: AddOn, currency: str, erp: str | None) -> money.Money | None:
+    """The catalog price now for this environment; None when it cannot be bought (withdrawn, not sold
+    in the currency or for the ERP)."""
+    prices = prices_for(add_on, erp) if add_on.is_active else None
+    if prices is None or currency not in prices:
+        return None
+    return money.price_in(prices, currency)
 
 
 def plan_price(subscription: PlanSubscription, currency: str) -> money.Money:
@@ -186,6 +198,7 @@ async def check_conditions(
             raise AddOnUnavailable(
                 f"{add_on.name} ({add_on.code}) is no longer sold.", field=field, add_on_code=add_on.code
             )
+        require_sold_for(add_on, view.tenant.erp, field=field)  # its ERP may have changed since
         if add_on.eligible_plan_codes and plan_code not in add_on.eligible_plan_codes:
             raise NotAvailableForPlan(
                 f"{add_on.name} is available for the plans {', '.join(add_on.eligible_plan_codes)} only.",
@@ -303,10 +316,7 @@ async def build_view(view: TenantPlan, cart: Cart | None, now: dt.datetime) -> C
     currency = view.tenant.currency
     line_views = []
     for line in lines:
-        current = None
-        if line.add_on.is_active and currency in line.add_on.prices:
-            current = money.price_in(line.add_on.prices, currency)
-        line_views.append(CartLineView(line, current))
+        line_views.append(CartLineView(line, current_price(line.add_on, currency, view.tenant.erp)))
     changed = coupon is not None and cart is not None and coupon_rules.terms_changed(cart.coupon_terms, terms)
     return CartView(cart, line_views, coupon, summarize_lines(view, lines, terms, now), changed)
 
@@ -362,7 +372,7 @@ async def add_to_cart(
     view = await _access(principal, eligible_since, now)
     quantity = validate_quantity(quantity)
     add_on = await add_on_on_sale(add_on_code)
-    price = catalog_price(add_on, view.tenant.currency)
+    price = catalog_price(add_on, view.tenant.currency, view.tenant.erp)
     lines = await _lines_of(await _open_cart(principal))
     existing = next((line for line in lines if line.add_on_id == add_on.id), None)
     in_cart = {line.add_on.code for line in lines} | {add_on.code}
@@ -442,7 +452,7 @@ async def update_cart_item(
     if cart is None or line is None:
         raise NotFound(f"{add_on_code[:MAX_CODE_LENGTH]!r} is not in the cart.", field="addOnCode")
     await check_conditions(view, [(line.add_on, quantity)], in_cart={line.add_on.code for line in lines})
-    price = catalog_price(line.add_on, view.tenant.currency)
+    price = catalog_price(line.add_on, view.tenant.currency, view.tenant.erp)
     async with in_transaction():
         held = await _hold_open(cart, now)
         if held is None:

@@ -6,10 +6,51 @@ import re
 
 from app.models.catalog import AddOn, Plan
 from app.models.enums import AddOnCategory
-from app.services.errors import NotFound, shown
+from app.services.errors import DomainError, ErrorCode, NotFound, shown
 
 MAX_CODE_LENGTH = 64  # AddOn.code
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class NotSoldForErp(DomainError):
+    """The add-on is sold for some ERPs only, and not for the environment's (or it has none):
+    the environment may ask for a quote instead (``requestQuote``)."""
+
+    code = ErrorCode.NOT_SOLD_FOR_ERP
+    default_message = "This add-on is not sold for the environment's ERP: ask for a quote."
+
+
+def sold_for_erps(add_on: AddOn) -> list[str]:
+    """The ERPs the add-on is sold for, sorted; empty: every ERP (at its ``prices``)."""
+    return sorted(add_on.erp_prices)
+
+
+def prices_for(add_on: AddOn, erp: str | None) -> dict[str, str] | None:
+    """The add-on's prices for an environment running ``erp``: its ERP's own prices when the add-on is
+    sold per ERP, else its ``prices``; None when it is not sold for that ERP (or the environment has
+    none): quote-only."""
+    if not add_on.erp_prices:
+        return dict(add_on.prices)
+    if erp is None or erp not in add_on.erp_prices:
+        return None
+    return dict(add_on.erp_prices[erp])
+
+
+def require_sold_for(add_on: AddOn, erp: str | None, *, field: str = "addOnCode") -> dict[str, str]:
+    """``prices_for``, or ``NotSoldForErp`` naming the add-on, the ERP and the ERPs it is sold for."""
+    prices = prices_for(add_on, erp)
+    if prices is None:
+        erps = sold_for_erps(add_on)
+        running = f"the ERP {erp}" if erp else "an environment without an ERP"
+        raise NotSoldForErp(
+            f"{add_on.name} is sold in the store for {', '.join(erps)} only, not for {running}: "
+            "ask for a quote (requestQuote).",
+            field=field,
+            add_on_code=add_on.code,
+            erp=erp,
+            sold_for_erps=erps,
+        )
+    return prices
 
 
 async def list_plans() -> list[Plan]:

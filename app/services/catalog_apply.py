@@ -122,6 +122,7 @@ def plan_row(spec: PlanSpec, order: int) -> dict[str, Any]:
         "storage_policy": spec.storage_policy,
         "overage_prices_per_gb": _prices(spec.overage_per_gb),
         "process_buffer_percent": spec.process_buffer_percent,
+        "change_fees": _prices(spec.change_fee),
         "sort_order": order,
     }
 
@@ -156,6 +157,7 @@ def add_on_row(spec: AddOnSpec, order: int) -> dict[str, Any]:
             }
             for setting in spec.configuration
         ],
+        "erp_prices": {erp: _prices(prices) for erp, prices in spec.erp_prices.items()},
         "sort_order": order,
     }
 
@@ -344,6 +346,8 @@ def _plan_document(plan: Plan) -> dict[str, Any]:
     }
     if plan.storage_policy == StoragePolicy.OVERAGE:
         document["overage_per_gb"] = dict(plan.overage_prices_per_gb)
+    if plan.change_fees:
+        document["change_fee"] = dict(plan.change_fees)
     return document
 
 
@@ -372,4 +376,6 @@ def _add_on_document(add_on: AddOn) -> dict[str, Any]:
     }
     if add_on.max_quantity is not None:
         document["max_quantity"] = add_on.max_quantity
+    if add_on.erp_prices:
+        document["erp_prices"] = {erp: dict(prices) for erp, prices in sorted(add_on.erp_prices.items())}
     return document

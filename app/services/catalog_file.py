@@ -43,6 +43,7 @@ _LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _SETTING_NAME = r"^[a-z][a-z0-9_]{0,63}$"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_ERP = r"^[a-z0-9-]{1,64}$"  # an ERP's name in erp_prices: a lowercase slug ("bling", "sap-b1")
 
 Path_ = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
@@ -110,6 +111,7 @@ Description = Annotated[
     str, BeforeValidator(_no_control), Field(min_length=1, max_length=MAX_DESCRIPTION_LENGTH)
 ]
 Count = Annotated[int, Field(ge=0, le=2_000_000_000)]
+Erp = Annotated[str, Field(pattern=_ERP)]
 
 
 class _Spec(BaseModel):
@@ -133,6 +135,7 @@ class PlanSpec(_Spec):
     storage_policy: Annotated[StoragePolicy, Field(strict=False)] = StoragePolicy.HARD_CAP
     overage_per_gb: Prices = Field(default_factory=dict)
     process_buffer_percent: Annotated[int, Field(ge=0, le=1000)] = 33
+    change_fee: Prices = Field(default_factory=dict)  # once, on changing to this plan; none: free
 
 
 class Increments(_Spec):
@@ -168,6 +171,8 @@ class AddOnSpec(_Spec):
     requires: list[Code] = Field(default_factory=list)
     max_quantity: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
     configuration: list[ConfigurationFieldSpec] = Field(default_factory=list)
+    # Sold only for these ERPs, each at its own prices; none: sold for every ERP at ``prices``.
+    erp_prices: dict[Erp, Prices] = Field(default_factory=dict)
 
 
 class _Document(_Spec):
@@ -261,6 +266,8 @@ class _Reader:
                     "only a plan with storage_policy OVERAGE has overage prices",
                     key_line=True,
                 )
+            if plan.change_fee:
+                self.check_prices(("plans", index, "change_fee"), plan.change_fee, currencies)
         for index, add_on in add_ons:
             self.check_item(("add_ons", index), add_on.name, add_on.description, currencies, locales)
             self.check_prices(("add_ons", index, "prices"), add_on.prices, currencies)
@@ -272,6 +279,14 @@ class _Reader:
                             f"a free add-on costs nothing: {amount} is not 0",
                         )
             self.check_unique_names(("add_ons", index, "configuration"), add_on.configuration)
+            if add_on.free and add_on.erp_prices:
+                self.error(
+                    ("add_ons", index, "erp_prices"),
+                    "a free add-on is free for every ERP: remove erp_prices",
+                    key_line=True,
+                )
+            for erp, prices in add_on.erp_prices.items():
+                self.check_prices(("add_ons", index, "erp_prices", erp), prices, currencies)
         self.check_unique_codes("plans", plans)
         self.check_unique_codes("add_ons", add_ons)
         self.check_references(plans, add_ons, _codes(document.plans), _codes(document.add_ons))
@@ -295,7 +310,15 @@ class _Reader:
     def report(self, model: type[BaseModel], path: Path_, problem: Any) -> None:
         where = path + tuple(problem["loc"])
         kind = problem["type"]
-        if kind == "missing":
+        if where and where[-1] == "[key]":  # a mapping's key (an ERP's name): its own line
+            if kind == "string_pattern_mismatch" and "erp_prices" in where:
+                message = "not an ERP name (lowercase letters, digits and hyphens, at most 64): " + _shown(
+                    where[-2]
+                )
+            else:
+                message = _message(problem)
+            self.error(where[:-1], message, key_line=True)
+        elif kind == "missing":
             self.error(where[:-1], f"missing required key {where[-1]!r}")
         elif kind == "extra_forbidden":
             self.error(

@@ -257,7 +257,7 @@ async def _place_order(
     changes = []
     for line in lines:
         seen = money.Money.of(line.unit_price, line.currency)
-        current = money.price_in(line.add_on.prices, currency) if currency in line.add_on.prices else None
+        current = cart_rules.current_price(line.add_on, currency, view.tenant.erp)
         if current != seen:
             changes.append(PriceChange(line.add_on.code, line.add_on.name, seen, current))
     if changes:

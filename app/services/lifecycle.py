@@ -30,6 +30,7 @@ from app.services import alerts, audit, usage_reports, webhook_events
 from app.services.errors import DomainError, ErrorCode, NotFound
 from app.services.limits import Limits
 from app.services.locks import lock_tenant
+from app.services.plan_changes import apply_due_plan_changes
 from app.services.webhook_events import EventType
 
 logger = logging.getLogger("tollgate.lifecycle")
@@ -157,6 +158,8 @@ class AddOnLifecycleTask:
 
     async def run_once(self) -> int:
         announced = await notify_ended_add_ons(self.clock.now(), broadcaster=self.broadcaster)
+        # The downgrades scheduled for the end of a period: same cadence, same once-only claims.
+        announced += await apply_due_plan_changes(self.clock.now(), broadcaster=self.broadcaster)
         if announced and self.on_enqueued is not None:
             self.on_enqueued()
         return announced

@@ -59,6 +59,7 @@ from app.services.cursors import Page
 from app.services.errors import DomainError, ErrorCode, InvalidInput, NotFound, shown
 from app.services.locks import lock_tenant
 from app.services.plan_cache import PlanCache, plan_changed
+from app.services.plan_changes import record_operator_change
 from app.services.webhook_events import EventType, emit
 
 SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
@@ -408,6 +409,9 @@ async def _contract(
             tenant=tenant, plan=plan, started_at=started_at, unit_price=price, currency=tenant.currency
         )
         return
+    if subscription.plan_id != plan.id:
+        # Kept in the plan history the invoices bill from; a change the tenant scheduled is withdrawn.
+        await record_operator_change(tenant, subscription, plan, new_price=price, now=now)
     # The start stays: billing periods follow the anchor day, not the change.
     await PlanSubscription.filter(id=subscription.id).update(
         plan_id=plan.id, unit_price=price, currency=tenant.currency

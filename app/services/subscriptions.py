@@ -11,9 +11,9 @@ import orjson
 from tortoise.expressions import Q
 
 from app.auth.principal import Principal
-from app.models.billing import AddOnSubscription, PlanSubscription
+from app.models.billing import AddOnSubscription, PlanChange, PlanSubscription
 from app.models.catalog import AddOn
-from app.models.enums import PlanSubscriptionStatus
+from app.models.enums import PlanChangeStatus, PlanSubscriptionStatus
 from app.models.tenancy import Tenant
 from app.services.access import require_store_access
 from app.services.errors import NoActivePlan
@@ -46,10 +46,13 @@ async def active_plan(tenant: Tenant, *, now: dt.datetime) -> TenantPlan | None:
 
 
 async def load_tenant_plan(tenant: Tenant, *, now: dt.datetime) -> TenantPlan:
-    """The plan, the add-ons counting at ``now`` and the effective limits, in two queries."""
+    """The plan, the add-ons counting at ``now`` and the effective limits, in two queries (three while a
+    plan change is scheduled: from its ``effective_at`` on, its plan is the one in force)."""
     subscription = await PlanSubscription.get_or_none(tenant_id=tenant.id).select_related("plan")
     if subscription is None or subscription.status != PlanSubscriptionStatus.ACTIVE:
         raise NoActivePlan()
+    if subscription.pending_change_id is not None:  # one more query, only while a change is scheduled
+        await _apply_pending_change(subscription, now)
     add_ons = (
         await AddOnSubscription.filter(counting_at(now), tenant_id=tenant.id)
         .select_related("add_on")
@@ -66,6 +69,20 @@ async def load_tenant_plan(tenant: Tenant, *, now: dt.datetime) -> TenantPlan:
         period=period_containing(now, tenant.billing_anchor_day),
         at=now,
     )
+
+
+async def _apply_pending_change(subscription: PlanSubscription, now: dt.datetime) -> None:
+    """From its ``effective_at`` on, a scheduled change's plan is in force, even before the task that
+    moves the row (``plan_changes.apply_due_plan_changes``) has run: the row is changed here, in memory."""
+    change = await PlanChange.get_or_none(
+        id=subscription.pending_change_id, status=PlanChangeStatus.SCHEDULED
+    ).select_related("to_plan")
+    if change is None or change.effective_at > now:
+        return
+    subscription.plan = change.to_plan
+    subscription.unit_price = change.to_unit_price
+    subscription.currency = change.currency
+    subscription.pending_change_id = None  # in force: no longer pending
 
 
 # The add-ons that loaded plans point to, one instance per catalog row as it was read (see shared_add_on).

@@ -86,9 +86,20 @@ MATRIX: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {
     "Query.myPlan": (f"{{ r: myPlan {SELECTION} }}", {}, STORE_READ),
     "Query.cart": (f"{{ r: cart {SELECTION} }}", {}, STORE_READ),
     "Query.invoicePreview": (f"{{ r: invoicePreview {SELECTION} }}", {}, STORE_READ),
+    "Query.invoices": (f"{{ r: invoices(first: 5) {SELECTION} }}", {}, STORE_READ),
+    "Query.invoice": (
+        f'{{ r: invoice(number: "NOVA-2026-0001") {SELECTION} }}',
+        {},
+        row(UNAUTH, "NOT_FOUND", NOT_ADMIN, tenant=NOT_ADMIN),
+    ),
     "Query.cancellationPreview": (
         f"query($id: ID!) {{ r: cancellationPreview(activeAddOnId: $id) {SELECTION} }}",
         {"id": "$id"},
+        STORE_READ,
+    ),
+    "Query.planChangePreview": (
+        f'{{ r: planChangePreview(planCode: "erp-start") {SELECTION} }}',
+        {},
         STORE_READ,
     ),
     "Query.creditUsage": (
@@ -102,6 +113,12 @@ MATRIX: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {
         row(UNAUTH, FORBID, FORBID, quota=D),
     ),
     "Query.alerts": ("{ r: alerts(first: 5) { totalCount nodes { id } } }", {}, ALERTS),
+    "Query.planRecommendation": (
+        f"{{ r: planRecommendation(counts: {{variants: 340}}) {SELECTION} }}",
+        {},
+        PUBLIC,
+    ),
+    "Query.orders": (f"{{ r: orders(first: 5) {SELECTION} }}", {}, STORE_READ),
     "Mutation.addToCart": (f'mutation {{ r: addToCart(addOnCode: "users-1") {SELECTION} }}', {}, STORE_WRITE),
     "Mutation.updateCartItem": (
         f'mutation {{ r: updateCartItem(addOnCode: "users-1", quantity: 2) {SELECTION} }}',
@@ -124,6 +141,11 @@ MATRIX: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {
         {},
         row(UNAUTH, "CART_EMPTY", NOT_ADMIN),
     ),
+    "Mutation.requestQuote": (
+        f'mutation {{ r: requestQuote(addOnCode: "start-pack") {SELECTION} }}',
+        {},
+        row(UNAUTH, "QUOTE_NOT_NEEDED", NOT_ADMIN),  # nova runs bling, where the Start Pack is sold
+    ),
     "Mutation.cancelAddOn": (
         f"mutation($id: ID!) {{ r: cancelAddOn(activeAddOnId: $id) {SELECTION} }}",
         {"id": "$id"},
@@ -133,6 +155,16 @@ MATRIX: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {
         f"mutation($id: ID!) {{ r: undoCancellation(activeAddOnId: $id) {SELECTION} }}",
         {"id": "$id"},
         row(UNAUTH, "ADD_ON_NOT_CANCELLED", NOT_ADMIN),
+    ),
+    "Mutation.changePlan": (
+        f'mutation {{ r: changePlan(planCode: "erp-start", idempotencyKey: "matrix-1") {SELECTION} }}',
+        {},
+        STORE_WRITE,  # nova's admin schedules the downgrade
+    ),
+    "Mutation.cancelPlanChange": (
+        f"mutation {{ r: cancelPlanChange {SELECTION} }}",
+        {},
+        row(UNAUTH, "NO_PLAN_CHANGE_PENDING", NOT_ADMIN),
     ),
     "Mutation.configureIntegration": (
         "mutation($id: ID!, $s: JSON!) "

@@ -54,7 +54,12 @@ async def test_each_currency_has_its_own_answer(cached: GraphQLClient) -> None:
 
     assert price_of(anonymous, "users-1")["currency"] == "EUR"
     assert price_of(nova, "users-1") == {"amount": "24.90", "currency": "BRL"}
-    assert acme == anonymous
+    # The same answer but for the Start Pack, sold per ERP: quote-only (no price) for acme's ERP.
+    assert price_of(acme, "start-pack") is None
+    assert price_of(anonymous, "start-pack") == {"amount": "490.00", "currency": "EUR"}
+    without_start_pack = [a for a in anonymous["data"]["addOns"] if a["code"] != "start-pack"]
+    assert [a for a in acme["data"]["addOns"] if a["code"] != "start-pack"] == without_start_pack
+    assert acme["data"]["plans"] == anonymous["data"]["plans"]
 
 
 async def test_documents_that_are_not_only_the_catalog_are_never_reused(cached: GraphQLClient) -> None:

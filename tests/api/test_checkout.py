@@ -26,6 +26,9 @@ from tests.api.test_store import ADMIN, CART, add, apply, eur
 from tests.conftest import GraphQLClient, count_queries
 from tests.smtp import SmtpServer
 
+# The Start Pack is sold per ERP: acme buys it here as a bling environment (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("acme_runs_bling")
+
 MONEY = "{ amount currency }"
 CHECKOUT = f"""
 mutation($key: String!) {{

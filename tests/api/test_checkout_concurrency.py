@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+import pytest
+
 from app.models.audit import AuditEntry
 from app.models.billing import AddOnSubscription
 from app.models.catalog import AddOn
@@ -18,6 +20,9 @@ from app.seed import SeedResult
 from tests.api.test_checkout import CHECKOUT, checkout
 from tests.api.test_store import add, apply
 from tests.conftest import GraphQLClient
+
+# The Start Pack is sold per ERP: acme buys it here as a bling environment (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("acme_runs_bling")
 
 RACERS = 8
 

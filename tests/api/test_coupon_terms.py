@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from app.models.coupons import Coupon
 from app.seed import SeedResult
 from tests.api.test_checkout import checkout
 from tests.api.test_invoice_preview import preview
 from tests.api.test_store import ADMIN, CART, add, apply, eur
 from tests.conftest import GraphQLClient
+
+# The Start Pack is sold per ERP: acme buys it here as a bling environment (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("acme_runs_bling")
 
 
 def cart_discounts(cart: dict[str, Any]) -> dict[str, str]:

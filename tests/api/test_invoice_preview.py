@@ -25,6 +25,9 @@ from tests.api.test_checkout import checkout
 from tests.api.test_store import ADMIN, add, apply, eur
 from tests.conftest import GraphQLClient
 
+# The Start Pack is sold per ERP: acme buys it here as a bling environment (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("acme_runs_bling")
+
 INVOICE = """
 query($period: String) {
   invoicePreview(period: $period) {

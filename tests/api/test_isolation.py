@@ -22,7 +22,7 @@ from app.schema import schema
 from app.seed import SeedResult
 from tests.conftest import GraphQLClient
 
-PUBLIC = {"Query.plans", "Query.addOns", "Query.addOn"}
+PUBLIC = {"Query.plans", "Query.addOns", "Query.addOn", "Query.planRecommendation"}
 ROOTS = ("Query", "Mutation", "Subscription")
 
 

@@ -23,6 +23,9 @@ from app.seed import SeedResult
 from app.services import cart as cart_service
 from tests.conftest import GraphQLClient, count_queries
 
+# The Start Pack is sold per ERP: acme buys it here as a bling environment (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("acme_runs_bling")
+
 MONEY = "{ amount currency }"
 CART_FIELDS = f"""
   id

@@ -27,6 +27,9 @@ from tests.api.test_store import CART, add, apply
 from tests.conftest import GraphQLClient
 from tests.smtp import SmtpServer
 
+# The Start Pack is sold per ERP: acme buys it here as a bling environment (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("acme_runs_bling")
+
 MY_PLAN = """
 { myPlan { ... on MyPlan {
   effectiveLimits { storageBytes users integrations credits }

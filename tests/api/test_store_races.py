@@ -27,6 +27,9 @@ from tests.api.test_checkout import CHECKOUT
 from tests.api.test_store import ADD, ADMIN, APPLY_COUPON, REMOVE, REMOVE_COUPON, UPDATE
 from tests.conftest import GraphQLClient, instances_sharing_redis, post_to
 
+# The Start Pack is sold per ERP: acme buys it here as a bling environment (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("acme_runs_bling")
+
 Post = Callable[[int, str, dict[str, Any], str], Awaitable[dict[str, Any]]]
 
 
