@@ -87,8 +87,9 @@ class Migration(migrations.Migration):
                 ('cancelled_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('idempotency_key', fields.CharField(null=True, max_length=128)),
                 ('request_fingerprint', fields.CharField(null=True, max_length=64)),
+                ('cancel_idempotency_key', fields.CharField(null=True, max_length=128)),
             ],
-            options={'table': 'plan_change', 'app': 'models', 'unique_together': (('tenant', 'idempotency_key'),), 'indexes': [Index(fields=['tenant_id', 'effective_at']), Index(fields=['status', 'effective_at'])], 'pk_attr': 'id', 'table_description': "One change of a tenant's plan, kept for ever: the invoices bill the plan in force on each day from"},
+            options={'table': 'plan_change', 'app': 'models', 'unique_together': (('tenant', 'idempotency_key'), ('tenant', 'cancel_idempotency_key')), 'indexes': [Index(fields=['tenant_id', 'effective_at']), Index(fields=['status', 'effective_at'])], 'pk_attr': 'id', 'table_description': "One change of a tenant's plan, kept for ever: the invoices bill the plan in force on each day from"},
             bases=['Model'],
         ),
         ops.AddField(

@@ -131,6 +131,8 @@ class PlanChange(Model):
     cancelled_at = fields.DatetimeField(null=True)
     idempotency_key = fields.CharField(max_length=128, null=True)
     request_fingerprint = fields.CharField(max_length=64, null=True)
+    # The key of the cancelPlanChange that withdrew it: that call's retry answers with this change.
+    cancel_idempotency_key = fields.CharField(max_length=128, null=True)
 
     tenant_id: str
     user_id: str | None
@@ -139,5 +141,5 @@ class PlanChange(Model):
 
     class Meta:
         table = "plan_change"
-        unique_together = (("tenant", "idempotency_key"),)
+        unique_together = (("tenant", "idempotency_key"), ("tenant", "cancel_idempotency_key"))
         indexes = (("tenant_id", "effective_at"), ("status", "effective_at"))

@@ -32,7 +32,6 @@ from tortoise.transactions import in_transaction
 from app import money
 from app.auth.principal import Principal
 from app.broadcast import Broadcaster
-from app.models.audit import AuditEntry
 from app.models.billing import PlanChange, PlanSubscription
 from app.models.catalog import Plan
 from app.models.enums import PlanChangeKind, PlanChangeSource, PlanChangeStatus, PlanSubscriptionStatus
@@ -354,7 +353,7 @@ def _plan_data(tenant: Tenant, change: PlanChange) -> dict[str, object]:
     }
 
 
-async def _emit_applied(tenant: Tenant, change: PlanChange, *, now: dt.datetime) -> None:
+async def emit_plan_changed(tenant: Tenant, change: PlanChange, *, now: dt.datetime) -> None:
     await webhook_events.emit(
         EventType.PLAN_CHANGED, tenant_id=tenant.id, data=_plan_data(tenant, change), now=now
     )
@@ -455,7 +454,7 @@ async def change_plan(
                     plan_id=terms.new_plan.id, unit_price=terms.new_price.amount, currency=tenant.currency
                 )
                 raised = await usage_reports.reevaluate_alerts(tenant, now=now)
-                await _emit_applied(tenant, change, now=now)
+                await emit_plan_changed(tenant, change, now=now)
                 subject = f"Plan changed: {change.from_name} to {change.to_name}"
                 body = upgraded_email_body(change, terms, tenant_name=tenant.name, actor=actor)
             else:
@@ -497,23 +496,6 @@ async def change_plan(
 # --- Cancelling a scheduled change -------------------------------------------------------------
 
 
-async def _cancelled_with(tenant: Tenant, key: str) -> PlanChange | None:
-    """The change a cancellation with ``key`` withdrew, if one did (its retry gets the same answer)."""
-    entries = (
-        await AuditEntry.filter(tenant_id=tenant.id, action="plan_change.cancel")
-        .order_by("-created_at")
-        .limit(50)
-    )
-    for entry in entries:
-        if (
-            isinstance(entry.details, dict)
-            and entry.details.get("idempotency_key") == key
-            and entry.subject_id
-        ):
-            return await PlanChange.get_or_none(id=entry.subject_id, tenant_id=tenant.id)
-    return None
-
-
 async def cancel_plan_change(
     principal: Principal,
     *,
@@ -535,8 +517,8 @@ async def cancel_plan_change(
         change = await _scheduled_change(subscription)
         if change is None or change.effective_at <= now:
             if key is not None:
-                done = await _cancelled_with(tenant, key)
-                if done is not None:
+                done = await PlanChange.get_or_none(tenant_id=tenant.id, cancel_idempotency_key=key)
+                if done is not None:  # the retry of a cancellation that was made
                     return done
             if change is not None:
                 raise NoPlanChangePending(
@@ -545,7 +527,7 @@ async def cancel_plan_change(
                 )
             raise NoPlanChangePending()
         await PlanChange.filter(id=change.id, status=PlanChangeStatus.SCHEDULED).update(
-            status=PlanChangeStatus.CANCELLED, cancelled_at=now
+            status=PlanChangeStatus.CANCELLED, cancelled_at=now, cancel_idempotency_key=key
         )
         await PlanSubscription.filter(id=subscription.id, pending_change_id=change.id).update(
             pending_change_id=None
@@ -642,7 +624,7 @@ async def apply_due_plan_changes(
                 to_plan=change.to_code,
                 effective_at=change.effective_at.isoformat(),
             )
-            await _emit_applied(tenant, change, now=now)
+            await emit_plan_changed(tenant, change, now=now)
         applied.append(tenant)
     for tenant in applied:  # after the commits
         await plan_changed(tenant.id, cache=plan_cache, broadcaster=broadcaster)

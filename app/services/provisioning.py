@@ -50,16 +50,15 @@ from app.auth.principal import (
 )
 from app.auth.scopes import ALL_SCOPES
 from app.broadcast import Broadcaster
-from app.models.billing import AddOnSubscription, PlanSubscription
+from app.models.billing import AddOnSubscription, PlanChange, PlanSubscription
 from app.models.catalog import Plan
 from app.models.enums import Role
 from app.models.tenancy import ApiKey, Tenant, User
-from app.services import cursors, invalidation, operator_audit, webhook_events
+from app.services import cursors, invalidation, operator_audit, plan_changes, webhook_events
 from app.services.cursors import Page
 from app.services.errors import DomainError, ErrorCode, InvalidInput, NotFound, shown
 from app.services.locks import lock_tenant
 from app.services.plan_cache import PlanCache, plan_changed
-from app.services.plan_changes import record_operator_change
 from app.services.webhook_events import EventType, emit
 
 SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
@@ -338,10 +337,13 @@ async def _upsert_environment(ctx: Provisioning, slug: str, values: dict[str, An
             setattr(tenant, _TENANT_FIELDS[name], new)
     await tenant.save()
     assert plan is not None
+    change = None
     if "planCode" in changes or "currency" in changes:
-        await _contract(tenant, subscription, plan, now=ctx.now)
-    if "planCode" in changes:
-        await _emit_plan_change(tenant, changes["planCode"][0], plan.code, now=ctx.now)
+        change = await _contract(tenant, subscription, plan, now=ctx.now)
+    if change is not None:
+        await plan_changes.emit_plan_changed(tenant, change, now=ctx.now)
+    elif "planCode" in changes:  # a first subscription: no plan it changed from
+        await _emit_plan_change(tenant, None, plan.code, now=ctx.now)
     await operator_audit.record(
         ctx.operator,
         "tenant.update",
@@ -399,8 +401,9 @@ async def _require_no_add_ons_in(tenant: Tenant, *, now: dt.datetime) -> None:
 
 async def _contract(
     tenant: Tenant, subscription: PlanSubscription | None, plan: Plan, *, now: dt.datetime
-) -> None:
-    """The environment's subscription on ``plan``, at the plan's price in its currency today."""
+) -> PlanChange | None:
+    """The environment's subscription on ``plan``, at the plan's price in its currency today; the change of
+    plan it made, if it made one."""
     price = Decimal(plan.prices[tenant.currency])
     if subscription is None:
         # A new environment's subscription starts with it (a past creation date: an environment moved in).
@@ -408,14 +411,18 @@ async def _contract(
         await PlanSubscription.create(
             tenant=tenant, plan=plan, started_at=started_at, unit_price=price, currency=tenant.currency
         )
-        return
+        return None
+    change = None
     if subscription.plan_id != plan.id:
         # Kept in the plan history the invoices bill from; a change the tenant scheduled is withdrawn.
-        await record_operator_change(tenant, subscription, plan, new_price=price, now=now)
+        change = await plan_changes.record_operator_change(
+            tenant, subscription, plan, new_price=price, now=now
+        )
     # The start stays: billing periods follow the anchor day, not the change.
     await PlanSubscription.filter(id=subscription.id).update(
         plan_id=plan.id, unit_price=price, currency=tenant.currency
     )
+    return change
 
 
 async def _emit_plan_change(tenant: Tenant, from_code: str | None, to_code: str, *, now: dt.datetime) -> None:

@@ -216,7 +216,7 @@ async def test_an_update_says_what_changed_and_audits_it(operator: OperatorClien
 
 
 async def test_a_change_of_plan_moves_the_subscription_and_emits_plan_and_limits_events(
-    operator: OperatorClient, demo: SeedResult
+    operator: OperatorClient, demo: SeedResult, clock: FrozenClock
 ) -> None:
     await provision(operator)
     result = await provision(operator, planCode="erp-pro")
@@ -234,6 +234,13 @@ async def test_a_change_of_plan_moves_the_subscription_and_emits_plan_and_limits
         "environment": "loja-nova",
         "from_plan_code": "erp-start",
         "to_plan_code": "erp-pro",
+        "kind": "UPGRADE",
+        "source": "OPERATOR",
+        "effective_at": clock.now().isoformat(),
+        "currency": "BRL",
+        "from_unit_price": "149.90",
+        "to_unit_price": "349.90",
+        "change_fee": "0.00",
     }
     erp_pro = await Plan.get(code="erp-pro")
     assert events["limits.changed"]["limits"]["credits"] == erp_pro.credits
