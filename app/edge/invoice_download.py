@@ -4,7 +4,7 @@ The caller is authenticated exactly as on ``/graphql`` (the request ``Context``'
 keys, user tokens, IdP tokens, through the app's credential cache). Answers, as JSON errors shaped like
 the API's (``{"errors": [{"message", "extensions": {"code"}}]}``): 401 without or with bad credentials,
 403 for a member or an API key, 404 for an unknown number or another tenant's (the same answer: numbers
-leak nothing).
+leak nothing), 429 over the caller's request budget (the same bucket as its ``/graphql`` requests).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from app.edge.rate_limit import RateLimited, caller_of, charge, client_address
 from app.models.invoices import IssuedInvoice
 from app.resolvers.context import Context
 from app.services.errors import ErrorCode, Unauthenticated
@@ -37,10 +38,22 @@ async def invoice_pdf_endpoint(request: Request) -> Response:
         clock=request.app.state.clock,
         services=request.app.state.services,
     )
+    graphql = request.app.state.graphql
+    refusal: Response | None = None
     try:
         principal = await context.principal()
     except Unauthenticated as failure:
-        return error(401, ErrorCode.UNAUTHENTICATED, str(failure))
+        principal = None
+        refusal = error(401, ErrorCode.UNAUTHENTICATED, str(failure))
+    try:  # charged like a /graphql request: to the verified caller, else to the address
+        address = client_address(request.scope, graphql.trusted_proxies)
+        await charge(graphql.rate_limiter, caller_of(principal, address))
+    except RateLimited as refused:
+        response = JSONResponse({"errors": [refused.error()]}, status_code=429)
+        response.headers["Retry-After"] = str(refused.retry_after)
+        return response
+    if refusal is not None:
+        return refusal
     if principal is None:
         return error(401, ErrorCode.UNAUTHENTICATED, "Use 'Authorization: Bearer <token>'.")
     if not principal.is_admin:

@@ -9,8 +9,10 @@ currency code ("1,234.50 EUR"); issue 16 localises them.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
+from collections import OrderedDict
 from decimal import Decimal
 from typing import Any
 
@@ -81,8 +83,23 @@ async def invoice_pdf(invoice_id: uuid.UUID | str) -> tuple[IssuedInvoice, bytes
     return invoice, await pdf_of(invoice)
 
 
+# Rendered PDFs by invoice id: an issued invoice never changes, so neither does its PDF. Bounded (about
+# 3 KB each); rendering one takes tens of milliseconds of CPU, off the event loop.
+_RENDERED: OrderedDict[str, bytes] = OrderedDict()
+RENDERED_MAX = 256
+
+
 async def pdf_of(invoice: IssuedInvoice) -> bytes:
     """The PDF of ``invoice`` (its tenant loaded or not)."""
+    key = str(invoice.id)
+    if key in _RENDERED:
+        _RENDERED.move_to_end(key)
+        return _RENDERED[key]
     await invoice.fetch_related("tenant", "lines")
     lines = sorted(invoice.lines, key=lambda line: line.position)
-    return render_pdf(invoice, invoice.tenant.name, lines)
+    # fpdf2 is pure Python: a thread keeps the event loop answering other requests meanwhile.
+    content = await asyncio.to_thread(render_pdf, invoice, invoice.tenant.name, lines)
+    _RENDERED[key] = content
+    while len(_RENDERED) > RENDERED_MAX:
+        _RENDERED.popitem(last=False)
+    return content

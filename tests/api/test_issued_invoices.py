@@ -555,3 +555,33 @@ async def test_a_running_gateway_issues_what_is_due_unless_told_not_to(
         "LEGACY-2026-0001",
         "NOVA-2026-0001",
     ]
+
+
+async def test_pdf_downloads_share_the_callers_request_budget_and_render_once(
+    gql: GraphQLClient, demo: SeedResult, settings: Settings, clock: FrozenClock, monkeypatch: Any
+) -> None:
+    from app.services import invoice_pdf
+    from tests.api.test_rate_limiting import bearer, limited_client
+
+    clock.set(PERIOD_END)
+    await invoice_issuing.issue_due_invoices(clock.now())
+    renders: list[str] = []
+    original = invoice_pdf.render_pdf
+
+    def counting(invoice: Any, tenant_name: str, lines: list[Any]) -> bytes:
+        renders.append(invoice.number)
+        return original(invoice, tenant_name, lines)
+
+    monkeypatch.setattr(invoice_pdf, "render_pdf", counting)
+    admin = bearer(await gql.token_for(ACME))
+    async with limited_client(settings, clock) as client:  # 3 requests, then 1 a second
+        path = "/invoices/ACME-2026-0001.pdf"
+        answers = [await client.get(path, headers=admin) for _ in range(4)]
+        forged = [await client.get(path, headers=bearer("tg_x_y")) for _ in range(4)]
+
+    assert [answer.status_code for answer in answers] == [200, 200, 200, 429]
+    assert answers[3].json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    assert answers[0].content == answers[2].content
+    assert renders == ["ACME-2026-0001"]  # an issued invoice never changes: rendered once
+    # A forged credential is charged to its address, and refused.
+    assert [answer.status_code for answer in forged] == [401, 401, 401, 429]
