@@ -87,8 +87,21 @@ query Invoices {{
 """
 
 
+def compact(value: Any, indent: str = "") -> str:
+    """JSON, each value on one line when it fits in 100 characters (an invoice line, a money amount)."""
+    flat = json.dumps(value, ensure_ascii=False)
+    if len(indent) + len(flat) <= 100 or not isinstance(value, dict | list) or not value:
+        return flat
+    inner = indent + "  "
+    if isinstance(value, list):
+        items = [inner + compact(item, inner) for item in value]
+        return "[\n" + ",\n".join(items) + f"\n{indent}]"
+    items = [f"{inner}{json.dumps(key)}: {compact(item, inner)}" for key, item in value.items()]
+    return "{\n" + ",\n".join(items) + f"\n{indent}}}"
+
+
 def show(title: str, answer: Any) -> None:
-    print(f"\n== {title}\n{json.dumps(answer, indent=2, ensure_ascii=False)}")
+    print(f"\n== {title}\n{compact(answer)}")
 
 
 async def test_upgrade_refused_downgrade_and_issued_invoice(gql: GraphQLClient, demo: SeedResult) -> None:
