@@ -17,8 +17,7 @@ from app.models.invoices import IssuedInvoice
 from app.resolvers.context import Context
 from app.services.errors import ErrorCode, Unauthenticated
 from app.services.invoice_pdf import pdf_of
-
-MAX_NUMBER = 96  # IssuedInvoice.number
+from app.services.issued_invoices import plausible_number
 
 
 def error(status: int, code: ErrorCode, message: str) -> JSONResponse:
@@ -60,7 +59,7 @@ async def invoice_pdf_endpoint(request: Request) -> Response:
         return error(403, ErrorCode.FORBIDDEN, "Only the environment's admins may download its invoices.")
     number = str(request.path_params["number"])
     invoice = None
-    if 0 < len(number) <= MAX_NUMBER:
+    if plausible_number(number):
         invoice = await IssuedInvoice.get_or_none(number=number, tenant_id=principal.tenant.id)
     if invoice is None:
         return error(404, ErrorCode.NOT_FOUND, "This environment has no invoice with this number.")

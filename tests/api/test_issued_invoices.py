@@ -410,6 +410,8 @@ async def test_the_pdf_is_served_to_the_tenants_admins_only(
         ("ACME-2026-0001", f"Bearer {await gql.token_for(NOVA)}", 404, "NOT_FOUND"),  # another tenant's
         ("ACME-2099-0001", admin, 404, "NOT_FOUND"),
         ("x" * 500, admin, 404, "NOT_FOUND"),
+        ("%00", admin, 404, "NOT_FOUND"),  # a NUL byte never reaches the database (PostgreSQL refuses it)
+        ("ACME-2026-0001%00", admin, 404, "NOT_FOUND"),
     ]
     for number, authorization, status, code in cases:
         refused = await get(number, authorization)
