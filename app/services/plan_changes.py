@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -41,6 +40,7 @@ from app.notifications.outbox import notify_admins
 from app.services import alerts, audit, pricing, usage_reports, webhook_events
 from app.services.access import require_store_access
 from app.services.cart import current_monthly_total, plan_price
+from app.services.catalog import plausible_code
 from app.services.errors import DomainError, ErrorCode, NoActivePlan, NotFound, shown
 from app.services.idempotency import IdempotencyKeyReused, fingerprint, validate_key
 from app.services.invoices import tenant_invoice
@@ -55,7 +55,6 @@ from app.services.webhook_events import EventType
 logger = logging.getLogger("tollgate.plan_changes")
 
 PLAN_ARGUMENT = "planCode"
-_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # as catalog codes
 
 
 # --- Errors ------------------------------------------------------------------------------------
@@ -143,7 +142,7 @@ def _is_upgrade(current: money.Money, new: money.Money) -> bool:
 async def _target_plan(code: str, currency: str) -> Plan:
     code = code.strip() if isinstance(code, str) else ""
     # Only what a code can be reaches the database (no NUL byte, no 10,000 characters).
-    plan = await Plan.get_or_none(code=code) if _CODE.fullmatch(code) else None
+    plan = await Plan.get_or_none(code=code) if plausible_code(code) else None
     if plan is None:
         raise NotFound(f"No plan has the code {shown(code)}.", field=PLAN_ARGUMENT)
     if not plan.is_active:
