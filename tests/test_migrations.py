@@ -25,7 +25,7 @@ from app.models.billing import AddOnSubscription, PlanChange, PlanSubscription
 from app.models.catalog import AddOn, Plan
 from app.models.enums import AddOnStatus
 from app.models.invoices import IssuedInvoice
-from app.models.metering import LimitAlert
+from app.models.metering import LimitAlert, ProcessControl, ProcessCounter, ProcessKind
 from app.models.store import Cart
 from app.models.tenancy import Tenant, User
 from app.services.invoices import tenant_invoice
@@ -116,7 +116,8 @@ async def test_a_database_made_by_the_first_migration_upgrades_with_its_data_int
     alerts it already published live marked published (never pushed again), carts without a quote, a
     cancelled add-on spelled CANCELLING (0003), plan subscriptions keeping their plan's price and catalog
     texts as their English entries (0004), no change fee, ERP prices, pending plan change or attachment,
-    and an empty plan history that bills the plan as before (0005)."""
+    and an empty plan history that bills the plan as before (0005), the starts already counted counted
+    per kind too, no process paused or capped and no extra alert recipient (0006)."""
     settings = Settings(database_url=fresh_database_url)
     await run_migrations(config=tortoise_config(settings), target="models.0001_initial")
     sqlite = fresh_database_url.startswith("sqlite")
@@ -151,6 +152,16 @@ async def test_a_database_made_by_the_first_migration_upgrades_with_its_data_int
           "HARD_CAP", "{}", 33, True, 0)),
         ("plan_subscription", ("id", "tenant_id", "plan_id", "status", "started_at"),
          (plan_subscription, tenant, plan, "ACTIVE", when)),
+        ("process_counter", ("tenant_id", "period", "used"), (tenant, "2026-10", 1)),
+        ("process_counter", ("tenant_id", "period", "used"), (tenant, "2026-11", 3)),
+        *(
+            ("process_start", ("id", "tenant_id", "idempotency_key", "process", "period", "started_at"),
+             (str(uuid.uuid4()), tenant, f"start-{n}", process, period, when))
+            for n, (process, period) in enumerate(
+                [("PRODUCT_SYNC", "2026-10"), ("PRODUCT_SYNC", "2026-11"), ("STOCK_UPDATE", "2026-11"),
+                 ("PRODUCT_SYNC", "2026-11")]
+            )
+        ),
     ]  # fmt: skip
     connection = connections.get("default")
     try:
@@ -195,5 +206,13 @@ async def test_a_database_made_by_the_first_migration_upgrades_with_its_data_int
         period = period_containing(at + dt.timedelta(days=10), 5)  # the first whole period
         invoice = await tenant_invoice(old_tenant, period, now=at)
         assert [(line.code, line.amount.amount) for line in invoice.lines] == [("pro", Decimal("69.90"))]
+        # 0006: each counter's kind columns add up to its starts; nothing controlled, nobody else alerted.
+        october, november = await ProcessCounter.filter(tenant_id=tenant).order_by("period")
+        assert (october.used, october.started(ProcessKind.PRODUCT_SYNC)) == (1, 1)
+        assert (november.used, november.started(ProcessKind.PRODUCT_SYNC)) == (3, 2)
+        assert november.started(ProcessKind.STOCK_UPDATE) == 1
+        assert november.started(ProcessKind.ORDER_EXPORT) == 0
+        assert not await ProcessControl.filter(tenant_id=tenant).exists()
+        assert old_tenant.alert_recipients == []
     finally:
         await Tortoise.close_connections()

@@ -1,6 +1,7 @@
-"""Metering: the connector's usage reports, process counters and starts, and limit alerts.
+"""Metering: the connector's usage reports, process counters and starts, their control, and limit alerts.
 
-Per-tenant alert thresholds live on ``Tenant.alert_thresholds`` (80, 90, 100 by default).
+Per-tenant alert settings live on the tenant: ``Tenant.alert_thresholds`` (80, 90, 100 by default) and
+``Tenant.alert_recipients`` (addresses alerted beside the admins).
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ class AlertState(StrEnum):
 
 
 class UsageReport(Model):
-    """Every report received, applied or not: the idempotency record and the audit trail."""
+    """Every report received, applied or not: the idempotency record, the audit trail and the usage history
+    (the applied ones, by ``measured_at``)."""
 
     id = fields.UUIDField(primary_key=True)
     tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
@@ -68,10 +70,13 @@ class UsageReport(Model):
     class Meta:
         table = "usage_report"
         unique_together = (("tenant", "idempotency_key"),)
+        indexes = (("tenant_id", "measured_at"),)
 
 
 class ProcessCounter(Model):
-    """Processes started by a tenant in one billing period. Changed only by conditional UPDATEs."""
+    """Processes started by a tenant in one billing period, in all and per kind. Changed only by conditional
+    UPDATEs: one statement adds 1 to ``used`` and to the kind's column (``column_of``), so a kind's monthly
+    cap is decided in the same atomic step as the credit limit."""
 
     id = fields.BigIntField(primary_key=True)
     tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
@@ -79,12 +84,54 @@ class ProcessCounter(Model):
     )
     period = fields.CharField(max_length=7)  # "2026-11"
     used = fields.BigIntField(default=0)
+    product_sync = fields.BigIntField(default=0, db_default=0)
+    stock_update = fields.BigIntField(default=0, db_default=0)
+    price_update = fields.BigIntField(default=0, db_default=0)
+    customer_sync = fields.BigIntField(default=0, db_default=0)
+    order_export = fields.BigIntField(default=0, db_default=0)
+    invoice_import = fields.BigIntField(default=0, db_default=0)
+    delivery_notes = fields.BigIntField(default=0, db_default=0)
+    pending_orders = fields.BigIntField(default=0, db_default=0)
+    database_update = fields.BigIntField(default=0, db_default=0)
 
     tenant_id: str
 
     class Meta:
         table = "process_counter"
         unique_together = (("tenant", "period"),)
+
+    @staticmethod
+    def column_of(process: ProcessKind) -> str:
+        """The column counting ``process``'s starts: its name in lower case."""
+        return process.value.lower()
+
+    def started(self, process: ProcessKind) -> int:
+        value: int = getattr(self, self.column_of(process))
+        return value
+
+
+class ProcessControl(Model):
+    """What a tenant's admins decided for one kind of process: paused, or capped per billing period.
+
+    No row: neither paused nor capped. ``monthly_cap`` NULL: no cap. The start's conditional UPDATE reads
+    this row, so a pause or a cap applies to the next start on every instance.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="process_controls", on_delete=fields.CASCADE
+    )
+    process = fields.CharEnumField(ProcessKind, max_length=32)
+    paused = fields.BooleanField(default=False)
+    monthly_cap = fields.BigIntField(null=True)
+    updated_at = fields.DatetimeField()
+    updated_by = fields.CharField(max_length=254)
+
+    tenant_id: str
+
+    class Meta:
+        table = "process_control"
+        unique_together = (("tenant", "process"),)
 
 
 class ProcessStart(Model):
@@ -104,6 +151,8 @@ class ProcessStart(Model):
     class Meta:
         table = "process_start"
         unique_together = (("tenant", "idempotency_key"),)
+        # A kind's last start (one index lookup) and a range of days per kind (the usage history).
+        indexes = (("tenant_id", "process", "started_at"),)
 
 
 class LimitAlert(Model):

@@ -22,7 +22,10 @@ class Tenant(Model):
         default=1, validators=[MinValueValidator(1), MaxValueValidator(31)]
     )
     created_at = fields.DatetimeField()  # environment creation date: decides store eligibility
+    # Percentages of a limit at which the admins are alerted: 1 to 5 distinct values in 1..100.
     alert_thresholds: fields.Field[list[int]] = fields.JSONField(default=[80, 90, 100])
+    # Addresses alerted beside the tenant's admins (``setAlertRecipients``).
+    alert_recipients: fields.Field[list[str]] = fields.JSONField(default=list, db_default=[])
     is_active = fields.BooleanField(default=True)
     # The default language of its users and e-mails (a BCP 47 tag: "pt-BR", "es", "en").
     locale = fields.CharField(max_length=16, default="en", db_default="en")

@@ -87,6 +87,10 @@ QuotaReasonEnum = described_enum(
         quota_service.QuotaReason.PLAN_INACTIVE: "Denied: the environment has no active plan.",
         quota_service.QuotaReason.BEYOND_ALLOWANCE: "Allowed, beyond the monthly process allowance: the "
         "vendor is told and will get in touch.",
+        quota_service.QuotaReason.PROCESS_PAUSED: "Denied: the environment's admins paused this kind of "
+        "process (`setProcessControl`); the other kinds still start.",
+        quota_service.QuotaReason.PROCESS_CAP_REACHED: "Denied: this kind of process reached the monthly cap "
+        "its admins set (`setProcessControl`) in this billing period; the other kinds still start.",
     },
 )
 

@@ -25,7 +25,7 @@ from app.models.tenancy import Tenant
 from app.models.usage import TenantUsage
 from app.notifications.outbox import Email, admin_addresses, enqueue, recipient_key
 from app.observability import PROCESSES_STARTED
-from app.services import alerts, webhook_events
+from app.services import alert_settings, alerts, webhook_events
 from app.services.credits import process_allowance, processes_used
 from app.services.figures_cache import FiguresCache, usage_changed
 from app.services.idempotency import IdempotencyKeyReused, validate_key
@@ -84,7 +84,6 @@ async def start_process(
     period = plan.period
     limit = plan.effective_limits.credits
     allowance = process_allowance(limit, plan.subscription.plan.process_buffer_percent)
-    thresholds = alerts.normalized_thresholds(tenant.alert_thresholds)
     ticket = uuid.uuid4()
     async with in_transaction():
         await ProcessStart.bulk_create(
@@ -122,7 +121,7 @@ async def start_process(
             return StartOutcome(
                 process, False, QuotaReason.CREDITS_EXCEEDED, None, False, used, allowance, limit, period
             )
-        crossings = alerts.counter_crossings(used, allowance, thresholds)
+        crossings = await alert_settings.counter_crossings(tenant.id, used, allowance)
         raised: list[LimitAlert] = []
         if crossings:
             raised = await alerts.record(

@@ -24,6 +24,8 @@ class QuotaReason(StrEnum):
     CREDITS_EXCEEDED = "CREDITS_EXCEEDED"  # denied: credits used above the limit
     PLAN_INACTIVE = "PLAN_INACTIVE"  # denied: no active plan
     BEYOND_ALLOWANCE = "BEYOND_ALLOWANCE"  # allowed: past the monthly allowance, the vendor is alerted
+    PROCESS_PAUSED = "PROCESS_PAUSED"  # denied: the admins paused this kind of process
+    PROCESS_CAP_REACHED = "PROCESS_CAP_REACHED"  # denied: this kind's monthly cap is reached
 
 
 @dataclass(frozen=True, slots=True)
