@@ -7,14 +7,17 @@ day to the end of the period, and its change fee once: ``pricing.PlanChangeCharg
 add-on prorated by the days it was available in the period (``contracted_at`` to ``ends_at``); the
 one-off items ordered in the period; the storage overage of OVERAGE plans (2.30 EUR per started GB
 over the effective storage limit, i.e. the included 10 GB plus storage packs, measured on the storage
-last reported by the connector; the limit is the one in force in that period, see ``limits_instant``:
-next period's preview bills the overage a cancelled pack will cause); then the coupon discounts of the
+in force at the period's end: the last report applied before it, so that a period's invoice does not
+change with later reports (``storage_at``); the limit is the one in force in that period, see
+``limits_instant``: next period's preview bills the overage a cancelled pack will cause); then the coupon
+discounts of the
 orders whose coupon still covers the period. The total is the sum of the lines.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Sequence
 
 from tortoise.expressions import Q
@@ -23,6 +26,7 @@ from app import money
 from app.auth.principal import Principal
 from app.models.billing import AddOnSubscription, PlanChange
 from app.models.enums import Cadence, PlanChangeStatus, StoragePolicy
+from app.models.metering import UsageReport
 from app.models.store import Order, OrderLine
 from app.models.tenancy import Tenant
 from app.services import coupons as coupon_rules
@@ -89,6 +93,22 @@ async def plan_history(tenant: Tenant) -> list[PlanChange]:
         .exclude(status=PlanChangeStatus.CANCELLED)
         .order_by("effective_at", "requested_at")
     )
+
+
+async def storage_at(tenant_id: uuid.UUID | str, instant: dt.datetime) -> int:
+    """The storage reported as in force at ``instant``: the usage in force when it was measured before
+    ``instant`` (always so for a period not yet ended), else the last applied report measured before it
+    (usage reports are all kept), else nothing (0)."""
+    usage = await current_usage(tenant_id)
+    if usage.measured_at is None or usage.measured_at < instant:
+        return usage.storage_bytes
+    before = (
+        await UsageReport.filter(tenant_id=tenant_id, applied=True, measured_at__lt=instant)
+        .order_by("-measured_at")
+        .first()
+        .values("storage_bytes")
+    )
+    return int(before["storage_bytes"]) if before else 0
 
 
 async def tenant_invoice(
@@ -184,7 +204,7 @@ async def tenant_invoice(
     overage = None
     if plan.storage_policy == StoragePolicy.OVERAGE and currency in plan.overage_prices_per_gb:
         overage = pricing.StorageOverage(
-            used_bytes=(await current_usage(tenant.id)).storage_bytes,
+            used_bytes=await storage_at(tenant.id, period.end_instant()),
             included_mb=view.effective_limits.storage_mb,
             price_per_gb=money.price_in(plan.overage_prices_per_gb, currency),
         )

@@ -23,6 +23,7 @@ from app.resolvers.ids import global_id
 from app.seed import SeedResult
 from tests.api.test_checkout import checkout
 from tests.api.test_store import ADMIN, add, apply, eur
+from tests.api.test_usage_reports import report
 from tests.conftest import GraphQLClient
 
 # The Start Pack is sold per ERP: acme buys it here as a bling environment (tests/conftest.py).
@@ -285,3 +286,21 @@ async def test_next_period_bills_the_storage_overage_a_cancelled_storage_pack_wi
     overage = december["lines"][-1]
     assert (overage["kind"], overage["quantity"], overage["amount"]) == ("STORAGE_OVERAGE", 5, eur("11.50"))
     assert "storage-10gb" not in [line["code"] for line in december["lines"]]
+
+
+async def test_an_ended_period_bills_the_storage_in_force_at_its_end_not_a_later_report(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
+) -> None:
+    # acme: 20 GB (10 included + the pack). 25 GB reported in November -> 5 started GB over in November;
+    # in December the connector reports 12 GB: November's invoice keeps its 5 GB, December has none.
+    key = demo.connector_keys["acme"]
+    await report(gql, key, clock.now(), storageBytes=25 * 1024**3)
+    clock.advance(dt.timedelta(days=9))  # 2026-12-02 12:00
+    await report(gql, key, clock.now(), storageBytes=12 * 1024**3)
+
+    november = await preview(gql, "2026-11")
+    december = await preview(gql, "2026-12")
+
+    overage = november["lines"][-1]
+    assert (overage["kind"], overage["quantity"], overage["amount"]) == ("STORAGE_OVERAGE", 5, eur("11.50"))
+    assert "STORAGE_OVERAGE" not in [line["kind"] for line in december["lines"]]
