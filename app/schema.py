@@ -18,8 +18,12 @@ from app.edge import fast_path
 from app.edge.query_limits import QueryLimits, limits_extension
 from app.observability import OperationMetrics, current_request_id, log_rejected_document
 from app.resolvers import account, addons, catalog, metering, orders, quotes, scalars, sizing, store
+from app.resolvers import alert_settings as alert_settings_resolvers
 from app.resolvers import invoices as issued_invoices
+from app.resolvers import limit_check as limit_check_resolvers
 from app.resolvers import plan_changes as plan_change_resolvers
+from app.resolvers import process_control as process_control_resolvers
+from app.resolvers import usage_history as usage_history_resolvers
 from app.resolvers.errors import exception_handlers
 from app.resolvers.permissions import describe_access
 from app.services.errors import DomainError, ErrorCode
@@ -38,6 +42,9 @@ QUERIES: tuple[type, ...] = (
     sizing.Query,
     orders.Query,
     plan_change_resolvers.Query,
+    usage_history_resolvers.Query,
+    alert_settings_resolvers.Query,
+    limit_check_resolvers.Query,
 )
 MUTATIONS: tuple[type, ...] = (
     store.Mutation,
@@ -45,6 +52,8 @@ MUTATIONS: tuple[type, ...] = (
     metering.Mutation,
     quotes.Mutation,
     plan_change_resolvers.Mutation,
+    alert_settings_resolvers.Mutation,
+    process_control_resolvers.Mutation,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (metering.Subscription,)
 

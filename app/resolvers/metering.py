@@ -38,6 +38,7 @@ from app.services import alerts as alert_service
 from app.services import credits as credit_service
 from app.services import processes as process_service
 from app.services import quota as quota_service
+from app.services import usage_history as history_service
 from app.services import usage_reports
 from app.services.periods import period_named
 
@@ -129,6 +130,43 @@ class ProcessForecast:
     )
 
 
+@strawberry.type(description="One kind of process in the current billing period: its starts and its control.")
+class ProcessKindUsage:
+    process: ProcessKindEnum = strawberry.field(description="The kind of process.")  # type: ignore[valid-type]
+    starts: int = strawberry.field(description="Starts of this kind counted in the period.")
+    share: Decimal = strawberry.field(
+        description="This kind's starts / all starts of the period x 100, with two decimals; 0 when none."
+    )
+    daily_pace: Decimal = strawberry.field(
+        description="Starts of this kind per day since the period started, with two decimals."
+    )
+    last_started_at: dt.datetime | None = strawberry.field(
+        description="This kind's last counted start in the period; null: none this period."
+    )
+    paused: bool = strawberry.field(
+        description="Whether the admins paused this kind (`setProcessControl`): its starts are denied."
+    )
+    monthly_cap: int | None = strawberry.field(
+        description="The most starts of this kind per billing period the admins allow; null: no cap."
+    )
+    cap_remaining: int | None = strawberry.field(
+        description="Starts of this kind left under the cap this period (0 when reached); null: no cap."
+    )
+
+    @classmethod
+    def of(cls, kind: credit_service.KindUsage) -> ProcessKindUsage:
+        return cls(
+            process=kind.process,
+            starts=kind.starts,
+            share=kind.share,
+            daily_pace=kind.daily_pace,
+            last_started_at=kind.last_started_at,
+            paused=kind.paused,
+            monthly_cap=kind.monthly_cap,
+            cap_remaining=kind.cap_remaining,
+        )
+
+
 @strawberry.type(description="Processes started in the current billing period.")
 class ProcessUsage:
     period: BillingPeriod = strawberry.field(description="The current billing period.")
@@ -140,6 +178,18 @@ class ProcessUsage:
     )
     beyond_allowance: bool = strawberry.field(description="Whether the processes used exceed the allowance.")
     forecast: ProcessForecast = strawberry.field(description="The period's end at the pace so far.")
+    figures: strawberry.Private[credit_service.ProcessFigures]
+    tenant_id: strawberry.Private[uuid.UUID | str]
+
+    @strawberry.field(
+        description="Every kind of process, in the order of `ProcessKind`: its starts, share, pace and last "
+        "start this period, and whether its admins paused or capped it."
+    )
+    async def by_kind(self, info: Info) -> list[ProcessKindUsage]:
+        # Computed only when selected: creditUsage's usual answer costs nothing more.
+        last = await credit_service.last_starts(self.tenant_id, self.figures.period)
+        kinds = credit_service.kinds_usage(self.figures, last=last, now=info.context.clock.now())
+        return [ProcessKindUsage.of(kind) for kind in kinds]
 
 
 @strawberry.type(description="Storage used against the storage included in the plan and its add-ons.")
@@ -151,6 +201,25 @@ class StorageUsage:
     )
     overage_gb: int = strawberry.field(description="Extra GB beyond the included storage, rounded up.")
     overage_cost: Money = strawberry.field(description="The extra GB x the plan's price per GB.")
+
+
+@strawberry.type(
+    description="Where the credits used are heading: the daily growth fitted by least squares (ordinary, "
+    "credits on time) over the applied usage reports of the last 30 days, and the day the credit limit "
+    "would be passed at that growth, counted from the latest report's credits. A straight line through "
+    "every report rather than last minus first, so that one odd report moves it a little, not all the way."
+)
+class CreditForecast:
+    daily_growth: Decimal = strawberry.field(
+        description="Credits per day: the slope of the least-squares line, with two decimals."
+    )
+    limit_passed_on: dt.date = strawberry.field(
+        description="The day (UTC) the credits would pass the limit at that growth, from the latest "
+        "report; the latest report's day when it is at or above the limit already."
+    )
+    days_left: int = strawberry.field(description="Days from today (UTC) to that day; 0: today or past.")
+    based_on_reports: int = strawberry.field(description="The applied reports fitted: 3 at least.")
+    since: dt.datetime = strawberry.field(description="When the first report fitted was measured.")
 
 
 @strawberry.type(description="The environment's credits, processes and storage against its plan's limits.")
@@ -166,6 +235,26 @@ class CreditUsage:
     )
     processes: ProcessUsage = strawberry.field(description="Processes of the current billing period.")
     storage: StorageUsage = strawberry.field(description="Storage used and its overage.")
+    tenant_id: strawberry.Private[uuid.UUID | str]
+
+    @strawberry.field(
+        description="Where the credits are heading, from the usage reports of the last 30 days; null with "
+        "fewer than 3 reports, or when the credits are flat or falling (the limit is never passed at that "
+        "pace), or more than 100 years from the limit."
+    )
+    async def forecast(self, info: Info) -> CreditForecast | None:
+        # Computed only when selected: creditUsage's usual answer costs nothing more.
+        now = info.context.clock.now()
+        found = await history_service.credit_forecast(self.tenant_id, self.limit, now=now)
+        if found is None:
+            return None
+        return CreditForecast(
+            daily_growth=found.daily_growth,
+            limit_passed_on=found.limit_passed_on,
+            days_left=found.days_left,
+            based_on_reports=found.based_on_reports,
+            since=found.since,
+        )
 
     @classmethod
     def of(cls, view: credit_service.CreditUsageView, tenant_id: uuid.UUID | str) -> CreditUsage:
@@ -195,6 +284,8 @@ class CreditUsage:
                     expected_by_period_end=processes.forecast.expected_by_period_end,
                     allowance_passed_on=processes.forecast.allowance_passed_on,
                 ),
+                figures=processes,
+                tenant_id=tenant_id,
             ),
             storage=StorageUsage(
                 used_bytes=Long(storage.used_bytes),
@@ -203,6 +294,7 @@ class CreditUsage:
                 overage_gb=storage.overage_gb,
                 overage_cost=Money.of(storage.overage_cost),
             ),
+            tenant_id=tenant_id,
         )
 
 
@@ -214,6 +306,7 @@ REASON_HELP = "Why not, or why beyond the allowance; null: allowed within the al
 PROCESSES_USED_HELP = "Processes started in the billing period."
 ALLOWANCE_HELP = "The monthly process allowance: the credit limit x 30 days, plus 33%."
 CREDITS_LIMIT_HELP = "The plan's credits plus the credit packs."
+KIND_STARTS_HELP = "Starts of this kind of process counted in the billing period."
 
 
 @strawberry.type(description="Whether a sync process may start now, and the figures behind the answer.")
@@ -226,6 +319,13 @@ class QuotaDecision:
     processes_used: int = strawberry.field(description=PROCESSES_USED_HELP)
     process_allowance: int = strawberry.field(description=ALLOWANCE_HELP)
     period: BillingPeriod = strawberry.field(description="The current billing period.")
+    kind_starts: int = strawberry.field(description=KIND_STARTS_HELP)
+    paused: bool = strawberry.field(
+        description="Whether the admins paused this kind of process (`setProcessControl`)."
+    )
+    monthly_cap: int | None = strawberry.field(
+        description="The most starts of this kind per billing period the admins allow; null: no cap."
+    )
 
     @classmethod
     def of(cls, decision: quota_service.QuotaDecision) -> QuotaDecision:
@@ -238,6 +338,9 @@ class QuotaDecision:
             processes_used=decision.processes_used,
             process_allowance=decision.process_allowance,
             period=BillingPeriod.of(decision.period),
+            kind_starts=decision.kind_starts,
+            paused=decision.paused,
+            monthly_cap=decision.monthly_cap,
         )
 
 
@@ -254,6 +357,9 @@ class StartProcessSuccess:
     process_allowance: int = strawberry.field(description=ALLOWANCE_HELP)
     credits_limit: int = strawberry.field(description=CREDITS_LIMIT_HELP)
     period: BillingPeriod = strawberry.field(description="The billing period the start counts in.")
+    kind_starts: int = strawberry.field(
+        description="Starts of this kind of process counted in that billing period (this one included)."
+    )
 
     @classmethod
     def of(cls, outcome: process_service.StartOutcome) -> StartProcessSuccess:
@@ -267,6 +373,7 @@ class StartProcessSuccess:
             process_allowance=outcome.process_allowance,
             credits_limit=outcome.credits_limit,
             period=BillingPeriod.of(outcome.period),
+            kind_starts=outcome.kind_starts,
         )
 
 
@@ -541,8 +648,9 @@ class Mutation:
     @strawberry.mutation(
         name="startProcess",
         extensions=allow(scopes.PROCESS_START, users=False),
-        description="Decide and count a start in one step: counted when the credits are within the limit, "
-        "denied (and not counted) otherwise.",
+        description="Decide and count a start in one step: counted when the credits are within the limit "
+        "and the kind is neither paused nor at its monthly cap (`setProcessControl`), denied (and not "
+        "counted) otherwise.",
     )
     async def start_process(
         self,

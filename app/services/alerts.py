@@ -3,7 +3,8 @@
 For credits, processes, storage, users and integrations, at the tenant's thresholds (80, 90 and
 100% by default): each upward crossing alerts once (TRIGGERED); falling back below a threshold
 re-arms it (RESOLVED). Alerts are stored, e-mailed to the tenant's admins through the outbox in the
-transaction of the change, and published live only after that transaction commits.
+transaction of the change (and to the tenant's extra alert recipients, ``setAlertRecipients``, an
+admin also listed once), and published live only after that transaction commits.
 
 Publication is durable, as the outbox is for e-mail: ``LimitAlert.published_at`` is NULL until the
 alert has been pushed to the broadcaster. After its commit the writer pushes each alert and marks it
@@ -27,7 +28,8 @@ import orjson
 
 from app.broadcast import Broadcaster
 from app.models.metering import AlertArming, AlertKind, AlertState, LimitAlert
-from app.notifications.outbox import notify_admins
+from app.models.tenancy import Tenant
+from app.notifications.outbox import Email, admin_addresses, enqueue, recipient_key
 from app.observability import ALERTS_RAISED
 from app.services import cursors, webhook_events
 
@@ -146,8 +148,9 @@ async def apply_measures(
 async def record(
     tenant_id: uuid.UUID | str, changes: Sequence[Transition], *, now: dt.datetime, period: str | None = None
 ) -> list[LimitAlert]:
-    """Store the alerts and queue their e-mails to the tenant's admins."""
+    """Store the alerts and queue their e-mails to the tenant's admins and its extra recipients."""
     alerts: list[LimitAlert] = []
+    addresses = await recipients_of(tenant_id) if changes else []
     for change in changes:
         alert = await LimitAlert.create(
             tenant_id=tenant_id,
@@ -159,16 +162,33 @@ async def record(
             period=period,
             created_at=now,
         )
-        await notify_admins(
-            tenant_id,
-            subject=subject_of(alert),
-            body=body_of(alert),
+        dedupe = f"limit-alert:{alert.id}"
+        subject, body = subject_of(alert), body_of(alert)
+        await enqueue(
+            [
+                Email(to=address, subject=subject, body=body, dedupe_key=recipient_key(dedupe, address))
+                for address in addresses
+            ],
             now=now,
-            dedupe_key=f"limit-alert:{alert.id}",
+            tenant_id=tenant_id,
         )
         alerts.append(alert)
     await webhook_events.emit_alerts(tenant_id, alerts, now=now)
     return alerts
+
+
+async def recipients_of(tenant_id: uuid.UUID | str) -> list[str]:
+    """Who is e-mailed an alert: the tenant's admins, then its extra recipients (``setAlertRecipients``,
+    as committed) who are not admins, compared without regard to case, so that nobody gets it twice."""
+    admins = await admin_addresses(tenant_id)
+    rows = await Tenant.filter(id=tenant_id).values_list("alert_recipients", flat=True)
+    known = {address.lower() for address in admins}
+    extra: list[str] = []
+    for address in (rows[0] or []) if rows else []:
+        if isinstance(address, str) and address.lower() not in known:
+            known.add(address.lower())
+            extra.append(address)
+    return [*admins, *extra]
 
 
 def subject_of(alert: LimitAlert) -> str:

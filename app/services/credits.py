@@ -6,24 +6,30 @@
   (the plan's ``process_buffer_percent``).
 - Storage: every plan includes 10 GB (plus storage packs); beyond it, with the overage policy,
   2.30 EUR per extra GB, whole GB rounded up.
+- Per kind of process (``processes.byKind``, issue 15): its starts this period (the counter row's column),
+  its share of all starts, its daily pace (as the total's forecast computes it), its last start, and
+  what its admins set (paused, a monthly cap). Computed only when asked for.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from app import money
 from app.models.catalog import Plan
 from app.models.enums import StoragePolicy
-from app.models.metering import ProcessCounter
+from app.models.metering import ProcessCounter, ProcessKind, ProcessStart
 from app.models.tenancy import Tenant
+from app.services import sql
 from app.services.errors import NoActivePlan
 from app.services.forecast import ProcessForecast, forecast_processes
 from app.services.periods import BillingPeriod
 from app.services.subscriptions import PlanLoader, load_tenant_plan
-from app.services.usage import CurrentUsage, usage_and_processes
+from app.services.usage import Controls, CurrentUsage, control_of, usage_and_counts
 
 ESTIMATE_DAYS = 30  # seed 002: "Créditos máximos del plan x 30 días"
 BYTES_PER_MB = 1024 * 1024
@@ -52,10 +58,29 @@ class ProcessFigures:
     estimate: int
     allowance: int
     forecast: ProcessForecast
+    by_kind: Mapping[ProcessKind, int] = field(default_factory=dict)  # a kind not started: left out
+    controls: Controls = field(default_factory=dict)  # the kinds paused or capped by the admins
 
     @property
     def beyond_allowance(self) -> bool:
         return self.used > self.allowance
+
+
+@dataclass(frozen=True, slots=True)
+class KindUsage:
+    """One kind of process in the period: its figures and its control."""
+
+    process: ProcessKind
+    starts: int
+    share: Decimal  # percent of all starts of the period, two decimals
+    daily_pace: Decimal  # starts per day since the period started, two decimals
+    last_started_at: dt.datetime | None  # None: none this period
+    paused: bool
+    monthly_cap: int | None  # None: no cap
+
+    @property
+    def cap_remaining(self) -> int | None:
+        return None if self.monthly_cap is None else max(self.monthly_cap - self.starts, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +143,8 @@ async def credit_usage(
     plan_view = await plans(tenant, now) if plans else await load_tenant_plan(tenant, now=now)
     limits = plan_view.effective_limits
     period = plan_view.period
-    usage, used = await usage_and_processes(tenant.id, period.name)
+    usage, counts = await usage_and_counts(tenant.id, period.name)
+    used = counts.used
     allowance = process_allowance(limits.credits, plan_view.subscription.plan.process_buffer_percent)
     return CreditUsageView(
         usage=usage,
@@ -129,6 +155,8 @@ async def credit_usage(
             estimate=process_estimate(limits.credits),
             allowance=allowance,
             forecast=forecast_processes(used=used, allowance=allowance, period=period, now=now),
+            by_kind=counts.by_kind,
+            controls=counts.controls,
         ),
         storage=storage_figures(
             usage.storage_bytes, limits.storage_mb, plan_view.subscription.plan, tenant.currency
@@ -145,3 +173,52 @@ async def credit_usage_if_active(
         return await credit_usage(tenant, now=now, plans=plans)
     except NoActivePlan:
         return None
+
+
+# Each kind's last start in the period: one statement, each subquery one lookup at the end of the
+# (tenant_id, process, started_at) index.
+_LAST_STARTS = "SELECT " + ", ".join(
+    f"(SELECT MAX(started_at) FROM process_start WHERE tenant_id = {{0}} AND process = {{{n + 3}}}"
+    " AND started_at >= {1} AND started_at < {2})"
+    for n in range(len(ProcessKind))
+)
+_STARTED_AT = ProcessStart._meta.fields_map["started_at"]
+
+
+async def last_starts(tenant_id: uuid.UUID | str, period: BillingPeriod) -> dict[ProcessKind, dt.datetime]:
+    """Each kind's last start in ``period`` (a kind without one is left out), in one statement."""
+    row = await sql.fetch_one(
+        _LAST_STARTS,
+        uuid.UUID(str(tenant_id)),
+        period.start_instant(),
+        period.end_instant(),
+        *(kind.value for kind in ProcessKind),
+    )
+    return {
+        kind: _STARTED_AT.to_python_value(value)
+        for kind, value in zip(ProcessKind, row, strict=True)
+        if value is not None
+    }
+
+
+def kinds_usage(
+    processes: ProcessFigures, *, last: Mapping[ProcessKind, dt.datetime], now: dt.datetime
+) -> list[KindUsage]:
+    """Every kind, in the enum's order: its starts, share, pace and last start, and its control."""
+    kinds = []
+    for kind in ProcessKind:
+        starts = processes.by_kind.get(kind, 0)
+        pace = forecast_processes(used=starts, allowance=starts, period=processes.period, now=now).daily_pace
+        control = control_of(processes.controls, kind)
+        kinds.append(
+            KindUsage(
+                process=kind,
+                starts=starts,
+                share=percent_of(starts, processes.used),
+                daily_pace=pace,
+                last_started_at=last.get(kind),
+                paused=control.paused,
+                monthly_cap=control.monthly_cap,
+            )
+        )
+    return kinds

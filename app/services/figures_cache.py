@@ -1,25 +1,29 @@
-"""The two live figures of a quota answer, cached per app for the connector's hot path (issue 5).
+"""The live figures of a quota answer, cached per app for the connector's hot path (issue 5).
 
-``quota`` answers from the credits used (the last applied usage report) and the processes counted in the
-billing period. Reading them is one statement, but on the hot path that round trip costs more than the
-rest of the answer. Every commit that changes them (an applied report, a counted start) drops the tenant's
-entry here at once and, through the broadcaster, in every other instance (``app.services.invalidation``);
-an entry whose broadcast was lost lives ``ttl`` seconds at most (``app.caching`` says the rest).
+``quota`` answers from the credits used (the last applied usage report), the processes counted in the
+billing period, in all and per kind, and the kinds' controls (a pause, a monthly cap: issue 15). Reading
+them is one statement, but on the hot path that round trip costs more than the rest of the answer. Every
+commit that changes them (an applied report, a counted start, a control set) drops the tenant's entry here
+at once and, through the broadcaster, in every other instance (``app.services.invalidation``); an entry
+whose broadcast was lost lives ``ttl`` seconds at most (``app.caching`` says the rest).
 
 A quota answer is advice: the process start decides in the database, where its conditional UPDATE reads
-the credits, so a cached figure can never let a process start past the credit limit.
+the credits, the kind's count and its control, so a cached figure can never let a process start past the
+credit limit, a pause or a kind's cap.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.broadcast import Broadcaster
 from app.caching import RefreshingCache
+from app.models.metering import ProcessKind
 from app.services import invalidation
-from app.services.usage import usage_and_processes
+from app.services.usage import Control, Controls, control_of, usage_and_counts
 
 CHANNEL = "usage-changed"
 
@@ -28,12 +32,21 @@ CHANNEL = "usage-changed"
 class Figures:
     credits_used: int
     processes_used: int
+    by_kind: Mapping[ProcessKind, int] = field(default_factory=dict)  # a kind not started: left out
+    controls: Controls = field(default_factory=dict)  # the kinds paused or capped by the admins
+
+    def kind_starts(self, process: ProcessKind) -> int:
+        """The starts of ``process`` counted in the period (a kind's monthly cap is measured on it)."""
+        return self.by_kind.get(process, 0)
+
+    def control(self, process: ProcessKind) -> Control:
+        return control_of(self.controls, process)
 
 
 async def read_figures(tenant_id: object, period: str) -> Figures:
     """The figures as committed, from the database (the credits screen's statement)."""
-    usage, used = await usage_and_processes(uuid.UUID(str(tenant_id)), period)
-    return Figures(usage.credits, used)
+    usage, counts = await usage_and_counts(uuid.UUID(str(tenant_id)), period)
+    return Figures(usage.credits, counts.used, counts.by_kind, counts.controls)
 
 
 class FiguresCache:
@@ -59,7 +72,7 @@ async def current_figures(tenant_id: object, period: str, *, cache: FiguresCache
 async def usage_changed(
     tenant_id: object, *, cache: FiguresCache | None, broadcaster: Broadcaster | None
 ) -> None:
-    """After a commit that applied a usage report or counted a start."""
+    """After a commit that applied a usage report, counted a start or changed a kind's control."""
     if cache is not None:
         cache.invalidate(tenant_id)
     await invalidation.announce(CHANNEL, tenant_id, broadcaster)

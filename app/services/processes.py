@@ -1,9 +1,12 @@
 """Starting a sync process: the decision and the count in one atomic step (DESIGN.md 1 and 2).
 
-``UPDATE process_counter SET used = used + 1 WHERE tenant = ? AND period = ? AND the tenant's
-credits are within the limit`` decides and counts at once: concurrent starts are serialised by the
-database on the counter row, none is lost or counted twice, and a denied start changes nothing.
-An idempotency key makes a retried start count once and return the same ticket.
+``UPDATE process_counter SET used = used + 1, <kind> = <kind> + 1 WHERE tenant = ? AND period = ?
+AND the tenant's credits are within the limit AND the kind is neither paused nor at its monthly cap``
+decides and counts at once: concurrent starts are serialised by the database on the counter row, none
+is lost or counted twice, none passes a kind's cap (issue 15), and a denied start changes nothing.
+A denied start then reads why, in one statement: the credit limit first (it stops every kind), then
+the kind's pause, then its cap. An idempotency key makes a retried start count once and return the
+same ticket (a retry of a counted start is answered even after its kind was paused).
 
 Processes beyond the allowance (credits x 30 + 33%) still start; the first one of the period
 e-mails the tenant's admins and the vendor's operations address (seed 002: "nos pondremos en
@@ -14,24 +17,25 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
 
-from tortoise.expressions import F, Subquery
 from tortoise.transactions import in_transaction
 
 from app.broadcast import Broadcaster
 from app.models.metering import AlertKind, AlertState, LimitAlert, ProcessCounter, ProcessKind, ProcessStart
 from app.models.tenancy import Tenant
-from app.models.usage import TenantUsage
 from app.notifications.outbox import Email, admin_addresses, enqueue, recipient_key
 from app.observability import PROCESSES_STARTED
-from app.services import alert_settings, alerts, webhook_events
-from app.services.credits import process_allowance, processes_used
+from app.services import alert_settings, alerts, sql, webhook_events
+from app.services.credits import process_allowance
 from app.services.figures_cache import FiguresCache, usage_changed
 from app.services.idempotency import IdempotencyKeyReused, validate_key
 from app.services.periods import BillingPeriod, period_containing, period_named
 from app.services.plan_cache import PlanCache, current_plan
-from app.services.quota import QuotaReason, record_decision
+from app.services.quota import QuotaReason, credits_exceeded, record_decision
 from app.services.usage import current_usage
 from app.services.webhook_events import EventType
 
@@ -48,16 +52,93 @@ class StartOutcome:
     credits_limit: int
     period: BillingPeriod
     alerts: list[LimitAlert] = field(default_factory=list)
+    kind_starts: int = 0  # the kind's starts counted in the period (this one included)
 
 
-async def _count(tenant_id: uuid.UUID, period: str, credits_limit: int) -> int:
-    """The one conditional UPDATE: +1 unless the tenant's credits are above the limit."""
-    over_limit = TenantUsage.filter(tenant_id=tenant_id, credits__gt=credits_limit).values("tenant_id")
-    return await (
-        ProcessCounter.filter(tenant_id=tenant_id, period=period)
-        .exclude(tenant_id__in=Subquery(over_limit))
-        .update(used=F("used") + 1)
+# A cap no count reaches: what a kind without a row, or without a cap, is compared with.
+_NO_CAP = 9_223_372_036_854_775_807
+
+
+@cache
+def _count_statement(process: ProcessKind) -> str:
+    """The one conditional UPDATE of a start of ``process``: +1 in all and for the kind, unless the
+    tenant's credits are above the limit, the kind is paused (its bound is -1) or its column reached the
+    cap. The column's name comes from the enum, never from input. The control is a scalar subquery
+    (never turned into a join): on PostgreSQL a start that waited for the row lock re-checks the
+    condition against the counter as the previous start left it, so concurrent starts never pass a cap."""
+    column = ProcessCounter.column_of(ProcessKind(process))
+    return (
+        f'UPDATE process_counter SET "used"="used"+1, "{column}"="{column}"+1'
+        " WHERE tenant_id = {0} AND period = {1}"
+        ' AND tenant_id NOT IN (SELECT tenant_id FROM tenant_usage WHERE tenant_id = {0} AND "credits">{2})'
+        f' AND "{column}" < COALESCE((SELECT CASE WHEN paused THEN -1 ELSE monthly_cap END'
+        " FROM process_control WHERE tenant_id = {0} AND process = {3}), " + str(_NO_CAP) + ")"
+        f' RETURNING "used", "{column}"'
     )
+
+
+@cache
+def _why_statement(process: ProcessKind) -> str:
+    """What a denied start reads, in one statement: the credits, the counter (total and kind; NULL: the
+    period has no counter yet) and the kind's control."""
+    column = ProcessCounter.column_of(ProcessKind(process))
+    return (
+        'SELECT (SELECT "credits" FROM tenant_usage WHERE tenant_id = {0}),'
+        f' c."used", c."{column}", pc.paused, pc.monthly_cap'
+        " FROM (SELECT 1) AS one"
+        " LEFT JOIN process_counter AS c ON c.tenant_id = {0} AND c.period = {1}"
+        " LEFT JOIN process_control AS pc ON pc.tenant_id = {0} AND pc.process = {2}"
+    )
+
+
+async def _count(
+    tenant_id: uuid.UUID, period: str, credits_limit: int, process: ProcessKind
+) -> tuple[int, int] | None:
+    """Count a start if it may: the period's total and the kind's starts after it, or ``None`` (denied, or
+    no counter for the period yet)."""
+    rows = await sql.fetch_all(_count_statement(process), tenant_id, period, credits_limit, process.value)
+    if not rows:
+        return None
+    used, kind_starts = rows[0].values()
+    return int(used), int(kind_starts)
+
+
+@dataclass(frozen=True, slots=True)
+class _Denial:
+    reason: QuotaReason | None  # None: no reason holds any longer (it changed meanwhile): count again
+    has_counter: bool
+    used: int
+    kind_starts: int
+
+
+def denial_of(row: Sequence[Any], credits_limit: int) -> _Denial:
+    """Why a start was denied: the credit limit stops every kind first; then the kind's pause; then
+    its cap. ``row``: credits, the counter's total and kind column, the control's paused and cap."""
+    credits, used, kind_starts, paused, cap = row
+    count = int(kind_starts or 0)
+    reason: QuotaReason | None = None
+    if credits is not None and credits_exceeded(int(credits), credits_limit):
+        reason = QuotaReason.CREDITS_EXCEEDED
+    elif paused:
+        reason = QuotaReason.PROCESS_PAUSED
+    elif cap is not None and count >= int(cap):
+        reason = QuotaReason.PROCESS_CAP_REACHED
+    return _Denial(reason, used is not None, int(used or 0), count)
+
+
+async def _why_denied(tenant_id: uuid.UUID, period: str, credits_limit: int, process: ProcessKind) -> _Denial:
+    return denial_of(
+        await sql.fetch_one(_why_statement(process), tenant_id, period, process.value), credits_limit
+    )
+
+
+async def _counted(tenant_id: uuid.UUID, period: str, process: ProcessKind) -> tuple[int, int]:
+    """The period's total and the kind's starts, as committed."""
+    counter = await ProcessCounter.get_or_none(tenant_id=tenant_id, period=period)
+    return (counter.used, counter.started(process)) if counter else (0, 0)
+
+
+_ATTEMPTS = 3  # a denial whose reason vanished before it was read (a cap raised meanwhile) counts again
 
 
 async def start_process(
@@ -71,16 +152,20 @@ async def start_process(
     plan_cache: PlanCache | None = None,
     figures_cache: FiguresCache | None = None,
 ) -> StartOutcome:
-    """Decide and count a start. Six queries when allowed: plan, add-ons, the start's INSERT and
-    SELECT, the counter's UPDATE and SELECT (a counter's first start of a period adds an INSERT)."""
+    """Decide and count a start. Five queries when allowed: plan, add-ons, the start's INSERT and
+    SELECT, the counter's UPDATE (which returns the counts). A period's first start, and a denied start,
+    read why the UPDATE changed nothing (a period's first start then creates the counter and counts)."""
     validate_key(idempotency_key)
     # A cached plan is only ever stricter than the truth (see app.services.plan_cache).
     plan = await current_plan(tenant, now=now, cache=plan_cache)
     if plan is None:
         record_decision(False, QuotaReason.PLAN_INACTIVE)
         current = period_containing(now, tenant.billing_anchor_day)
-        used = await processes_used(tenant.id, current.name)
-        return StartOutcome(process, False, QuotaReason.PLAN_INACTIVE, None, False, used, 0, 0, current)
+        used, kind_starts = await _counted(tenant.id, current.name, process)
+        return StartOutcome(
+            process, False, QuotaReason.PLAN_INACTIVE, None, False, used, 0, 0, current,
+            kind_starts=kind_starts,
+        )  # fmt: skip
     period = plan.period
     limit = plan.effective_limits.credits
     allowance = process_allowance(limit, plan.subscription.plan.process_buffer_percent)
@@ -103,24 +188,34 @@ async def start_process(
         if start.id != ticket:
             if start.process != process:
                 raise IdempotencyKeyReused(field="idempotencyKey")
-            used = await processes_used(tenant.id, start.period)
+            used, kind_starts = await _counted(tenant.id, start.period, process)
             # The period the first attempt was counted in (a retry may come after the period changed).
             counted_in = period_named(start.period, tenant.billing_anchor_day)
-            return StartOutcome(process, True, None, start.id, True, used, allowance, limit, counted_in)
-        counted = await _count(tenant.id, period.name, limit)
-        if not counted:
-            # The period's first start: create its counter, then decide again.
-            await ProcessCounter.bulk_create(
-                [ProcessCounter(tenant_id=tenant.id, period=period.name, used=0)], ignore_conflicts=True
-            )
-            counted = await _count(tenant.id, period.name, limit)
-        used = await processes_used(tenant.id, period.name)
-        if not counted:
-            await ProcessStart.filter(id=ticket).delete()  # a denied start leaves no trace to replay
-            record_decision(False, QuotaReason.CREDITS_EXCEEDED)
             return StartOutcome(
-                process, False, QuotaReason.CREDITS_EXCEEDED, None, False, used, allowance, limit, period
-            )
+                process, True, None, start.id, True, used, allowance, limit, counted_in,
+                kind_starts=kind_starts,
+            )  # fmt: skip
+        counts = await _count(tenant.id, period.name, limit, process)
+        attempts = 1
+        while counts is None:
+            denial = await _why_denied(tenant.id, period.name, limit, process)
+            if denial.reason is not None or attempts == _ATTEMPTS:
+                await ProcessStart.filter(id=ticket).delete()  # a denied start leaves no trace to replay
+                # Without a reason after the last attempt (the state kept changing): as over the limit.
+                reason = denial.reason or QuotaReason.CREDITS_EXCEEDED
+                record_decision(False, reason)
+                return StartOutcome(
+                    process, False, reason, None, False, denial.used, allowance, limit, period,
+                    kind_starts=denial.kind_starts,
+                )  # fmt: skip
+            if not denial.has_counter:
+                # The period's first start: create its counter, then decide again.
+                await ProcessCounter.bulk_create(
+                    [ProcessCounter(tenant_id=tenant.id, period=period.name, used=0)], ignore_conflicts=True
+                )
+            counts = await _count(tenant.id, period.name, limit, process)
+            attempts += 1
+        used, kind_starts = counts
         crossings = await alert_settings.counter_crossings(tenant.id, used, allowance)
         raised: list[LimitAlert] = []
         if crossings:
@@ -151,10 +246,12 @@ async def start_process(
     # After the commit, never before: the counter changed, and maybe alerts were raised.
     await usage_changed(tenant.id, cache=figures_cache, broadcaster=broadcaster)
     await alerts.publish(broadcaster, raised)
-    reason = QuotaReason.BEYOND_ALLOWANCE if used > allowance else None
-    record_decision(True, reason)
+    beyond = QuotaReason.BEYOND_ALLOWANCE if used > allowance else None
+    record_decision(True, beyond)
     PROCESSES_STARTED.labels(process=process.value).inc()
-    return StartOutcome(process, True, reason, ticket, False, used, allowance, limit, period, raised)
+    return StartOutcome(
+        process, True, beyond, ticket, False, used, allowance, limit, period, raised, kind_starts
+    )
 
 
 async def _tell_vendor(

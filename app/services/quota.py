@@ -3,6 +3,12 @@
 Above the credit limit no process is launched (the answer is "no" with a reason); an inactive plan
 launches nothing either. Processes beyond the monthly allowance are still allowed: the vendor is
 alerted instead (see ``processes.start_process``). The store itself is never blocked here.
+
+A kind of process its admins paused, or whose monthly cap its starts reached (``app.services.
+process_control``), is denied for that kind only, after the credit limit: ``CREDITS_EXCEEDED`` first, then
+``PROCESS_PAUSED``, then ``PROCESS_CAP_REACHED``. The answer comes from caches (the plan; the figures,
+which hold the controls: no statement more than before); it is advice, and the start decides in the
+database.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from app.services.credits import process_allowance
 from app.services.figures_cache import FiguresCache, current_figures
 from app.services.periods import BillingPeriod, period_containing
 from app.services.plan_cache import PlanCache, current_plan
+from app.services.usage import Control
 
 
 class QuotaReason(StrEnum):
@@ -38,6 +45,28 @@ class QuotaDecision:
     processes_used: int
     process_allowance: int
     period: BillingPeriod
+    kind_starts: int = 0  # the kind's starts counted in the period
+    paused: bool = False  # the kind is paused by the admins
+    monthly_cap: int | None = None  # the kind's cap per period; None: none
+
+
+DENIALS = frozenset(
+    {
+        QuotaReason.CREDITS_EXCEEDED,
+        QuotaReason.PLAN_INACTIVE,
+        QuotaReason.PROCESS_PAUSED,
+        QuotaReason.PROCESS_CAP_REACHED,
+    }
+)
+
+
+def kind_denial(control: Control, kind_starts: int) -> QuotaReason | None:
+    """Why the admins' control of a kind stops its next start, if it does: paused, then capped."""
+    if control.paused:
+        return QuotaReason.PROCESS_PAUSED
+    if control.monthly_cap is not None and kind_starts >= control.monthly_cap:
+        return QuotaReason.PROCESS_CAP_REACHED
+    return None
 
 
 def credits_exceeded(credits_used: int, credits_limit: int) -> bool:
@@ -53,31 +82,42 @@ async def check_quota(
     plan_cache: PlanCache | None = None,
     figures_cache: FiguresCache | None = None,
 ) -> QuotaDecision:
-    """May ``process`` start now? Counts nothing. The limits and the figures come from the caches when
-    given (see their modules for why that is safe)."""
+    """May ``process`` start now? Counts nothing. The limits and the figures (the kinds' controls
+    included) come from the caches when given (see their modules for why that is safe: the start decides
+    in the database)."""
     plan = await current_plan(tenant, now=now, cache=plan_cache)
     period = plan.period if plan else period_containing(now, tenant.billing_anchor_day)
     figures = await current_figures(tenant.id, period.name, cache=figures_cache)
+    control = figures.control(process)
     credits_used, used = figures.credits_used, figures.processes_used
+    kind_starts = figures.kind_starts(process)
     if plan is None:
-        decision = QuotaDecision(process, False, QuotaReason.PLAN_INACTIVE, credits_used, 0, used, 0, period)
+        decision = QuotaDecision(
+            process, False, QuotaReason.PLAN_INACTIVE, credits_used, 0, used, 0, period,
+            kind_starts, control.paused, control.monthly_cap,
+        )  # fmt: skip
     else:
         limit = plan.effective_limits.credits
         allowance = process_allowance(limit, plan.subscription.plan.process_buffer_percent)
         reason = None
         if credits_exceeded(credits_used, limit):
             reason = QuotaReason.CREDITS_EXCEEDED
+        elif denial := kind_denial(control, kind_starts):
+            reason = denial
         elif used >= allowance:
             reason = QuotaReason.BEYOND_ALLOWANCE
         decision = QuotaDecision(
             process,
-            allowed=reason != QuotaReason.CREDITS_EXCEEDED,
+            allowed=reason not in DENIALS,
             reason=reason,
             credits_used=credits_used,
             credits_limit=limit,
             processes_used=used,
             process_allowance=allowance,
             period=period,
+            kind_starts=kind_starts,
+            paused=control.paused,
+            monthly_cap=control.monthly_cap,
         )
     record_decision(decision.allowed, decision.reason)
     return decision

@@ -40,6 +40,13 @@ async def fetch_one(template: str, *values: Any) -> Sequence[Any]:
     return tuple(rows[0])
 
 
+async def fetch_rows(template: str, *values: Any) -> list[tuple[Any, ...]]:
+    """Every row by position (for statements whose columns repeat a name)."""
+    connection, statement, parameters = _prepared(template, values)
+    _, rows = await connection.execute_query(statement, parameters)
+    return [tuple(row) for row in rows]
+
+
 async def fetch_first(template: str, *values: Any) -> dict[str, Any] | None:
     """The first row by column name, or ``None`` when there is none."""
     connection, statement, parameters = _prepared(template, values)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
+from app.models.metering import ProcessCounter, ProcessKind
 from app.models.usage import TenantUsage
 from app.services import sql
 
@@ -51,20 +53,76 @@ async def current_usage(tenant_id: uuid.UUID | str) -> CurrentUsage:
     return usage_of(await TenantUsage.get_or_none(tenant_id=tenant_id))
 
 
-# The credits screen's live figures in one round trip: the usage row (when there is one) and the counter.
+@dataclass(frozen=True, slots=True)
+class Control:
+    """What a kind's admins set (``app.services.process_control``); no row: neither paused nor capped."""
+
+    paused: bool = False
+    monthly_cap: int | None = None  # None: no cap
+
+
+NO_CONTROL = Control()
+Controls = Mapping[ProcessKind, Control]  # the kinds with a control row only
+
+
+def control_of(controls: Controls, process: ProcessKind) -> Control:
+    return controls.get(process, NO_CONTROL)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessCounts:
+    """The processes counted in one billing period, in all and per kind (the counter row's columns; a kind
+    not started is left out of ``by_kind``), and the admins' controls per kind (read with them, so that the
+    quota check's figures hold them at no extra statement)."""
+
+    used: int = 0
+    by_kind: Mapping[ProcessKind, int] = field(default_factory=dict)
+    controls: Controls = field(default_factory=dict)
+
+    def of(self, process: ProcessKind) -> int:
+        return self.by_kind.get(process, 0)
+
+
+# The credits screen's live figures in one round trip: the usage row (when there is one), the counter
+# (when there is one), its total and its column per kind, and the kinds' controls: one row per control
+# row (a few at most; one row when there is none).
+_KIND_COLUMNS = tuple(ProcessCounter.column_of(kind) for kind in ProcessKind)
 _USAGE_AND_PROCESSES = (
     "SELECT u.variants, u.customers, u.contacts, u.sales_reps, u.admin_users, u.users, u.integrations,"
-    " u.storage_bytes, u.measured_at,"
-    " (SELECT used FROM process_counter WHERE tenant_id = {0} AND period = {1})"
+    " u.storage_bytes, u.measured_at, c.used, "
+    + ", ".join(f'c."{column}"' for column in _KIND_COLUMNS)
+    + ", pc.process, pc.paused, pc.monthly_cap"
     " FROM (SELECT 1) AS one LEFT JOIN tenant_usage AS u ON u.tenant_id = {0}"
+    " LEFT JOIN process_counter AS c ON c.tenant_id = {0} AND c.period = {1}"
+    " LEFT JOIN process_control AS pc ON pc.tenant_id = {0}"
 )
 
 
 async def usage_and_processes(tenant_id: uuid.UUID | str, period: str) -> tuple[CurrentUsage, int]:
     """The current usage and the processes counted in billing period ``period``, in one statement."""
-    *counts, measured_at, used = await sql.fetch_one(_USAGE_AND_PROCESSES, uuid.UUID(str(tenant_id)), period)
+    usage, counts = await usage_and_counts(tenant_id, period)
+    return usage, counts.used
+
+
+async def usage_and_counts(tenant_id: uuid.UUID | str, period: str) -> tuple[CurrentUsage, ProcessCounts]:
+    """The current usage, the processes counted in ``period`` in all and per kind, and the kinds' controls,
+    in one statement."""
+    rows = await sql.fetch_rows(_USAGE_AND_PROCESSES, uuid.UUID(str(tenant_id)), period)
+    row = rows[0]
+    *counts, measured_at, used = row[: -len(_KIND_COLUMNS) - 3]
+    per_kind = row[-len(_KIND_COLUMNS) - 3 : -3]
+    controls = {
+        ProcessKind(process): Control(bool(paused), None if cap is None else int(cap))
+        for *_, process, paused, cap in rows
+        if process is not None
+    }
+    processes = ProcessCounts(
+        int(used or 0),
+        {kind: int(n) for kind, n in zip(ProcessKind, per_kind, strict=True) if n},  # kinds started only
+        controls,
+    )
     if counts[0] is None:  # no row yet: nothing reported
-        return CurrentUsage(), int(used or 0)
+        return CurrentUsage(), processes
     variants, customers, contacts, sales_reps, admin_users, users, integrations, storage = map(int, counts)
     usage = CurrentUsage(
         variants=variants,
@@ -77,7 +135,7 @@ async def usage_and_processes(tenant_id: uuid.UUID | str, period: str) -> tuple[
         storage_bytes=storage,
         measured_at=None if measured_at is None else _MEASURED_AT.to_python_value(measured_at),
     )
-    return usage, int(used or 0)
+    return usage, processes
 
 
 _MEASURED_AT = TenantUsage._meta.fields_map["measured_at"]

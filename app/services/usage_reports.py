@@ -10,14 +10,16 @@ alerts; their e-mails are queued in the same transaction and they are published 
 The alerts are judged against the limits in force when the report commits: the transaction first
 takes the tenant's lock (``app.services.locks``), as a purchase and an add-on's end do before they
 re-evaluate the alerts, and only then reads the plan and its add-ons from the database (never from
-a cache a concurrent purchase may not have invalidated yet). A report and a purchase racing each
-other therefore end as one serial order or the other (tests/api/test_report_races.py).
+a cache a concurrent purchase may not have invalidated yet), and the alert thresholds likewise. A
+report and a purchase racing each other therefore end as one serial order or the other
+(tests/api/test_report_races.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from tortoise.expressions import Q
@@ -28,7 +30,7 @@ from app.models.enums import AddOnCategory
 from app.models.metering import AlertKind, LimitAlert, UsageReport
 from app.models.tenancy import Tenant
 from app.models.usage import TenantUsage
-from app.services import alerts
+from app.services import alert_settings, alerts
 from app.services.credits import BYTES_PER_MB
 from app.services.errors import InvalidInput
 from app.services.figures_cache import FiguresCache, usage_changed
@@ -185,22 +187,33 @@ def usage_measures(plan: TenantPlan, usage: CurrentUsage) -> list[alerts.Measure
 
 
 async def _apply(
-    tenant: Tenant, plan: TenantPlan, usage: CurrentUsage, *, now: dt.datetime
+    tenant: Tenant,
+    plan: TenantPlan,
+    usage: CurrentUsage,
+    *,
+    now: dt.datetime,
+    thresholds: Sequence[int] | None = None,
 ) -> list[LimitAlert]:
-    thresholds = alerts.normalized_thresholds(tenant.alert_thresholds)
+    """Judge ``usage`` at ``thresholds``: by default the tenant's as committed, read under the caller's
+    lock (never those of the tenant a cached credential carries: another instance may have changed them)."""
+    if thresholds is None:
+        thresholds = (await alert_settings.read_settings(tenant.id)).thresholds
     return await alerts.apply_measures(tenant.id, usage_measures(plan, usage), thresholds, now=now)
 
 
-async def reevaluate_alerts(tenant: Tenant, *, now: dt.datetime) -> list[LimitAlert]:
-    """The last usage against limits that just changed (a purchase, an add-on that ended).
+async def reevaluate_alerts(
+    tenant: Tenant, *, now: dt.datetime, thresholds: Sequence[int] | None = None
+) -> list[LimitAlert]:
+    """The last usage against limits (a purchase, an add-on that ended) or thresholds that just changed.
 
     A crossing caused by the limit moving is a crossing all the same: it fires (or re-arms) once.
     Runs inside the caller's transaction, which took ``lock_tenant`` first (as ``report_usage``
     does), so that a report committing meanwhile cannot be judged against the old limits; the
-    caller publishes the alerts after its commit.
+    caller publishes the alerts after its commit. ``thresholds``: the ones just written by the
+    caller (``set_alert_thresholds``); by default those committed.
     """
     plan = await active_plan(tenant, now=now)
     usage = await current_usage(tenant.id)
     if plan is None or usage.measured_at is None:
         return []  # nothing reported yet: nothing to compare
-    return await _apply(tenant, plan, usage, now=now)
+    return await _apply(tenant, plan, usage, now=now, thresholds=thresholds)

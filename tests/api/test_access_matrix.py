@@ -119,6 +119,17 @@ MATRIX: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {
         PUBLIC,
     ),
     "Query.orders": (f"{{ r: orders(first: 5) {SELECTION} }}", {}, STORE_READ),
+    "Query.usageHistory": (
+        f'{{ r: usageHistory(from: "2026-11-01", to: "2026-11-23") {SELECTION} }}',
+        {},
+        row(UNAUTH, D, D, tenant=D, usage=D, quota=D),
+    ),
+    "Query.limitCheck": (
+        f"{{ r: limitCheck(resource: USERS, adding: 1) {SELECTION} }}",
+        {},
+        row(UNAUTH, D, D, quota=D),
+    ),
+    "Query.alertSettings": ("{ r: alertSettings { thresholds recipients } }", {}, row(UNAUTH, D, D, tenant=D)),
     "Mutation.addToCart": (f'mutation {{ r: addToCart(addOnCode: "users-1") {SELECTION} }}', {}, STORE_WRITE),
     "Mutation.updateCartItem": (
         f'mutation {{ r: updateCartItem(addOnCode: "users-1", quantity: 2) {SELECTION} }}',
@@ -171,6 +182,21 @@ MATRIX: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {
         f"{{ r: configureIntegration(activeAddOnId: $id, settings: $s) {SELECTION} }}",
         {"id": "$id", "s": {"api_token": "t0ken", "shop_url": "https://loja.nova.example"}},
         STORE_WRITE,
+    ),
+    "Mutation.setProcessControl": (
+        f"mutation {{ r: setProcessControl(process: PRODUCT_SYNC, paused: true) {SELECTION} }}",
+        {},
+        row(UNAUTH, D, NOT_ADMIN),  # any environment's admins, store or not
+    ),
+    "Mutation.setAlertThresholds": (
+        f"mutation {{ r: setAlertThresholds(thresholds: [75, 100]) {SELECTION} }}",
+        {},
+        row(UNAUTH, D, NOT_ADMIN),
+    ),
+    "Mutation.setAlertRecipients": (
+        f'mutation {{ r: setAlertRecipients(recipients: ["finance@nova.example"]) {SELECTION} }}',
+        {},
+        row(UNAUTH, D, NOT_ADMIN),
     ),
     "Mutation.reportUsage": (
         "mutation($input: UsageReportInput!) "

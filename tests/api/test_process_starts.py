@@ -242,14 +242,18 @@ async def test_a_start_runs_a_constant_number_of_queries(gql: GraphQLClient, dem
         started = await start(gql, key, "sync-1")
 
     assert started["allowed"] is True
-    # The key, the start's INSERT and SELECT, the counter's UPDATE and SELECT (the limits are cached).
-    assert queries.count == 5, "\n".join(queries.statements)
-    # Deciding and counting are one statement: the credit condition sits in the counter's UPDATE.
+    # The key, the start's INSERT and SELECT, the counter's UPDATE, which returns the counts (the limits
+    # are cached).
+    assert queries.count == 4, "\n".join(queries.statements)
+    # Deciding and counting are one statement: the credit condition and the kind's control (its pause,
+    # its cap against the kind's column) sit in the counter's UPDATE.
     (update,) = [
         statement for statement in queries.statements if statement.lstrip().upper().startswith("UPDATE")
     ]
     assert '"used"="used"+' in update
     assert '"credits">' in update
+    assert '"product_sync"="product_sync"+1' in update
+    assert "process_control" in update
 
 
 async def test_a_thousand_concurrent_starts_near_the_allowance_count_each_key_exactly_once(
