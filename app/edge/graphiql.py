@@ -88,8 +88,30 @@ query CreditUsage {
     ... on CreditUsage {
       id used limit remaining percent
       breakdown { variants customers contacts salesReps adminUsers }
-      processes { period { name } used estimate allowance }
+      processes {
+        period { name } used estimate allowance
+        byKind { process starts share lastStartedAt paused monthlyCap }
+      }
+      forecast { dailyGrowth limitPassedOn daysLeft }
     }
+  }
+}
+
+# One point per UTC day for a chart (at most 400 days a call).
+query UsageHistory {
+  usageHistory(from: "2026-11-01", to: "2026-11-30") {
+    __typename
+    ... on Error { code message field }
+    ... on UsageHistory { days { date reported credits storageBytes processes } }
+  }
+}
+
+# May the environment add 5 users now? (STORAGE takes bytes.)
+query LimitCheck {
+  limitCheck(resource: USERS, adding: 5) {
+    __typename
+    ... on Error { code message field }
+    ... on LimitCheck { allowed reason limit used available }
   }
 }
 

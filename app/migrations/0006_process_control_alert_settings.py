@@ -21,6 +21,7 @@ BACKFILL_KIND_COUNTS = """UPDATE "process_counter" SET
     "database_update" = (SELECT COUNT(*) FROM "process_start" AS s WHERE s."tenant_id" = "process_counter"."tenant_id" AND s."period" = "process_counter"."period" AND s."process" = 'DATABASE_UPDATE')"""
 
 
+
 class Migration(migrations.Migration):
     dependencies = [('models', '0005_billing_lifecycle')]
 
@@ -40,6 +41,25 @@ class Migration(migrations.Migration):
             ],
             options={'table': 'process_control', 'app': 'models', 'unique_together': (('tenant', 'process'),), 'pk_attr': 'id', 'table_description': "What a tenant's admins decided for one kind of process: paused, or capped per billing period."},
             bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='ProcessDay',
+            fields=[
+                ('product_sync', fields.BigIntField(default=0, db_default=0)),
+                ('stock_update', fields.BigIntField(default=0, db_default=0)),
+                ('price_update', fields.BigIntField(default=0, db_default=0)),
+                ('customer_sync', fields.BigIntField(default=0, db_default=0)),
+                ('order_export', fields.BigIntField(default=0, db_default=0)),
+                ('invoice_import', fields.BigIntField(default=0, db_default=0)),
+                ('delivery_notes', fields.BigIntField(default=0, db_default=0)),
+                ('pending_orders', fields.BigIntField(default=0, db_default=0)),
+                ('database_update', fields.BigIntField(default=0, db_default=0)),
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('tenant', fields.ForeignKeyField('models.Tenant', source_field='tenant_id', db_constraint=True, to_field='id', related_name='process_days', on_delete=OnDelete.CASCADE)),
+                ('day', fields.DateField()),
+            ],
+            options={'table': 'process_day', 'app': 'models', 'unique_together': (('tenant', 'day'),), 'pk_attr': 'id', 'table_description': "The starts of one tenant's UTC day per kind, once the day is over: the usage history's rollup."},
+            bases=['StartsPerKind'],
         ),
         ops.AlterModelOptions(
             name='ProcessCounter',

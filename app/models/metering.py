@@ -73,17 +73,9 @@ class UsageReport(Model):
         indexes = (("tenant_id", "measured_at"),)
 
 
-class ProcessCounter(Model):
-    """Processes started by a tenant in one billing period, in all and per kind. Changed only by conditional
-    UPDATEs: one statement adds 1 to ``used`` and to the kind's column (``column_of``), so a kind's monthly
-    cap is decided in the same atomic step as the credit limit."""
+class StartsPerKind(Model):
+    """One column per ``ProcessKind``, named in lower case (``column_of``): starts counted per kind."""
 
-    id = fields.BigIntField(primary_key=True)
-    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
-        "models.Tenant", related_name="process_counters", on_delete=fields.CASCADE
-    )
-    period = fields.CharField(max_length=7)  # "2026-11"
-    used = fields.BigIntField(default=0)
     product_sync = fields.BigIntField(default=0, db_default=0)
     stock_update = fields.BigIntField(default=0, db_default=0)
     price_update = fields.BigIntField(default=0, db_default=0)
@@ -94,11 +86,8 @@ class ProcessCounter(Model):
     pending_orders = fields.BigIntField(default=0, db_default=0)
     database_update = fields.BigIntField(default=0, db_default=0)
 
-    tenant_id: str
-
     class Meta:
-        table = "process_counter"
-        unique_together = (("tenant", "period"),)
+        abstract = True
 
     @staticmethod
     def column_of(process: ProcessKind) -> str:
@@ -108,6 +97,45 @@ class ProcessCounter(Model):
     def started(self, process: ProcessKind) -> int:
         value: int = getattr(self, self.column_of(process))
         return value
+
+
+class ProcessCounter(StartsPerKind):
+    """Processes started by a tenant in one billing period, in all and per kind. Changed only by conditional
+    UPDATEs: one statement adds 1 to ``used`` and to the kind's column (``column_of``), so a kind's monthly
+    cap is decided in the same atomic step as the credit limit."""
+
+    id = fields.BigIntField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="process_counters", on_delete=fields.CASCADE
+    )
+    period = fields.CharField(max_length=7)  # "2026-11"
+    used = fields.BigIntField(default=0)
+
+    tenant_id: str
+
+    class Meta:
+        table = "process_counter"
+        unique_together = (("tenant", "period"),)
+
+
+class ProcessDay(StartsPerKind):
+    """The starts of one tenant's UTC day per kind, once the day is over: the usage history's rollup.
+
+    Written once, by the first history that shows the day after it closed (``app.services.usage_history``),
+    from ``process_start``: a closed day's starts never change again. No row: not rolled up yet.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="process_days", on_delete=fields.CASCADE
+    )
+    day = fields.DateField()
+
+    tenant_id: str
+
+    class Meta:
+        table = "process_day"
+        unique_together = (("tenant", "day"),)
 
 
 class ProcessControl(Model):

@@ -129,7 +129,11 @@ MATRIX: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {
         {},
         row(UNAUTH, D, D, quota=D),
     ),
-    "Query.alertSettings": ("{ r: alertSettings { thresholds recipients } }", {}, row(UNAUTH, D, D, tenant=D)),
+    "Query.alertSettings": (
+        "{ r: alertSettings { thresholds recipients } }",
+        {},
+        row(UNAUTH, D, D, tenant=D),
+    ),
     "Mutation.addToCart": (f'mutation {{ r: addToCart(addOnCode: "users-1") {SELECTION} }}', {}, STORE_WRITE),
     "Mutation.updateCartItem": (
         f'mutation {{ r: updateCartItem(addOnCode: "users-1", quantity: 2) {SELECTION} }}',

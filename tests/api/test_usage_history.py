@@ -10,7 +10,7 @@ import pytest
 
 from app.auth import scopes
 from app.clock import FrozenClock
-from app.models.metering import ProcessKind
+from app.models.metering import ProcessDay, ProcessKind
 from app.models.tenancy import Tenant
 from app.seed import SeedResult
 from app.services.errors import InvalidInput
@@ -221,13 +221,42 @@ async def test_the_statements_do_not_grow_with_the_number_of_days(
 
     counts = []
     for start_day in ("2026-11-20", "2025-10-20"):
-        with count_queries() as queries:
-            result = await history(gql, start_day, "2026-11-23", as_="admin@acme.test")
-        assert result["days"][-1]["credits"] == CREDITS_OF_SEED + 160
-        counts.append(queries.count)
+        for _ in ("first", "again"):
+            with count_queries() as queries:
+                result = await history(gql, start_day, "2026-11-23", as_="admin@acme.test")
+            assert result["days"][-1]["credits"] == CREDITS_OF_SEED + 160
+            counts.append(queries.count)
 
-    # The caller; the report in force before the range, the range's last report per day, the starts.
-    assert counts == [4, 4], counts
+    # The caller; the report in force before the range, the range's last report per day; the closed days'
+    # rollup, read (and, the first time, counted and written once for all the missing days); today, live.
+    assert counts == [7, 5, 7, 5], counts
+
+
+async def test_closed_days_are_rolled_up_once_and_open_days_counted_live(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
+) -> None:
+    await a_week_of_usage(gql, demo, clock)
+    acme = await Tenant.get(slug="acme")
+    clock.set(on(23, 0, 30))  # Nov 22 ended 30 minutes ago: not final yet (CLOSED_AFTER), still counted live
+
+    first = await history(gql, "2026-11-19", "2026-11-23", as_="admin@acme.test")
+    rolled = {row.day: row for row in await ProcessDay.filter(tenant_id=acme.id)}
+
+    assert sorted(rolled) == [dt.date(2026, 11, day) for day in (19, 20, 21)]  # zeros too: rolled up
+    assert (rolled[dt.date(2026, 11, 20)].product_sync, rolled[dt.date(2026, 11, 20)].stock_update) == (2, 1)
+    assert rolled[dt.date(2026, 11, 19)].started(ProcessKind.PRODUCT_SYNC) == 0
+    # An hour after the end of Nov 22 it is final and rolled up; today's new start still shows at once.
+    clock.set(on(23, 12))
+    await start_at(gql, clock, demo.connector_keys["acme"], on(23, 12), "ORDER_EXPORT")
+    second = await history(gql, "2026-11-19", "2026-11-23", as_="admin@acme.test")
+
+    assert await ProcessDay.filter(tenant_id=acme.id).count() == 4
+    assert second["days"][:4] == first["days"][:4]  # the rollup answers what the live count did
+    assert {k["process"]: k["starts"] for k in second["days"][4]["processesByKind"]} == {
+        "DATABASE_UPDATE": 1,
+        "ORDER_EXPORT": 1,
+    }
+    assert [day["processes"] for day in second["days"]] == [0, 3, 0, 1, 2]
 
 
 # --- The services, without GraphQL ----------------------------------------------------------------
