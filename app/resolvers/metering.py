@@ -8,7 +8,7 @@ import functools
 import uuid
 from collections.abc import AsyncGenerator
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import strawberry
 
@@ -96,6 +96,21 @@ QuotaReasonEnum = described_enum(
 )
 
 
+class CreditCounts(Protocol):
+    """The five counts credits add up to (the usage in force, a day of the history)."""
+
+    @property
+    def variants(self) -> int: ...
+    @property
+    def customers(self) -> int: ...
+    @property
+    def contacts(self) -> int: ...
+    @property
+    def sales_reps(self) -> int: ...
+    @property
+    def admin_users(self) -> int: ...
+
+
 @functools.lru_cache(maxsize=64)
 def _alert_of(message: str, anchor_day: int) -> LimitAlert:
     """Every subscriber of a tenant receives the same message: it is decoded once (read-only after)."""
@@ -117,6 +132,16 @@ class CreditBreakdown:
     contacts: int = strawberry.field(description="Contacts of the customers.")
     sales_reps: int = strawberry.field(description="Sales representatives.")
     admin_users: int = strawberry.field(description="Administrator users.")
+
+    @classmethod
+    def of(cls, counts: CreditCounts) -> CreditBreakdown:
+        return cls(
+            variants=counts.variants,
+            customers=counts.customers,
+            contacts=counts.contacts,
+            sales_reps=counts.sales_reps,
+            admin_users=counts.admin_users,
+        )
 
 
 @strawberry.type(description="Where the processes of the billing period are heading at the pace so far.")
@@ -261,13 +286,7 @@ class CreditUsage:
         usage, processes, storage = view.usage, view.processes, view.storage
         return cls(
             id=global_id("CreditUsage", tenant_id),
-            breakdown=CreditBreakdown(
-                variants=usage.variants,
-                customers=usage.customers,
-                contacts=usage.contacts,
-                sales_reps=usage.sales_reps,
-                admin_users=usage.admin_users,
-            ),
+            breakdown=CreditBreakdown.of(usage),
             used=view.credits_used,
             limit=view.credits_limit,
             remaining=view.remaining,

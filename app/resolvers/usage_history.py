@@ -75,15 +75,7 @@ class UsageDay:
             date=day.day,
             reported=day.reported,
             credits=usage.credits if usage else None,
-            breakdown=CreditBreakdown(
-                variants=usage.variants,
-                customers=usage.customers,
-                contacts=usage.contacts,
-                sales_reps=usage.sales_reps,
-                admin_users=usage.admin_users,
-            )
-            if usage
-            else None,
+            breakdown=CreditBreakdown.of(usage) if usage else None,
             storage_bytes=Long(usage.storage_bytes) if usage else None,
             users=usage.users if usage else None,
             integrations=usage.integrations if usage else None,
