@@ -117,6 +117,6 @@ class Query:
     ) -> UsageHistoryResult | None:
         principal = await info.context.require_principal()
         days = await history_service.usage_history(
-            principal.tenant.id, start=from_, end=to, now=info.context.clock.now()
+            principal.tenant, start=from_, end=to, now=info.context.clock.now()
         )
         return UsageHistory(from_=from_, to=to, days=[UsageDay.of(day) for day in days])

@@ -34,6 +34,7 @@ from typing import Any
 from tortoise import connections
 
 from app.models.metering import ProcessDay, ProcessKind, UsageReport
+from app.models.tenancy import Tenant
 from app.services import sql
 from app.services.errors import InvalidInput
 from app.services.forecast import CREDIT_WINDOW, CreditForecast, forecast_credits
@@ -212,19 +213,20 @@ async def _starts_by_day(
     return starts
 
 
-async def usage_history(
-    tenant_id: uuid.UUID | str, *, start: dt.date, end: dt.date, now: dt.datetime
-) -> list[UsageDay]:
+async def usage_history(tenant: Tenant, *, start: dt.date, end: dt.date, now: dt.datetime) -> list[UsageDay]:
     """One point per UTC day from ``start`` to ``end`` (included), today at the latest: the usage in force
-    at the day's end and the processes started that day. At most ``MAX_DAYS`` days (``InvalidInput``)."""
+    at the day's end and the processes started that day. At most ``MAX_DAYS`` days (``InvalidInput``).
+    Days before the environment existed started nothing: they are neither counted nor rolled up (a caller
+    asking for the year 1 writes nothing)."""
     first, last = days_asked(start, end, now=now)
     if last < first:
         return []  # every day asked is in the future
-    tenant = uuid.UUID(str(tenant_id))
+    tenant_id = uuid.UUID(str(tenant.id))
     since, until = _midnight(first), _midnight(last) + dt.timedelta(days=1)
-    in_force = await _in_force_before(tenant, since)
-    reported = await _last_of_each_day(tenant, since, until)
-    starts = await _starts_by_day(tenant, first, last, now=now)
+    in_force = await _in_force_before(tenant_id, since)
+    reported = await _last_of_each_day(tenant_id, since, until)
+    opened = tenant.created_at.astimezone(dt.UTC).date()
+    starts = await _starts_by_day(tenant_id, max(first, opened), last, now=now) if last >= opened else {}
     days: list[UsageDay] = []
     for offset in range((last - first).days + 1):
         day = first + dt.timedelta(days=offset)

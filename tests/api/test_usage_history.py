@@ -259,6 +259,18 @@ async def test_closed_days_are_rolled_up_once_and_open_days_counted_live(
     assert [day["processes"] for day in second["days"]] == [0, 3, 0, 1, 2]
 
 
+async def test_days_before_the_environment_existed_are_neither_counted_nor_rolled_up(
+    gql: GraphQLClient, demo: SeedResult
+) -> None:
+    acme = await Tenant.get(slug="acme")
+
+    ancient = await history(gql, "0001-01-01", "0002-02-04", as_="admin@acme.test")  # 400 days
+
+    assert len(ancient["days"]) == 400
+    assert {(day["credits"], day["processes"]) for day in ancient["days"]} == {(None, 0)}
+    assert not await ProcessDay.filter(tenant_id=acme.id).exists()  # nothing written for them
+
+
 # --- The services, without GraphQL ----------------------------------------------------------------
 
 
@@ -280,7 +292,7 @@ async def test_the_service_reads_days_and_the_forecast_points(
     await a_week_of_usage(gql, demo, clock)
     acme = await Tenant.get(slug="acme")
 
-    days = await usage_history(acme.id, start=dt.date(2026, 11, 20), end=dt.date(2026, 11, 21), now=NOW)
+    days = await usage_history(acme, start=dt.date(2026, 11, 20), end=dt.date(2026, 11, 21), now=NOW)
     points = await credit_points(acme.id, now=NOW)
 
     assert [(d.day.day, d.reported, d.usage.credits if d.usage else None) for d in days] == [
