@@ -14,12 +14,12 @@ import pytest
 from app.auth.principal import Principal
 from app.clock import FrozenClock
 from app.models.audit import AuditEntry
-from app.models.metering import ProcessCounter, ProcessKind, ProcessStart
+from app.models.metering import ProcessControl, ProcessCounter, ProcessKind, ProcessStart
 from app.models.tenancy import Tenant, User
 from app.seed import SeedResult
 from app.services import credits, process_control, processes, quota
 from app.services.errors import InvalidInput, NotAdmin
-from app.services.figures_cache import FiguresCache
+from app.services.figures_cache import FiguresCache, read_figures
 from app.services.periods import period_named
 from app.services.plan_cache import PlanCache
 from app.services.quota import QuotaReason
@@ -110,14 +110,14 @@ async def test_setting_a_control_is_for_admins_with_a_cap_in_range(
                 admin, ProcessKind.PRODUCT_SYNC, paused=False, monthly_cap=bad, now=clock.now()
             )
         assert refused.value.field == "monthlyCap"
-    assert await process_control.process_controls(admin.tenant.id) == {}
+    assert not await ProcessControl.filter(tenant_id=admin.tenant.id).exists()
     assert not await AuditEntry.exists()
 
     row = await process_control.set_process_control(
         admin, ProcessKind.PRODUCT_SYNC, paused=False, monthly_cap=0, now=clock.now()
     )
     assert (row.monthly_cap, row.updated_by) == (0, "admin@acme.test")
-    assert await process_control.read_controls(admin.tenant.id) == {
+    assert (await read_figures(admin.tenant.id, "2026-11")).controls == {
         ProcessKind.PRODUCT_SYNC: Control(False, 0)
     }
 

@@ -19,7 +19,6 @@ period; the other kinds go on. The rules:
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -31,7 +30,6 @@ from app.services import audit
 from app.services.errors import InvalidInput, NotAdmin
 from app.services.figures_cache import FiguresCache, usage_changed
 from app.services.locks import lock_tenant
-from app.services.usage import Control, Controls
 
 MAX_MONTHLY_CAP = 1_000_000_000
 AUDIT_ACTION = "process_control.set"
@@ -97,15 +95,3 @@ async def set_process_control(
     # After the commit: the quota check's cached figures hold the controls.
     await usage_changed(tenant_id, cache=figures_cache, broadcaster=broadcaster)
     return row
-
-
-async def process_controls(tenant_id: uuid.UUID | str) -> dict[ProcessKind, ProcessControl]:
-    """The environment's control rows by kind (a kind without one is neither paused nor capped)."""
-    rows = await ProcessControl.filter(tenant_id=tenant_id)
-    return {ProcessKind(row.process): row for row in rows}
-
-
-async def read_controls(tenant_id: object) -> Controls:
-    """What applies per kind, from the database."""
-    rows = await process_controls(uuid.UUID(str(tenant_id)))
-    return {kind: Control(bool(row.paused), row.monthly_cap) for kind, row in rows.items()}

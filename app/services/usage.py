@@ -98,12 +98,6 @@ _USAGE_AND_PROCESSES = (
 )
 
 
-async def usage_and_processes(tenant_id: uuid.UUID | str, period: str) -> tuple[CurrentUsage, int]:
-    """The current usage and the processes counted in billing period ``period``, in one statement."""
-    usage, counts = await usage_and_counts(tenant_id, period)
-    return usage, counts.used
-
-
 async def usage_and_counts(tenant_id: uuid.UUID | str, period: str) -> tuple[CurrentUsage, ProcessCounts]:
     """The current usage, the processes counted in ``period`` in all and per kind, and the kinds' controls,
     in one statement."""
