@@ -26,7 +26,7 @@ from app.models.metering import ProcessCounter, ProcessKind, ProcessStart
 from app.models.tenancy import Tenant
 from app.services import sql
 from app.services.errors import NoActivePlan
-from app.services.forecast import ProcessForecast, forecast_processes
+from app.services.forecast import ProcessForecast, forecast_processes, pace_per_day, two_decimals
 from app.services.periods import BillingPeriod
 from app.services.subscriptions import PlanLoader, load_tenant_plan
 from app.services.usage import Controls, CurrentUsage, control_of, usage_and_counts
@@ -208,7 +208,7 @@ def kinds_usage(
     kinds = []
     for kind in ProcessKind:
         starts = processes.by_kind.get(kind, 0)
-        pace = forecast_processes(used=starts, allowance=starts, period=processes.period, now=now).daily_pace
+        pace = two_decimals(pace_per_day(starts, period=processes.period, now=now))
         control = control_of(processes.controls, kind)
         kinds.append(
             KindUsage(

@@ -32,6 +32,19 @@ class ProcessForecast:
     allowance_passed_on: dt.date | None  # None: not within this period at this pace
 
 
+def pace_per_day(used: int, *, period: BillingPeriod, now: dt.datetime) -> Decimal:
+    """``used / days elapsed`` since the period's first instant (fractional days, up to its end); 0
+    before anything was counted or before the period began."""
+    elapsed_seconds = Decimal(int((min(now, period.end_instant()) - period.start_instant()).total_seconds()))
+    if used <= 0 or elapsed_seconds <= 0:
+        return Decimal(0)
+    return Decimal(used) * SECONDS_PER_DAY / elapsed_seconds
+
+
+def two_decimals(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
 def forecast_processes(
     *, used: int, allowance: int, period: BillingPeriod, now: dt.datetime
 ) -> ProcessForecast:
@@ -42,12 +55,11 @@ def forecast_processes(
     ``allowance / pace`` days after the start (the day the cumulative count exceeds it), or never
     within the period when that is on or after its end.
     """
-    elapsed_seconds = Decimal(int((min(now, period.end_instant()) - period.start_instant()).total_seconds()))
-    if used <= 0 or elapsed_seconds <= 0:
+    pace = pace_per_day(used, period=period, now=now)
+    if not pace:
         return ProcessForecast(
             daily_pace=Decimal("0.00"), expected_by_period_end=max(used, 0), allowance_passed_on=None
         )
-    pace = Decimal(used) * SECONDS_PER_DAY / elapsed_seconds
     expected = int((pace * period.days).to_integral_value(rounding=ROUND_HALF_UP))
     days_to_allowance = Decimal(allowance) / pace
     passed_on: dt.date | None = None
@@ -56,7 +68,7 @@ def forecast_processes(
             days=int(days_to_allowance.to_integral_value(rounding=ROUND_FLOOR))
         )
     return ProcessForecast(
-        daily_pace=pace.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP),
+        daily_pace=two_decimals(pace),
         expected_by_period_end=max(expected, used),
         allowance_passed_on=passed_on,
     )
@@ -120,7 +132,7 @@ def forecast_credits(
         passed_on = passed_at.astimezone(dt.UTC).date()
     growth = Decimal(slope.numerator) / Decimal(slope.denominator)
     return CreditForecast(
-        daily_growth=growth.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP),
+        daily_growth=two_decimals(growth),
         limit_passed_on=passed_on,
         days_left=max((passed_on - now.astimezone(dt.UTC).date()).days, 0),
         based_on_reports=n,

@@ -26,11 +26,10 @@ from app import money
 from app.auth.principal import Principal
 from app.models.billing import AddOnSubscription, PlanChange
 from app.models.enums import Cadence, PlanChangeStatus, StoragePolicy
-from app.models.metering import UsageReport
 from app.models.store import Order, OrderLine
 from app.models.tenancy import Tenant
 from app.services import coupons as coupon_rules
-from app.services import pricing
+from app.services import pricing, usage_history
 from app.services.access import require_store_access
 from app.services.cart import plan_price
 from app.services.errors import DomainError, ErrorCode, shown
@@ -102,13 +101,8 @@ async def storage_at(tenant_id: uuid.UUID | str, instant: dt.datetime) -> int:
     usage = await current_usage(tenant_id)
     if usage.measured_at is None or usage.measured_at < instant:
         return usage.storage_bytes
-    before = (
-        await UsageReport.filter(tenant_id=tenant_id, applied=True, measured_at__lt=instant)
-        .order_by("-measured_at")
-        .first()
-        .values("storage_bytes")
-    )
-    return int(before["storage_bytes"]) if before else 0
+    before = await usage_history.in_force_before(tenant_id, instant)
+    return before.storage_bytes if before else 0
 
 
 async def tenant_invoice(

@@ -35,8 +35,8 @@ from app.services.figures_cache import FiguresCache, usage_changed
 from app.services.idempotency import IdempotencyKeyReused, validate_key
 from app.services.periods import BillingPeriod, period_containing, period_named
 from app.services.plan_cache import PlanCache, current_plan
-from app.services.quota import QuotaReason, credits_exceeded, record_decision
-from app.services.usage import current_usage
+from app.services.quota import QuotaReason, denial, record_decision
+from app.services.usage import Control, current_usage
 from app.services.webhook_events import EventType
 
 
@@ -112,17 +112,14 @@ class _Denial:
 
 
 def denial_of(row: Sequence[Any], credits_limit: int) -> _Denial:
-    """Why a start was denied: the credit limit stops every kind first; then the kind's pause; then
-    its cap. ``row``: credits, the counter's total and kind column, the control's paused and cap."""
+    """Why a start was denied (``quota.denial``'s order). ``row``: credits (NULL: nothing reported), the
+    counter's total and kind column (NULL: no counter yet), the control's paused and cap (NULL: none)."""
     credits, used, kind_starts, paused, cap = row
     count = int(kind_starts or 0)
-    reason: QuotaReason | None = None
-    if credits is not None and credits_exceeded(int(credits), credits_limit):
-        reason = QuotaReason.CREDITS_EXCEEDED
-    elif paused:
-        reason = QuotaReason.PROCESS_PAUSED
-    elif cap is not None and count >= int(cap):
-        reason = QuotaReason.PROCESS_CAP_REACHED
+    control = Control(bool(paused), None if cap is None else int(cap))
+    reason = denial(
+        credits_used=int(credits or 0), credits_limit=credits_limit, control=control, kind_starts=count
+    )
     return _Denial(reason, used is not None, int(used or 0), count)
 
 

@@ -50,14 +50,14 @@ class QuotaDecision:
     monthly_cap: int | None = None  # the kind's cap per period; None: none
 
 
-DENIALS = frozenset(
-    {
-        QuotaReason.CREDITS_EXCEEDED,
-        QuotaReason.PLAN_INACTIVE,
-        QuotaReason.PROCESS_PAUSED,
-        QuotaReason.PROCESS_CAP_REACHED,
-    }
-)
+def denial(
+    *, credits_used: int, credits_limit: int, control: Control, kind_starts: int
+) -> QuotaReason | None:
+    """Why a start of a kind may not start now, if it may not: the credit limit first (it stops every
+    kind), then the kind's pause, then its monthly cap."""
+    if credits_exceeded(credits_used, credits_limit):
+        return QuotaReason.CREDITS_EXCEEDED
+    return kind_denial(control, kind_starts)
 
 
 def kind_denial(control: Control, kind_starts: int) -> QuotaReason | None:
@@ -99,16 +99,15 @@ async def check_quota(
     else:
         limit = plan.effective_limits.credits
         allowance = process_allowance(limit, plan.subscription.plan.process_buffer_percent)
-        reason = None
-        if credits_exceeded(credits_used, limit):
-            reason = QuotaReason.CREDITS_EXCEEDED
-        elif denial := kind_denial(control, kind_starts):
-            reason = denial
-        elif used >= allowance:
+        reason = denial(
+            credits_used=credits_used, credits_limit=limit, control=control, kind_starts=kind_starts
+        )
+        allowed = reason is None
+        if allowed and used >= allowance:
             reason = QuotaReason.BEYOND_ALLOWANCE
         decision = QuotaDecision(
             process,
-            allowed=reason not in DENIALS,
+            allowed=allowed,
             reason=reason,
             credits_used=credits_used,
             credits_limit=limit,

@@ -11,6 +11,9 @@ from app.models.metering import ProcessCounter, ProcessKind
 from app.models.usage import TenantUsage
 from app.services import sql
 
+# The counts credits add up to (seed 002), as named in the usage tables.
+COUNT_FIELDS = ("variants", "customers", "contacts", "sales_reps", "admin_users")
+
 
 @dataclass(frozen=True, slots=True)
 class CurrentUsage:

@@ -38,7 +38,7 @@ from app.models.tenancy import Tenant
 from app.services import sql
 from app.services.errors import InvalidInput
 from app.services.forecast import CREDIT_WINDOW, CreditForecast, forecast_credits
-from app.services.usage_reports import COUNT_FIELDS
+from app.services.usage import COUNT_FIELDS
 
 MAX_DAYS = 400  # a year and a bit: a chart of 13 months, in one call
 # A day's starts are final this long after it ended (a start is stamped with its instance's clock, which may
@@ -126,7 +126,8 @@ def _usage_of(row: dict[str, Any]) -> DayUsage:
     )
 
 
-async def _in_force_before(tenant_id: uuid.UUID, instant: dt.datetime) -> DayUsage | None:
+async def in_force_before(tenant_id: uuid.UUID | str, instant: dt.datetime) -> DayUsage | None:
+    """The last applied report measured before ``instant``: the usage in force then (None: none yet)."""
     rows = (
         await UsageReport.filter(tenant_id=tenant_id, applied=True, measured_at__lt=instant)
         .order_by("-measured_at")
@@ -223,7 +224,7 @@ async def usage_history(tenant: Tenant, *, start: dt.date, end: dt.date, now: dt
         return []  # every day asked is in the future
     tenant_id = uuid.UUID(str(tenant.id))
     since, until = _midnight(first), _midnight(last) + dt.timedelta(days=1)
-    in_force = await _in_force_before(tenant_id, since)
+    in_force = await in_force_before(tenant_id, since)
     reported = await _last_of_each_day(tenant_id, since, until)
     opened = tenant.created_at.astimezone(dt.UTC).date()
     starts = await _starts_by_day(tenant_id, max(first, opened), last, now=now) if last >= opened else {}

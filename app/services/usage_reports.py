@@ -37,12 +37,11 @@ from app.services.figures_cache import FiguresCache, usage_changed
 from app.services.idempotency import IdempotencyKeyReused, fingerprint, validate_key
 from app.services.locks import lock_tenant
 from app.services.subscriptions import TenantPlan, active_plan
-from app.services.usage import CurrentUsage, current_usage
+from app.services.usage import COUNT_FIELDS, CurrentUsage, current_usage
 
 MAX_COUNT = 1_000_000_000  # a billion variants or customers is not a measurement, it is a bug
 MAX_STORAGE_BYTES = 10**16  # 10 PB
 
-COUNT_FIELDS = ("variants", "customers", "contacts", "sales_reps", "admin_users")
 GRAPHQL_NAMES = {
     "variants": "variants",
     "customers": "customers",
