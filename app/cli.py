@@ -19,6 +19,7 @@ from app.auth.tokens import issue_user_token
 from app.broadcast import broadcaster_from_settings
 from app.clock import SystemClock
 from app.db import tortoise_config
+from app.i18n import DOMAINS
 from app.migrate import migrate_database
 from app.models.tenancy import ApiKey, Tenant, User
 from app.settings import Settings, get_settings
@@ -345,6 +346,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--period", default=None, help="YYYY-MM: that period for every tenant (default: whatever is due)"
     )
 
+    translations_parser = commands.add_parser(
+        "translations", help="the message catalogs (docs/translating.md), for maintainers"
+    )
+    translations_commands = translations_parser.add_subparsers(dest="translations_command", required=True)
+    for command, help_text in (
+        ("update", "extract the messages and merge them into each locale's .po"),
+        ("compile", "compile the .po files into the .mo files shipped"),
+    ):
+        translations_commands.add_parser(command, help=help_text).add_argument(
+            "domains", nargs="*", help="any of errors, labels, emails (default: all)"
+        )
+    translations_commands.add_parser("check", help="list missing or stale translations; exit 1 if any")
+
     export_parser = commands.add_parser("export-schema", help="print the GraphQL SDL")
     export_parser.add_argument(
         "--operator", action="store_true", help="the operator API's schema (operator.graphql)"
@@ -401,6 +415,21 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     elif args.command == "invoices" and args.invoices_command == "issue":
         lines = asyncio.run(issue_invoices(settings, args.period))
         print("\n".join([*lines, f"{len(lines)} invoice(s) issued."]))
+    elif args.command == "translations":
+        from app.i18n import catalogs
+
+        if unknown := set(getattr(args, "domains", ())) - set(DOMAINS):
+            raise CommandError(
+                f"no such message domain: {', '.join(sorted(unknown))} (use {', '.join(DOMAINS)})"
+            )
+        if args.translations_command == "update":
+            catalogs.update(args.domains or DOMAINS)
+        elif args.translations_command == "compile":
+            catalogs.compile_all(args.domains or DOMAINS)
+        else:
+            found = list(catalogs.problems())
+            print("\n".join(found or ["Every message has its translations."]))
+            return 1 if found else 0
     elif args.command == "export-schema" and args.operator:
         from app.resolvers.operator.schema import operator_schema
 

@@ -68,6 +68,9 @@ class AddOn(Model):
     erp_prices: fields.Field[dict[str, dict[str, str]]] = fields.JSONField(default=dict, db_default={})
     requires_add_on_codes: fields.Field[list[str]] = fields.JSONField(default=list)
     requires_configuration = fields.BooleanField(default=False)
+    # The conditions in the catalog's own words, per locale ({"pt-BR": "Requer conta Bling"}); none: the
+    # API composes them from the rules below (``AddOnConditions.summary``).
+    conditions: fields.Field[dict[str, str]] = fields.JSONField(default=dict, db_default={})
     # [{"name": "api_token", "label": "API token", "secret": true, "required": true, "kind": "STRING|URL"}]
     configuration_fields: fields.Field[list[dict[str, Any]]] = fields.JSONField(default=list)
     is_active = fields.BooleanField(default=True)

@@ -22,7 +22,10 @@ class OutboxEmail(Model):
     dedupe_key = fields.CharField(max_length=255, unique=True, null=True)
     to_address = fields.CharField(max_length=254)
     subject = fields.CharField(max_length=300)
-    body = fields.TextField()
+    body = fields.TextField()  # the plain-text part
+    html_body = fields.TextField(null=True)  # the HTML part (rows queued before issue 16 have none)
+    kind = fields.CharField(max_length=32, null=True)  # the template it was rendered from ("purchase")
+    locale = fields.CharField(max_length=16, null=True)  # the recipient's language it was rendered in
     # Files rendered when the e-mail is sent, by reference: [{"kind": "invoice_pdf", "invoice_id": ...}].
     attachments: fields.Field[list[dict[str, str]]] = fields.JSONField(default=list, db_default=[])
     status = fields.CharEnumField(OutboxStatus, max_length=16, default=OutboxStatus.PENDING)

@@ -14,6 +14,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from app.auth.principal import Principal, authenticate
 from app.clock import Clock
+from app.i18n import DEFAULT_LOCALE, Locale, locale_of, negotiate
 from app.models.tenancy import Tenant
 from app.services.errors import NoActivePlan, Unauthenticated
 from app.services.plan_cache import current_plan
@@ -62,6 +63,24 @@ class Context:
                 oidc=getattr(self.services, "oidc", None),
             )
         return self._principal
+
+    def current_locale(self) -> Locale:
+        """The language of this request, from what is known now (synchronous: error handlers call it):
+        the user's saved choice (``setMyLocale``), else ``Accept-Language``, else the environment's
+        default, else English. Before the caller is resolved, only the header counts."""
+        known = None if self._principal is _UNRESOLVED else self._principal
+        if known is not None and known.user is not None and (saved := locale_of(known.user.locale)):
+            return saved
+        if (asked := negotiate(self.request.headers.get("accept-language"))) is not None:
+            return asked
+        if known is not None and (default := locale_of(known.tenant.locale)) is not None:
+            return default
+        return DEFAULT_LOCALE
+
+    async def locale(self) -> Locale:
+        """``current_locale`` once the caller is known (bad credentials count as none)."""
+        await self.optional_principal()
+        return self.current_locale()
 
     async def tenant_plan(self, tenant: Tenant, now: dt.datetime) -> TenantPlan:
         """The tenant's plan at ``now`` through the app's plan cache, once per request: ``myPlan`` and

@@ -9,6 +9,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from app.i18n import Locale, Text, _
+
 
 class ErrorCode(StrEnum):
     """Every code a client can meet: in a result union's error member (``code``) or, for failures that
@@ -74,14 +76,24 @@ class ErrorCode(StrEnum):
 
 
 class DomainError(Exception):
-    code: ClassVar[ErrorCode] = ErrorCode.INTERNAL_SERVER_ERROR
-    default_message: ClassVar[str] = "The request could not be completed."
+    """``message`` is read in English (logs); ``localized`` renders it in the caller's locale. Raise with
+    a ``Text`` (``_("...", field=value)``) so that it can be translated: a plain ``str`` stays as it is."""
 
-    def __init__(self, message: str | None = None, *, field: str | None = None, **details: Any) -> None:
-        self.message = message or self.default_message
+    code: ClassVar[ErrorCode] = ErrorCode.INTERNAL_SERVER_ERROR
+    default_message: ClassVar[Text] = _("The request could not be completed.")
+
+    def __init__(
+        self, message: str | Text | None = None, *, field: str | None = None, **details: Any
+    ) -> None:
+        self.text: str | Text = message or self.default_message
+        self.message = str(self.text)
         self.field = field
         self.details = details
         super().__init__(self.message)
+
+    def localized(self, locale: Locale | None) -> str:
+        """The message in ``locale`` (English without one)."""
+        return self.text.render(locale) if isinstance(self.text, Text) else self.text
 
     @property
     def extensions(self) -> dict[str, Any]:
@@ -94,44 +106,44 @@ class DomainError(Exception):
 
 class Unauthenticated(DomainError):
     code = ErrorCode.UNAUTHENTICATED
-    default_message = "Credentials are missing or invalid."
+    default_message = _("Credentials are missing or invalid.")
 
 
 class Forbidden(DomainError):
     code = ErrorCode.FORBIDDEN
-    default_message = "These credentials may not do this."
+    default_message = _("These credentials may not do this.")
 
 
 class NotFound(DomainError):
     """Also the answer for another tenant's ids: the same as for ids that do not exist."""
 
     code = ErrorCode.NOT_FOUND
-    default_message = "Not found."
+    default_message = _("Not found.")
 
 
 class NotAdmin(DomainError):
     code = ErrorCode.NOT_ADMIN
-    default_message = "Only administrators of the environment may do this."
+    default_message = _("Only administrators of the environment may do this.")
 
 
 class NotEligible(DomainError):
     code = ErrorCode.NOT_ELIGIBLE
-    default_message = "The add-on store and My plan are not available for this environment."
+    default_message = _("The add-on store and My plan are not available for this environment.")
 
 
 class NoActivePlan(DomainError):
     code = ErrorCode.NO_ACTIVE_PLAN
-    default_message = "The environment has no active plan."
+    default_message = _("The environment has no active plan.")
 
 
 class InvalidInput(DomainError):
     code = ErrorCode.INVALID_INPUT
-    default_message = "The input is not valid."
+    default_message = _("The input is not valid.")
 
 
 class UnsupportedCurrency(DomainError):
     code = ErrorCode.UNSUPPORTED_CURRENCY
-    default_message = "Prices are not available in that currency."
+    default_message = _("Prices are not available in that currency.")
 
 
 # Messages quote what the caller sent so that a typo is easy to spot, but never all of it: a hostile value
