@@ -23,9 +23,10 @@ from app.migrate import migrate_database
 from app.models import MODEL_MODULES
 from app.models.billing import AddOnSubscription, PlanChange, PlanSubscription
 from app.models.catalog import AddOn, Plan
-from app.models.enums import AddOnStatus
+from app.models.enums import AddOnStatus, OutboxStatus
 from app.models.invoices import IssuedInvoice
 from app.models.metering import LimitAlert, ProcessControl, ProcessCounter, ProcessKind
+from app.models.notifications import OutboxEmail
 from app.models.store import Cart
 from app.models.tenancy import Tenant, User
 from app.services.invoices import tenant_invoice
@@ -117,13 +118,16 @@ async def test_a_database_made_by_the_first_migration_upgrades_with_its_data_int
     cancelled add-on spelled CANCELLING (0003), plan subscriptions keeping their plan's price and catalog
     texts as their English entries (0004), no change fee, ERP prices, pending plan change or attachment,
     and an empty plan history that bills the plan as before (0005), the starts already counted counted
-    per kind too, no process paused or capped and no extra alert recipient (0006)."""
+    per kind too, no process paused or capped and no extra alert recipient (0006), queued e-mails kept as
+    plain text only (no HTML part, kind or locale) and add-ons without conditions texts (0007)."""
     settings = Settings(database_url=fresh_database_url)
     await run_migrations(config=tortoise_config(settings), target="models.0001_initial")
     sqlite = fresh_database_url.startswith("sqlite")
     at = dt.datetime(2026, 11, 2, 9, 30, tzinfo=dt.UTC)
     when: Any = at.isoformat() if sqlite else at
-    tenant, user, cart, add_on, subscription, plan, plan_subscription = (str(uuid.uuid4()) for _ in range(7))
+    tenant, user, cart, add_on, subscription, plan, plan_subscription, email = (
+        str(uuid.uuid4()) for _ in range(8)
+    )
     rows = [
         ("tenant", ("id", "slug", "name", "currency", "billing_anchor_day", "created_at",
                     "alert_thresholds", "is_active"),
@@ -152,6 +156,9 @@ async def test_a_database_made_by_the_first_migration_upgrades_with_its_data_int
           "HARD_CAP", "{}", 33, True, 0)),
         ("plan_subscription", ("id", "tenant_id", "plan_id", "status", "started_at"),
          (plan_subscription, tenant, plan, "ACTIVE", when)),
+        ("outbox_email", ("id", "tenant_id", "dedupe_key", "to_address", "subject", "body", "status",
+                          "attempts", "next_attempt_at", "created_at"),
+         (email, tenant, "old-email", "admin@old.test", "Old subject", "Old body", "PENDING", 0, when, when)),
         ("process_counter", ("tenant_id", "period", "used"), (tenant, "2026-10", 1)),
         ("process_counter", ("tenant_id", "period", "used"), (tenant, "2026-11", 3)),
         *(
@@ -214,5 +221,11 @@ async def test_a_database_made_by_the_first_migration_upgrades_with_its_data_int
         assert november.started(ProcessKind.ORDER_EXPORT) == 0
         assert not await ProcessControl.filter(tenant_id=tenant).exists()
         assert old_tenant.alert_recipients == []
+        # 0007: a queued e-mail stays as it was, plain text; the add-on has no conditions of its own.
+        queued = await OutboxEmail.get(id=email)
+        assert (queued.subject, queued.body) == ("Old subject", "Old body")
+        assert queued.status == OutboxStatus.PENDING
+        assert (queued.html_body, queued.kind, queued.locale) == (None, None, None)
+        assert (await AddOn.get(id=add_on)).conditions == {}
     finally:
         await Tortoise.close_connections()
