@@ -51,7 +51,14 @@ async def seed_demo_data(settings: Settings) -> bool:
     if result.created:
         print_seed_result(result.connector_keys)
     else:
+        # The demo keys were shown once, when it was seeded: say how to make another (docs/clients.md).
+        connector_scopes = ",".join(known_scopes.CONNECTOR_SCOPES)
         print("The database already holds tenants: demo data not seeded.")
+        print(
+            "Its connector keys were shown once, when it was seeded. Create another with:\n"
+            f"  tollgate apikey create --tenant acme --scopes {connector_scopes} --name 'ERP connector'\n"
+            "Mint a user token with:  tollgate token --email admin@acme.test"
+        )
     return bool(result.created)
 
 
@@ -363,6 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     export_parser.add_argument(
         "--operator", action="store_true", help="the operator API's schema (operator.graphql)"
     )
+    export_parser.add_argument(
+        "--markdown", action="store_true", help="the API reference page (docs/reference.md) instead of SDL"
+    )
     return parser
 
 
@@ -434,6 +444,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         from app.resolvers.operator.schema import operator_schema
 
         print(operator_schema().as_str())
+    elif args.command == "export-schema" and args.markdown:
+        from app.resolvers.reference import reference_markdown
+        from app.schema import schema
+
+        print(reference_markdown(schema._schema), end="")
     elif args.command == "export-schema":
         from app.schema import schema
 

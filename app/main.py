@@ -28,6 +28,7 @@ from app.auth.principal import (
 from app.broadcast import Broadcaster, broadcaster_from_settings
 from app.clock import Clock, SystemClock
 from app.db import tortoise_config
+from app.edge.cors import GraphQLCORSMiddleware
 from app.edge.graphiql import graphiql_asset, graphiql_page
 from app.edge.graphql_app import TollgateGraphQL
 from app.edge.invoice_download import invoice_pdf_endpoint
@@ -242,6 +243,11 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         middleware=[
+            *(
+                [Middleware(GraphQLCORSMiddleware, origins=settings.cors_allowed_origins)]
+                if settings.cors_allowed_origins
+                else []
+            ),
             Middleware(RequestContextMiddleware),
             Middleware(RequestSizeLimitMiddleware, max_bytes=settings.max_body_bytes),
         ],

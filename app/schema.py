@@ -21,10 +21,11 @@ from app.resolvers import account, addons, catalog, metering, orders, quotes, sc
 from app.resolvers import alert_settings as alert_settings_resolvers
 from app.resolvers import invoices as issued_invoices
 from app.resolvers import limit_check as limit_check_resolvers
+from app.resolvers import locale as locale_resolvers
 from app.resolvers import plan_changes as plan_change_resolvers
 from app.resolvers import process_control as process_control_resolvers
 from app.resolvers import usage_history as usage_history_resolvers
-from app.resolvers.errors import exception_handlers
+from app.resolvers.errors import exception_handlers, locale_of_context, localized
 from app.resolvers.permissions import describe_access
 from app.services.errors import DomainError, ErrorCode
 
@@ -54,6 +55,7 @@ MUTATIONS: tuple[type, ...] = (
     plan_change_resolvers.Mutation,
     alert_settings_resolvers.Mutation,
     process_control_resolvers.Mutation,
+    locale_resolvers.Mutation,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (metering.Subscription,)
 
@@ -141,7 +143,9 @@ class MaskUnexpectedErrors(MaskErrors):
         return masked
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        return [bounded(error) for error in super()._process_errors(errors)]
+        # Typed failures read in the caller's language, over HTTP and WebSocket alike.
+        locale = locale_of_context(self.execution_context.context)
+        return [localized(bounded(error), locale) for error in super()._process_errors(errors)]
 
 
 # A quoted value in a message: '...' or "..." with escapes, longer than what we show of caller input.

@@ -71,6 +71,9 @@ class DemoTenant:
     plan_code: str
     add_ons: tuple[tuple[str, int, int], ...]  # (add-on code, quantity, days ago contracted)
     erp: str | None = None  # the ERP the environment runs (the Start Pack is sold per ERP)
+    locale: str = "en"  # the environment's default language (users without a saved choice read it)
+    # Users' saved language by role; a role left out reads the environment's default.
+    user_locales: tuple[tuple[Role, str], ...] = ()
 
 
 DEMO_TENANTS = (
@@ -83,6 +86,8 @@ DEMO_TENANTS = (
         "storefront-m",
         (("storage-10gb", 1, 75), ("report-sales-dashboard", 1, 40), ("credits-1000", 1, 12)),
         "holded",  # a Spanish ERP: the Start Pack is quote-only there
+        "es",
+        ((Role.MEMBER, "en"),),  # member@acme reads English; admin@acme the environment's Spanish
     ),
     DemoTenant(
         "nova",
@@ -93,8 +98,9 @@ DEMO_TENANTS = (
         "erp-pro",
         (("users-5", 1, 120), ("integration-mercado-livre", 1, 30), ("extra-tax-id", 2, 8)),
         "bling",
+        "pt-BR",
     ),
-    DemoTenant("legacy", "Legacy Comércio", "BRL", utc(2021, 5, 20), 1, "erp-start", (), "tiny"),
+    DemoTenant("legacy", "Legacy Comércio", "BRL", utc(2021, 5, 20), 1, "erp-start", (), "tiny", "pt-BR"),
 )
 
 
@@ -130,11 +136,17 @@ async def seed_demo(*, now: dt.datetime) -> SeedResult:
                 created_at=demo.created_at,
                 billing_anchor_day=demo.anchor_day,
                 erp=demo.erp,
+                locale=demo.locale,
             )
+            saved = dict(demo.user_locales)
             for role in (Role.ADMIN, Role.MEMBER):
                 local = role.value.lower()
                 await User.create(
-                    tenant=tenant, email=f"{local}@{demo.slug}.test", name=f"{demo.name} {local}", role=role
+                    tenant=tenant,
+                    email=f"{local}@{demo.slug}.test",
+                    name=f"{demo.name} {local}",
+                    role=role,
+                    locale=saved.get(role),
                 )
             plan = plans[demo.plan_code]
             await PlanSubscription.create(

@@ -6,11 +6,12 @@ import datetime as dt
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.edge.query_limits import QueryLimits
 
@@ -20,7 +21,7 @@ DEV_ENCRYPTION_KEY = "dG9sbGdhdGUtZGV2LWtleS1ub3QtZm9yLXByb2QtMzI="
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TOLLGATE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="TOLLGATE_", extra="ignore", populate_by_name=True)
 
     env: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite://tollgate.sqlite3"
@@ -93,9 +94,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1_024)
     # /metrics needs "Authorization: Bearer <this>" when set; production refuses to start without it.
     metrics_token: str | None = None
-    # WebSocket: browser pages of other origins (comma-separated, or *) may connect; the page's own origin and
-    # non-browser clients always may. In-flight operations per connection, and the wait for connection_init.
-    websocket_allowed_origins: str = ""
+    # Browser pages of these other origins (comma-separated scheme://host[:port]) may call /graphql over HTTP
+    # (CORS) and open its WebSocket; the page's own origin and non-browser clients always may. Its old name
+    # TOLLGATE_WEBSOCKET_ALLOWED_ORIGINS still works; when both are set, TOLLGATE_CORS_ALLOWED_ORIGINS wins.
+    # "*" (any origin, alone) is refused in production. Stored as browsers send Origin (see cors_origins).
+    cors_allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        validation_alias=AliasChoices("TOLLGATE_CORS_ALLOWED_ORIGINS", "TOLLGATE_WEBSOCKET_ALLOWED_ORIGINS"),
+    )
+    # WebSocket: in-flight operations per connection, and the wait for connection_init.
     websocket_max_operations: int = Field(default=20, ge=1, le=1_000)
     websocket_init_timeout_seconds: float = Field(default=10, gt=0, le=300)
     # Limit alerts committed but not pushed live (their process died first) are pushed by a background task
@@ -127,6 +134,27 @@ class Settings(BaseSettings):
         from app.auth.oidc import check_oidc_settings  # the rules live with the verifier
 
         check_oidc_settings(self)
+        return self
+
+    @field_validator("cors_allowed_origins", mode="before")
+    @classmethod
+    def _origins_are_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [entry for entry in value.split(",") if entry.strip()]
+        if not isinstance(value, list | tuple):
+            return value
+        try:
+            return cors_origins(value)
+        except ValueError as error:
+            raise ValueError(f"TOLLGATE_CORS_ALLOWED_ORIGINS: {error}") from None
+
+    @model_validator(mode="after")
+    def _any_origin_is_not_for_production(self) -> Settings:
+        if self.env == "production" and "*" in self.cors_allowed_origins:
+            raise ValueError(
+                "TOLLGATE_CORS_ALLOWED_ORIGINS: '*' (any origin) is refused when TOLLGATE_ENV=production; "
+                "list the back office's origins"
+            )
         return self
 
     @model_validator(mode="after")
@@ -213,6 +241,40 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def cors_origins(entries: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Origins as browsers send them in ``Origin``: lower-case scheme and host, no default port.
+
+    Each entry must be ``http(s)://host[:port]``: no path (not even a trailing slash), query or user. ``*``
+    (any origin) may only stand alone."""
+    found: list[str] = []
+    for raw in entries:
+        entry = str(raw).strip()
+        if entry == "*":
+            if len(entries) > 1:
+                raise ValueError("'*' (any origin) cannot be listed beside other origins")
+            return ("*",)
+        try:
+            parts = urlsplit(entry)
+            port = parts.port
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an origin") from None
+        scheme = parts.scheme.lower()
+        if scheme not in _DEFAULT_PORTS or not parts.hostname:
+            raise ValueError(f"{entry!r} is not an origin: expected http(s)://host[:port]")
+        if parts.path or parts.query or parts.fragment or parts.username or entry.endswith(("?", "#")):
+            raise ValueError(f"{entry!r} is not an origin: no path, trailing slash, query or user")
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        origin = f"{scheme}://{host}" + (
+            f":{port}" if port is not None and port != _DEFAULT_PORTS[scheme] else ""
+        )
+        if origin not in found:
+            found.append(origin)
+    return tuple(found)
 
 
 @lru_cache

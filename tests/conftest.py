@@ -186,8 +186,14 @@ class GraphQLClient:
         *,
         as_: str | None = None,
         key: str | None = None,
+        locale: str | None = "en",
+        headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        headers = {}
+        """``locale`` is sent as ``Accept-Language`` (English by default, whatever the environment's
+        default; ``None`` sends no header); ``headers`` adds or overrides request headers."""
+        headers = dict(headers or {})
+        if locale is not None:
+            headers.setdefault("Accept-Language", locale)
         if as_ is not None:
             headers["Authorization"] = f"Bearer {await self.token_for(as_)}"
         elif key is not None:

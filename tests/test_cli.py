@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shlex
 import sqlite3
 import subprocess
 import sys
@@ -261,3 +262,27 @@ def test_export_schema_prints_the_operator_sdl(env: dict[str, str]) -> None:
     from app.resolvers.operator.schema import operator_schema
 
     assert tollgate("export-schema", "--operator", env=env).stdout == operator_schema().as_str() + "\n"
+
+
+def test_serve_demo_on_a_seeded_database_says_how_to_create_a_connector_key(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    with live_gateway(env, tmp_path / "first.log"):
+        pass  # seeds the demo and prints its keys, once
+    with live_gateway(env, tmp_path / "second.log") as gateway:
+        output = gateway.output
+        assert "connector key for" not in output
+        assert "not seeded" in output
+        printed = next(line for line in output.splitlines() if "tollgate apikey create" in line)
+        command = shlex.split(printed.strip())
+        assert command[:2] == ["tollgate", "apikey"]
+        key = tollgate(*command[1:], env=env).stdout.strip()
+        # The key it makes is a connector's: it reports usage and asks for quota.
+        quota = httpx.post(
+            f"{gateway.url}/graphql",
+            json={"query": "{ quota(process: PRODUCT_SYNC) { allowed } }"},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=5,
+        ).json()
+    assert quota["data"]["quota"]["allowed"] is True
+    assert "tollgate token --email admin@acme.test" in output

@@ -10,6 +10,7 @@ import datetime as dt
 import math
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -86,11 +87,19 @@ def test_every_graphql_document_of_the_docs_validates_against_the_schema(page: P
         assert not errors, f"{page.name}: {document}\n{errors}"
 
 
-def test_the_guide_links_the_conventions_and_the_changelog() -> None:
+def test_the_guide_links_the_conventions_the_reference_and_the_changelog() -> None:
     guide = GUIDE.read_text()
 
     assert "](api-conventions.md)" in guide
+    assert "](reference.md)" in guide
     assert "](../CHANGELOG.md)" in guide
+
+
+def test_the_python_examples_need_only_the_standard_library() -> None:
+    for example in examples():
+        if example.language == "python":
+            imported = re.findall(r"^(?:import|from) (\w+)", example.code, re.MULTILINE)
+            assert set(imported) <= sys.stdlib_module_names, (example.name, imported)
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +119,26 @@ def client_env(gateway: LiveGateway) -> dict[str, str]:
     }
 
 
+def test_the_guides_command_creates_a_working_connector_key(
+    gateway: LiveGateway, client_env: dict[str, str]
+) -> None:
+    # On a database seeded before, `serve --demo` prints no key: the guide says how to create one.
+    found = re.search(r"export KEY=\$\((?P<command>.*?)\)\n", GUIDE.read_text(), re.DOTALL)
+    assert found, "the guide shows how to create a connector key"
+    command = shlex.split(found["command"].replace("\\\n", " "))
+    assert command[0] == ".venv/bin/tollgate"
+    created = subprocess.run(
+        [sys.executable, "-m", "app", *command[1:]],
+        env=gateway.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    report_credits({**client_env, "KEY": created.stdout.strip()}, 10)
+
+
 def node_modules() -> Path:
     """The JavaScript examples' packages (graphql-ws, ws), installed from the lock file when missing."""
     installed = NODE_PROJECT / "node_modules"
@@ -127,7 +156,8 @@ def command_for(example: Example, tmp_path: Path) -> list[str]:
     if example.language == "bash":
         return ["bash", "-euo", "pipefail", "-c", example.code]
     if example.language == "python":
-        return [sys.executable, "-c", example.code]
+        # -I -S: no site-packages, so an example that needs more than the standard library fails here.
+        return [sys.executable, "-I", "-S", "-c", example.code]
     if example.language == "javascript":
         # ES modules resolve packages next to the script: give it the examples' node_modules.
         (tmp_path / "node_modules").symlink_to(node_modules())

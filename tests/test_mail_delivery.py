@@ -31,8 +31,10 @@ from app.notifications.dispatcher import OutboxDispatcher
 from app.notifications.mailer import SmtpMailer
 from app.resolvers.ids import global_id
 from app.seed import SeedResult
+from app.services import invoice_issuing
 from app.settings import Settings
 from tests.conftest import GraphQLClient
+from tests.emails import html_of, language_of, says, subject_of, text_of
 from tests.smtp import Inbox, SmtpServer, free_port
 
 CANCEL = "mutation($id: ID!) { cancelAddOn(activeAddOnId: $id) { __typename } }"
@@ -96,6 +98,13 @@ async def test_emails_committed_before_a_crash_are_delivered_exactly_once_by_the
     rows = await OutboxEmail.all()
     assert {f"<{row.id}@tollgate>" for row in rows} == {m["Message-ID"] for m in smtp_server.inbox.messages}
     assert {(row.status, row.attempts) for row in rows} == {(OutboxStatus.SENT, 1)}
+    # Each one arrives with a plain-text and an HTML part, in its reader's language.
+    for message in smtp_server.inbox.messages:
+        assert message.get_content_type() == "multipart/alternative"
+        assert "<html" in html_of(message)
+        assert says(language_of(message), "Until then the cancellation can be undone in My plan.") in text_of(
+            message
+        )
 
 
 async def test_without_smtp_the_restarted_app_writes_each_email_once_to_the_mail_folder(
@@ -260,3 +269,35 @@ async def test_a_temporary_refusal_is_retried_past_max_attempts_and_a_permanent_
     bounced = await OutboxEmail.get(subject="Bounce")
     assert (bounced.status, bounced.attempts) == (OutboxStatus.DEAD, 2)
     assert "550" in (bounced.last_error or "")
+
+
+async def test_a_delivered_invoice_email_has_its_text_html_and_pdf_parts_and_an_old_row_only_text(
+    demo: SeedResult, clock: FrozenClock, smtp_server: SmtpServer
+) -> None:
+    acme = await Tenant.get(slug="acme")
+    clock.set(dt.datetime(2026, 12, 1, 0, 5, tzinfo=dt.UTC))
+    await invoice_issuing.issue_due_invoices(clock.now())
+    # A row queued before the HTML part existed: still delivered, as plain text.
+    await OutboxEmail.create(
+        tenant=acme, to_address="legacy@acme.test", subject="Old", body="Plain only.",
+        next_attempt_at=clock.now(), created_at=clock.now(),
+    )  # fmt: skip
+
+    await smtp_server.dispatcher(clock).run_once()
+
+    [invoice_email] = [m for m in smtp_server.inbox.to("admin@acme.test") if "ACME-2026" in subject_of(m)]
+    parts = [(part.get_content_type(), part.get_filename()) for part in invoice_email.walk()]
+    assert parts == [
+        ("multipart/mixed", None),
+        ("multipart/alternative", None),
+        ("text/plain", None),
+        ("text/html", None),
+        ("application/pdf", parts[-1][1]),
+    ]
+    assert str(parts[-1][1]).endswith(".pdf")
+    assert "ACME-2026" in text_of(invoice_email)
+    assert "ACME-2026" in html_of(invoice_email)
+    assert invoice_email["Content-Language"] == (await OutboxEmail.get(to_address="admin@acme.test")).locale
+    [legacy] = smtp_server.inbox.to("legacy@acme.test")
+    assert legacy.get_content_type() == "text/plain"
+    assert text_of(legacy).strip() == "Plain only."

@@ -26,6 +26,7 @@ import orjson
 
 from app.auth.tokens import ISSUER as TOLLGATE_ISSUER
 from app.auth.tokens import valid_expiry
+from app.i18n import Text, _
 from app.models.enums import Role
 from app.services.errors import Unauthenticated
 from app.services.just_in_time_users import IdentityClaims
@@ -139,13 +140,13 @@ class JwksCache:
         keys = self._keys
         if keys is None:
             raise Unauthenticated(
-                "The identity provider's signing keys could not be fetched; try again shortly.",
+                _("The identity provider's signing keys could not be fetched; try again shortly."),
                 reason="JWKS_UNAVAILABLE",
             )
         key = self._find(keys, kid)
         if key is None:
             raise Unauthenticated(
-                "The bearer token was signed with a key the identity provider does not publish.",
+                _("The bearer token was signed with a key the identity provider does not publish."),
                 reason="TOKEN_KEY_UNKNOWN",
             )
         return key
@@ -292,9 +293,9 @@ class OidcVerifier:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            raise _invalid("The bearer token is malformed.") from None
+            raise _invalid(_("The bearer token is malformed.")) from None
         if header.get("alg") not in self.algorithms:  # before any key is looked up: none, HS256...
-            raise _invalid("The bearer token's signature algorithm is not accepted.")
+            raise _invalid(_("The bearer token's signature algorithm is not accepted."))
         kid = header.get("kid")
         key = await self.keys.key(kid if isinstance(kid, str) else None, now)
         claims = self._decode(token, key)
@@ -317,28 +318,28 @@ class OidcVerifier:
                 },
             )
         except jwt.InvalidAudienceError:
-            raise _invalid("The bearer token is meant for another audience.") from None
+            raise _invalid(_("The bearer token is meant for another audience.")) from None
         except jwt.InvalidIssuerError:
-            raise _invalid("The bearer token comes from another issuer.") from None
+            raise _invalid(_("The bearer token comes from another issuer.")) from None
         except jwt.MissingRequiredClaimError as error:
-            raise _invalid(f"The bearer token has no {error.claim!r} claim.") from None
+            raise _invalid(_("The bearer token has no {claim} claim.", claim=repr(error.claim))) from None
         except jwt.PyJWTError:
-            raise _invalid("The bearer token is malformed or its signature is wrong.") from None
+            raise _invalid(_("The bearer token is malformed or its signature is wrong.")) from None
         return claims
 
     def _check_times(self, claims: dict[str, Any], now: dt.datetime) -> dt.datetime:
         leeway = self.settings.oidc_leeway_seconds
         expires = valid_expiry(claims.get("exp"))
         if expires + leeway <= now.timestamp():
-            raise Unauthenticated("The bearer token has expired.", reason="TOKEN_EXPIRED")
+            raise Unauthenticated(_("The bearer token has expired."), reason="TOKEN_EXPIRED")
         for name in ("iat", "nbf"):
             if name in claims and valid_expiry(claims[name]) - leeway > now.timestamp():
-                raise _invalid(f"The bearer token's {name!r} is in the future.")
+                raise _invalid(_("The bearer token's {name} is in the future.", name=repr(name)))
         # A principal is remembered up to the token's expiry (leeway included: it is accepted until then).
         return dt.datetime.fromtimestamp(expires + leeway, dt.UTC)
 
 
-def _invalid(message: str) -> Unauthenticated:
+def _invalid(message: Text) -> Unauthenticated:
     return Unauthenticated(message, reason="TOKEN_INVALID")
 
 
@@ -363,7 +364,9 @@ def identity_of(claims: Mapping[str, Any], settings: Settings) -> IdentityClaims
     external_id = _text(claims, settings.oidc_user_id_claim, MAX_ID_LENGTH)
     email = _text(claims, settings.oidc_email_claim, MAX_EMAIL_LENGTH).lower()
     if not _EMAIL.fullmatch(email):
-        raise _invalid(f"The bearer token's {settings.oidc_email_claim!r} claim is no e-mail address.")
+        raise _invalid(
+            _("The bearer token's {claim} claim is no e-mail address.", claim=repr(settings.oidc_email_claim))
+        )
     name_value = claim(claims, settings.oidc_name_claim)
     name = _text(claims, settings.oidc_name_claim, None) if name_value is not None else email
     return IdentityClaims(
@@ -379,12 +382,16 @@ def identity_of(claims: Mapping[str, Any], settings: Settings) -> IdentityClaims
 def _text(claims: Mapping[str, Any], name: str, max_length: int | None) -> str:
     value = claim(claims, name)
     if not isinstance(value, str) or not value.strip():
-        raise _invalid(f"The bearer token has no {name!r} claim (a non-empty string).")
+        raise _invalid(_("The bearer token has no {name} claim (a non-empty string).", name=repr(name)))
     value = value.strip()
     if _CONTROL.search(value) or (max_length is not None and len(value) > max_length):
         raise _invalid(
-            f"The bearer token's {name!r} claim is not usable "
-            f"(control characters, or longer than {max_length} characters)."
+            _(
+                "The bearer token's {name} claim is not usable (control characters, or longer than "
+                "{max_length} characters).",
+                name=repr(name),
+                max_length=max_length,
+            )
         )
     return value
 

@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from app.auth.api_keys import NewApiKey, generate_api_key, hash_api_key
+from app.i18n import _
 from app.models.operators import OperatorKey
 from app.services.errors import Unauthenticated
 
@@ -62,12 +63,12 @@ async def authenticate_operator(token: str) -> Operator:
     """The operator of ``token``, or ``Unauthenticated`` with a stable reason."""
     if not looks_like_operator_key(token):
         raise Unauthenticated(
-            "The operator API takes operator keys only ('Authorization: Bearer tgo_...').",
+            _("The operator API takes operator keys only ('Authorization: Bearer tgo_...')."),
             reason="NOT_AN_OPERATOR_KEY",
         )
     key = await OperatorKey.get_or_none(key_hash=hash_api_key(token))
     if key is None:
-        raise Unauthenticated("Unknown operator key.", reason="OPERATOR_KEY_UNKNOWN")
+        raise Unauthenticated(_("Unknown operator key."), reason="OPERATOR_KEY_UNKNOWN")
     if key.revoked_at is not None:
-        raise Unauthenticated("This operator key has been revoked.", reason="OPERATOR_KEY_REVOKED")
+        raise Unauthenticated(_("This operator key has been revoked."), reason="OPERATOR_KEY_REVOKED")
     return Operator(key=key)

@@ -12,6 +12,7 @@ from app.auth.oidc import OidcVerifier
 from app.auth.tokens import decode_user_token
 from app.broadcast import Broadcaster
 from app.caching import RefreshingCache
+from app.i18n import _
 from app.models.enums import Role
 from app.models.tenancy import ApiKey, Tenant, User
 from app.services import invalidation, sql
@@ -48,9 +49,9 @@ class Principal:
 def bearer_token(authorization: str | None) -> str | None:
     if not authorization:
         return None
-    scheme, _, token = authorization.partition(" ")
+    scheme, _space, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("Use 'Authorization: Bearer <token or API key>'.", reason="MALFORMED_HEADER")
+        raise Unauthenticated(_("Use 'Authorization: Bearer <token or API key>'."), reason="MALFORMED_HEADER")
     return token.strip()
 
 
@@ -97,13 +98,13 @@ class PrincipalCache:
     def drop_user(self, user_id: str) -> None:
         """Forget the tokens of this user (they were disabled): the gateway's own and its identity
         provider's alike, found by the verified caller they are cached with."""
-        for credential, (principal, _) in self._cache.items():
+        for credential, (principal, _expiry) in self._cache.items():
             if principal.user is not None and str(principal.user.id) == user_id:
                 self._cache.invalidate(credential)
 
     def drop_tenant(self, tenant_id: str) -> None:
         """Forget every credential of this tenant (it was deactivated, or its settings changed)."""
-        for credential, (principal, _) in self._cache.items():
+        for credential, (principal, _expiry) in self._cache.items():
             if str(principal.tenant.id) == tenant_id:
                 self._cache.invalidate(credential)
 
@@ -156,12 +157,12 @@ async def _authenticate_api_key(token: str) -> Principal:
     # running it (a miss of the credential cache happens for every key every few seconds).
     row = await sql.fetch_first(sql.with_tenant(ApiKey, 'm."key_hash" = {0}'), hash_api_key(token))
     if row is None:
-        raise Unauthenticated("Unknown API key.", reason="API_KEY_UNKNOWN")
+        raise Unauthenticated(_("Unknown API key."), reason="API_KEY_UNKNOWN")
     key, tenant = sql.split_with_tenant(ApiKey, row)
     if key.revoked_at is not None:
-        raise Unauthenticated("This API key has been revoked.", reason="API_KEY_REVOKED")
+        raise Unauthenticated(_("This API key has been revoked."), reason="API_KEY_REVOKED")
     if not tenant.is_active:
-        raise Unauthenticated("The environment of this key is disabled.", reason="TENANT_INACTIVE")
+        raise Unauthenticated(_("The environment of this key is disabled."), reason="TENANT_INACTIVE")
     return Principal(tenant=tenant, api_key=key)
 
 
@@ -179,13 +180,15 @@ async def _authenticate_user(
     try:
         user_id, tenant_id = uuid.UUID(str(claims["sub"])), uuid.UUID(str(claims["tid"]))
     except ValueError:
-        raise Unauthenticated("The bearer token names no valid user.", reason="TOKEN_INVALID") from None
+        raise Unauthenticated(_("The bearer token names no valid user."), reason="TOKEN_INVALID") from None
     row = await sql.fetch_first(
         sql.with_tenant(User, 'm."id" = {0} AND m."tenant_id" = {1}'), user_id, tenant_id
     )
     user, tenant = sql.split_with_tenant(User, row) if row is not None else (None, None)
     if user is None or tenant is None or not user.is_active:  # unknown, or disabled since the token
-        raise Unauthenticated("The user of this token does not exist or is disabled.", reason="USER_UNKNOWN")
+        raise Unauthenticated(
+            _("The user of this token does not exist or is disabled."), reason="USER_UNKNOWN"
+        )
     if not tenant.is_active:
-        raise Unauthenticated("The environment of this user is disabled.", reason="TENANT_INACTIVE")
+        raise Unauthenticated(_("The environment of this user is disabled."), reason="TENANT_INACTIVE")
     return Principal(tenant=tenant, user=user), dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC)

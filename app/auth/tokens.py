@@ -8,6 +8,7 @@ from typing import Any
 
 import jwt
 
+from app.i18n import _
 from app.services.errors import Unauthenticated
 
 ISSUER = "tollgate"
@@ -45,7 +46,7 @@ def session_expiry(token: str, *, secret: str, now: dt.datetime) -> dt.datetime:
         return dt.datetime.fromtimestamp(claims["exp"], dt.UTC)
     expires = valid_expiry(unverified.get("exp"))
     if expires <= now.timestamp():
-        raise Unauthenticated("The bearer token has expired.", reason="TOKEN_EXPIRED")
+        raise Unauthenticated(_("The bearer token has expired."), reason="TOKEN_EXPIRED")
     return dt.datetime.fromtimestamp(expires, dt.UTC)
 
 
@@ -66,12 +67,12 @@ def decode_user_token(token: str, *, secret: str, now: dt.datetime) -> dict[str,
         )
     except jwt.PyJWTError:
         raise Unauthenticated(
-            "The bearer token is malformed or its signature is wrong.", reason="TOKEN_INVALID"
+            _("The bearer token is malformed or its signature is wrong."), reason="TOKEN_INVALID"
         ) from None
     claims["exp"] = valid_expiry(claims["exp"])
     # Expiry is checked against the injected clock, not the machine's, so tests can move time.
     if claims["exp"] <= now.timestamp():
-        raise Unauthenticated("The bearer token has expired.", reason="TOKEN_EXPIRED")
+        raise Unauthenticated(_("The bearer token has expired."), reason="TOKEN_EXPIRED")
     return claims
 
 
@@ -83,6 +84,6 @@ def valid_expiry(value: object) -> int:
     """
     if isinstance(value, bool) or not isinstance(value, int | float) or not -MAX_EXP <= value <= MAX_EXP:
         raise Unauthenticated(
-            "The bearer token's times (exp, iat, nbf) are not valid dates.", reason="TOKEN_INVALID"
+            _("The bearer token's times (exp, iat, nbf) are not valid dates."), reason="TOKEN_INVALID"
         )
     return int(value)

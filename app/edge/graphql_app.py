@@ -24,8 +24,16 @@ from app.edge.fast_path import FastPath
 from app.edge.graphiql import render_page
 from app.edge.live_sessions import LiveSession, LiveSessions
 from app.edge.persisted_queries import PersistedQueries, PersistedQueryError, load_manifest
-from app.edge.rate_limit import RateLimited, RateLimiter, caller_of, charge, client_address
+from app.edge.rate_limit import (
+    RateLimited,
+    RateLimiter,
+    caller_of,
+    charge,
+    client_address,
+    locale_of_scope,
+)
 from app.edge.response_cache import CatalogCache, is_public_catalog_query
+from app.i18n import _, render
 from app.resolvers.context import Context
 from app.services.errors import ErrorCode, Unauthenticated
 from app.settings import Settings
@@ -55,9 +63,7 @@ class TollgateGraphQL(GraphQL[Context, None]):
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             connection_init_wait_timeout=dt.timedelta(seconds=settings.websocket_init_timeout_seconds),
             max_subscriptions_per_connection=settings.websocket_max_operations,
-            allowed_origins=[
-                origin.strip() for origin in settings.websocket_allowed_origins.split(",") if origin.strip()
-            ],
+            allowed_origins=settings.cors_allowed_origins,
         )
         self.settings = settings
         self.clock = clock
@@ -74,7 +80,7 @@ class TollgateGraphQL(GraphQL[Context, None]):
         try:
             await super().__call__(scope, receive, send)
         except RateLimited as refused:  # raised by get_context, before the body is read
-            await refused.send_http(send)
+            await refused.send_http(send, locale_of_scope(scope))
 
     async def execute_single(
         self,
@@ -89,9 +95,8 @@ class TollgateGraphQL(GraphQL[Context, None]):
         try:
             request_data = self.persisted_queries.resolve(request_data)
         except PersistedQueryError as error:
-            return ExecutionResult(
-                data=None, errors=[GraphQLError(error.message, extensions={"code": error.code})]
-            )
+            message = render(error.text, context.current_locale())
+            return ExecutionResult(data=None, errors=[GraphQLError(message, extensions={"code": error.code})])
         catalog_key = await self._catalog_key(context, request_data)
         cached = self.catalog_cache.get(catalog_key) if catalog_key is not None else None
         result = ExecutionResult(data=cached, errors=None) if cached is not None else None
@@ -118,7 +123,8 @@ class TollgateGraphQL(GraphQL[Context, None]):
         return result
 
     async def _catalog_key(self, context: Context, request_data: GraphQLRequestData) -> Any:
-        """The cache key of a public catalog query (it depends on the caller's currency), else None."""
+        """The cache key of a public catalog query (it depends on the caller's currency, ERP and language),
+        else None."""
         query = request_data.query
         if self.catalog_cache.ttl <= 0 or query is None:
             return None
@@ -128,8 +134,10 @@ class TollgateGraphQL(GraphQL[Context, None]):
         currency = principal.tenant.currency if principal else self.settings.default_currency
         # Prices and availability of add-ons sold per ERP depend on the caller's ERP too.
         erp = (principal.tenant.erp or "") if principal else ""
+        # Names, descriptions, conditions, price labels and formatted amounts are in the caller's language.
+        locale = await context.locale()
         return self.catalog_cache.key(
-            query, request_data.operation_name, request_data.variables, f"{currency}|{erp}"
+            query, request_data.operation_name, request_data.variables, f"{currency}|{erp}|{locale}"
         )
 
     async def _execute_fast(
@@ -243,11 +251,11 @@ class TollgateGraphQL(GraphQL[Context, None]):
         try:
             principal = await context.principal()
         except Unauthenticated as error:
-            raise ConnectionRejectionError({"code": error.code, "message": error.message}) from error
+            message = error.localized(context.current_locale())
+            raise ConnectionRejectionError({"code": error.code, "message": message}) from error
         if principal is None:
-            raise ConnectionRejectionError(
-                {"code": ErrorCode.UNAUTHENTICATED, "message": "connection_init needs credentials"}
-            )
+            message = _("connection_init needs credentials").render(context.current_locale())
+            raise ConnectionRejectionError({"code": ErrorCode.UNAUTHENTICATED, "message": message})
 
 
 _SUBSCRIPTION_KEYWORD = re.compile(r"\bsubscription\b")

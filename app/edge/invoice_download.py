@@ -43,12 +43,12 @@ async def invoice_pdf_endpoint(request: Request) -> Response:
         principal = await context.principal()
     except Unauthenticated as failure:
         principal = None
-        refusal = error(401, ErrorCode.UNAUTHENTICATED, str(failure))
+        refusal = error(401, ErrorCode.UNAUTHENTICATED, failure.localized(context.current_locale()))
     try:  # charged like a /graphql request: to the verified caller, else to the address
         address = client_address(request.scope, graphql.trusted_proxies)
         await charge(graphql.rate_limiter, caller_of(principal, address))
     except RateLimited as refused:
-        response = JSONResponse({"errors": [refused.error()]}, status_code=429)
+        response = JSONResponse({"errors": [refused.error(context.current_locale())]}, status_code=429)
         response.headers["Retry-After"] = str(refused.retry_after)
         return response
     if refusal is not None:

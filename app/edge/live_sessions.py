@@ -151,7 +151,7 @@ class LiveSession(BaseGraphQLTransportWSHandler[Context, None]):
             try:
                 await charge(self.view.rate_limiter, await self.view.caller_of(self.context))
             except RateLimited as refused:
-                error = cast("GraphQLFormattedError", refused.error())
+                error = cast("GraphQLFormattedError", refused.error(self.context.current_locale()))
                 await self.send_message(ErrorMessage(id=message["id"], type="error", payload=[error]))
                 return
         await super().handle_subscribe(message)

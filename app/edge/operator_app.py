@@ -17,7 +17,8 @@ from strawberry.asgi import GraphQL
 from app.auth.operator import authenticate_operator
 from app.auth.principal import bearer_token
 from app.clock import Clock
-from app.edge.rate_limit import RateLimited, RateLimiter, charge, client_address
+from app.edge.rate_limit import RateLimited, RateLimiter, charge, client_address, locale_of_scope
+from app.i18n import Locale, _
 from app.resolvers.operator.context import OperatorContext
 from app.services.errors import ErrorCode, Unauthenticated
 from app.settings import Settings
@@ -30,12 +31,12 @@ class OperatorRefused(Exception):
         super().__init__(error.message)
         self.error = error
 
-    async def send_http(self, send: Send) -> None:
+    async def send_http(self, send: Send, locale: Locale | None = None) -> None:
         body = orjson.dumps(
             {
                 "errors": [
                     {
-                        "message": self.error.message,
+                        "message": self.error.localized(locale),
                         "extensions": {"code": ErrorCode.UNAUTHENTICATED, **self.error.details},
                     }
                 ]
@@ -76,9 +77,9 @@ class OperatorGraphQL(GraphQL[OperatorContext, None]):
         try:
             await super().__call__(scope, receive, send)
         except OperatorRefused as refused:
-            await refused.send_http(send)
+            await refused.send_http(send, locale_of_scope(scope))
         except RateLimited as refused:
-            await refused.send_http(send)
+            await refused.send_http(send, locale_of_scope(scope))
 
     async def get_context(self, request: Any, response: Any) -> OperatorContext:
         address = client_address(request.scope, self.trusted_proxies)
@@ -86,7 +87,7 @@ class OperatorGraphQL(GraphQL[OperatorContext, None]):
             token = bearer_token(request.headers.get("authorization"))
             if token is None:
                 raise Unauthenticated(
-                    "The operator API needs 'Authorization: Bearer <operator key>'.", reason="MISSING"
+                    _("The operator API needs 'Authorization: Bearer <operator key>'."), reason="MISSING"
                 )
             operator = await authenticate_operator(token)
         except Unauthenticated as error:

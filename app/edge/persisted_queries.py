@@ -22,14 +22,16 @@ from graphql import DocumentNode, GraphQLError
 from graphql.validation import ASTValidationRule
 from strawberry.http import GraphQLRequestData
 
+from app.i18n import Text, _
 from app.services.errors import ErrorCode
 
 
 class PersistedQueryError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, code: str, message: str | Text) -> None:
+        super().__init__(str(message))
         self.code = code
-        self.message = message
+        self.text = message
+        self.message = str(message)
 
 
 def document_hash(document: str) -> str:
@@ -63,7 +65,7 @@ class PersistedQueries:
         sha = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
         if persisted is not None and (not isinstance(sha, str) or persisted.get("version") != 1):
             raise PersistedQueryError(
-                ErrorCode.PERSISTED_QUERY_INVALID, "persistedQuery needs version 1 and a sha256Hash."
+                ErrorCode.PERSISTED_QUERY_INVALID, _("persistedQuery needs version 1 and a sha256Hash.")
             )
         if request.query is None:
             if sha is None:
@@ -72,14 +74,15 @@ class PersistedQueries:
             if document is None:
                 if self.allowlist_only:
                     raise PersistedQueryError(
-                        ErrorCode.PERSISTED_QUERY_NOT_ALLOWED, "This operation is not allowed here."
+                        ErrorCode.PERSISTED_QUERY_NOT_ALLOWED, _("This operation is not allowed here.")
                     )
+                # The message clients match on (Apollo's protocol): never translated.
                 raise PersistedQueryError(ErrorCode.PERSISTED_QUERY_NOT_FOUND, "PersistedQueryNotFound")
             return replace(request, query=document)
         if sha is not None:
             if sha != document_hash(request.query):
                 raise PersistedQueryError(
-                    ErrorCode.PERSISTED_QUERY_HASH_MISMATCH, "sha256Hash is not the hash of the query."
+                    ErrorCode.PERSISTED_QUERY_HASH_MISMATCH, _("sha256Hash is not the hash of the query.")
                 )
             if not self.allowlist_only:  # in allow-list mode only the manifest counts
                 self._register(sha, request.query)

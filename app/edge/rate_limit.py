@@ -24,6 +24,7 @@ from prometheus_client import Counter
 from starlette.types import Scope, Send
 
 from app.auth.principal import Principal
+from app.i18n import Locale, _, negotiate
 from app.observability import REGISTRY
 from app.services.errors import ErrorCode
 
@@ -152,15 +153,15 @@ class RateLimited(Exception):
         super().__init__("rate limited")
         self.retry_after = max(1, math.ceil(retry_after))
 
-    def error(self) -> dict[str, Any]:
-        """The GraphQL error of the answer."""
+    def error(self, locale: Locale | None = None) -> dict[str, Any]:
+        """The GraphQL error of the answer, in ``locale``."""
         return {
-            "message": f"Too many requests: retry in {self.retry_after} s.",
+            "message": _("Too many requests: retry in {seconds} s.", seconds=self.retry_after).render(locale),
             "extensions": {"code": ErrorCode.RATE_LIMITED, "retryAfter": self.retry_after},
         }
 
-    async def send_http(self, send: Send) -> None:
-        body = orjson.dumps({"errors": [self.error()]})
+    async def send_http(self, send: Send, locale: Locale | None = None) -> None:
+        body = orjson.dumps({"errors": [self.error(locale)]})
         await send(
             {
                 "type": "http.response.start",
@@ -173,6 +174,14 @@ class RateLimited(Exception):
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def locale_of_scope(scope: Scope) -> Locale | None:
+    """The language an HTTP request asks for (``Accept-Language``): for answers given before GraphQL runs."""
+    for name, value in scope.get("headers", ()):
+        if name == b"accept-language":
+            return negotiate(value.decode("latin-1"))
+    return None
 
 
 async def charge(limiter: RateLimiter | None, caller: str) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.edge.rate_limit import locale_of_scope
+from app.i18n import Locale, _
 from app.services.errors import ErrorCode
 
 WEBSOCKET_MESSAGE_TOO_BIG = 1009
@@ -41,7 +43,7 @@ class RequestSizeLimitMiddleware:
                 except ValueError:
                     declared = 0  # the server refuses a malformed length itself
                 if declared > self.max_bytes:
-                    await self._refuse(send)
+                    await self._refuse(send, locale_of_scope(scope))
                     return
                 break
         received = 0
@@ -66,14 +68,16 @@ class RequestSizeLimitMiddleware:
         except _BodyTooLarge:
             if started:  # the app answered before reading all of it: nothing more to say
                 return
-            await self._refuse(send)
+            await self._refuse(send, locale_of_scope(scope))
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, locale: Locale | None) -> None:
         body = orjson.dumps(
             {
                 "errors": [
                     {
-                        "message": f"The request body is larger than {self.max_bytes} bytes.",
+                        "message": _(
+                            "The request body is larger than {maximum} bytes.", maximum=self.max_bytes
+                        ).render(locale),
                         "extensions": {"code": ErrorCode.PAYLOAD_TOO_LARGE, "maxBytes": self.max_bytes},
                     }
                 ]

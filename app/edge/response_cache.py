@@ -3,8 +3,10 @@
 ``plans`` and ``addOns`` are the same for every caller of a currency, change only when an operator
 changes the catalog, and cost a lot to serialise (200 add-ons are thousands of fields). A query made only
 of those public fields that ran cleanly is remembered by its document, variables and the caller's
-default currency, for ``ttl`` seconds. Prices shown here may lag a catalog change by that much; checkout
-re-reads every price and says what changed, so nobody is charged a stale price.
+default currency, ERP and language (texts, price labels and formatted amounts are translated: one
+language's answer is never served to another), for ``ttl`` seconds. Prices shown here may lag a catalog
+change by that much; checkout re-reads every price and says what changed, so nobody is charged a stale
+price.
 """
 
 from __future__ import annotations

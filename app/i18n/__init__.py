@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -141,6 +141,12 @@ def _(template: str, /, **params: Any) -> Text:
 def label(template: str, /, **params: Any) -> Text:
     """A text of the ``labels`` domain (what the API composes for display), as ``_``."""
     return Text(template, params)
+
+
+def localized(texts: Mapping[str, str], locale: Locale, fallback: str) -> str:
+    """A catalog text (``names``, ``descriptions``, ``conditions``: locale -> text) in ``locale``, else in
+    English, else ``fallback`` (the ``name``/``description`` column, written in English)."""
+    return texts.get(locale.value) or texts.get(DEFAULT_LOCALE.value) or fallback
 
 
 def render(message: str | Text, locale: Locale | None) -> str:

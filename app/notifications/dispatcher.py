@@ -148,10 +148,14 @@ class OutboxDispatcher:
         message["Date"] = format_datetime(row.created_at)
         message["Message-ID"] = f"<{row.id}@tollgate>"
         message.set_content(row.body)
+        if row.html_body:  # rows queued before the HTML part existed have only the text
+            message.add_alternative(row.html_body, subtype="html")
         for file in attachments:
             message.add_attachment(
                 file.content, maintype=file.maintype, subtype=file.subtype, filename=file.filename
             )
+        if row.locale:  # last: setting the content and the attachments moves Content-* headers
+            message["Content-Language"] = row.locale  # RFC 3282: the language it was written in
         return message
 
     @contextlib.asynccontextmanager

@@ -13,10 +13,10 @@ import datetime as dt
 import hashlib
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
-from app.models.enums import Role
 from app.models.notifications import OutboxEmail
-from app.models.tenancy import User
+from app.notifications.emails import Recipient, admin_recipients, render
 
 MAX_DEDUPE_KEY = 255  # OutboxEmail.dedupe_key
 
@@ -48,6 +48,35 @@ class Email:
     # Files rendered when the e-mail is sent, by reference (the dispatcher renders them):
     # [{"kind": "invoice_pdf", "invoice_id": "..."}].
     attachments: list[dict[str, str]] = field(default_factory=list)
+    html_body: str | None = None  # the HTML part (sent as multipart/alternative with ``body``)
+    kind: str | None = None  # the template it was rendered from (app.notifications.emails.KINDS)
+    locale: str | None = None  # the language it was rendered in
+
+
+MAX_SUBJECT = 300  # OutboxEmail.subject
+
+
+def composed(
+    kind: str,
+    recipient: Recipient,
+    context: dict[str, Any],
+    *,
+    dedupe_key: str | None = None,
+    attachments: list[dict[str, str]] | None = None,
+) -> Email:
+    """The e-mail ``kind`` rendered for ``recipient`` in their language; ``dedupe_key`` is the e-mail's,
+    made per recipient here."""
+    rendered = render(kind, recipient.locale, **context)
+    return Email(
+        to=recipient.address,
+        subject=rendered.subject[:MAX_SUBJECT],
+        body=rendered.text,
+        html_body=rendered.html,
+        kind=kind,
+        locale=recipient.locale.value,
+        dedupe_key=recipient_key(dedupe_key, recipient.address) if dedupe_key else None,
+        attachments=list(attachments or []),
+    )
 
 
 async def enqueue(emails: list[Email], *, now: dt.datetime, tenant_id: uuid.UUID | str | None = None) -> None:
@@ -65,6 +94,9 @@ async def enqueue(emails: list[Email], *, now: dt.datetime, tenant_id: uuid.UUID
                 to_address=email.to,
                 subject=email.subject,
                 body=email.body,
+                html_body=email.html_body,
+                kind=email.kind,
+                locale=email.locale,
                 dedupe_key=None if email.dedupe_key is None else fitted_key(email.dedupe_key),
                 attachments=list(email.attachments),
                 next_attempt_at=now,
@@ -76,38 +108,24 @@ async def enqueue(emails: list[Email], *, now: dt.datetime, tenant_id: uuid.UUID
     )
 
 
-async def admin_addresses(tenant_id: uuid.UUID | str) -> list[str]:
-    emails = (
-        await User.filter(tenant_id=tenant_id, role=Role.ADMIN, is_active=True)
-        .order_by("email")
-        .values_list("email", flat=True)
-    )
-    return [str(email) for email in emails]
-
-
 async def notify_admins(
     tenant_id: uuid.UUID | str,
+    kind: str,
+    context: dict[str, Any],
     *,
-    subject: str,
-    body: str,
     now: dt.datetime,
     dedupe_key: str | None = None,
     attachments: list[dict[str, str]] | None = None,
 ) -> int:
-    """E-mail every admin of the tenant (DESIGN.md 1: admins are told of every subscription change)."""
-    addresses = await admin_addresses(tenant_id)
+    """E-mail every admin of the tenant, each in their language (DESIGN.md 1: admins are told of every
+    subscription change): the template ``kind`` rendered with ``context``."""
+    recipients = await admin_recipients(tenant_id)
     await enqueue(
         [
-            Email(
-                to=address,
-                subject=subject,
-                body=body,
-                dedupe_key=recipient_key(dedupe_key, address) if dedupe_key else None,
-                attachments=list(attachments or []),
-            )
-            for address in addresses
+            composed(kind, recipient, context, dedupe_key=dedupe_key, attachments=attachments)
+            for recipient in recipients
         ],
         now=now,
         tenant_id=tenant_id,
     )
-    return len(addresses)
+    return len(recipients)

@@ -12,13 +12,14 @@ from strawberry.scalars import JSON
 from app import money
 from app.auth import scopes
 from app.auth.principal import Principal
+from app.i18n import DEFAULT_LOCALE, Locale, locale_of, localized
 from app.models import billing
 from app.models.enums import AddOnStatus, Cadence, ConfigurationStatus, Role
 from app.models.tenancy import Tenant as TenantModel
 from app.models.tenancy import User
 from app.resolvers import ids
 from app.resolvers.catalog import AddOn, CadenceEnum, ConfigurationField, Plan
-from app.resolvers.common import BillingPeriod, Limits, Money, described_enum
+from app.resolvers.common import BillingPeriod, Limits, LocaleEnum, Money, described_enum
 from app.resolvers.context import Info
 from app.resolvers.errors import NoActivePlanError, NotAdminError, NotEligibleError
 from app.resolvers.permissions import IsAuthenticated, allow
@@ -87,6 +88,10 @@ class Tenant:
         "its last day)."
     )
     store_eligible: bool = strawberry.field(description="Whether the add-on store and My plan are open.")
+    locale: LocaleEnum = strawberry.field(  # type: ignore[valid-type]
+        description="The environment's default language: what its users read when they saved no language "
+        "(`setMyLocale`) and their client sends no `Accept-Language` we speak."
+    )
 
     @classmethod
     def of(cls, tenant: TenantModel, *, eligible_since: dt.date) -> Tenant:
@@ -98,6 +103,7 @@ class Tenant:
             created_at=tenant.created_at,
             billing_anchor_day=tenant.billing_anchor_day,
             store_eligible=is_store_eligible(tenant.created_at, eligible_since),
+            locale=locale_of(tenant.locale) or DEFAULT_LOCALE,
         )
 
 
@@ -107,10 +113,20 @@ class UserAccount:
     email: str = strawberry.field(description="The address the user signs in with.")
     name: str = strawberry.field(description="The user's name, for display.")
     role: RoleEnum = strawberry.field(description="What the user may do.")  # type: ignore[valid-type]
+    locale: LocaleEnum | None = strawberry.field(  # type: ignore[valid-type]
+        description="The language the user saved (`setMyLocale`); null when none: the request's "
+        "`Accept-Language`, else the environment's default, decides (`viewer.locale`)."
+    )
 
     @classmethod
     def of(cls, user: User) -> UserAccount:
-        return cls(id=ids.global_id("UserAccount", user.id), email=user.email, name=user.name, role=user.role)
+        return cls(
+            id=ids.global_id("UserAccount", user.id),
+            email=user.email,
+            name=user.name,
+            role=user.role,
+            locale=locale_of(user.locale),
+        )
 
 
 @strawberry.type(description="Who is calling: a user of the back office or an API key.")
@@ -128,6 +144,15 @@ class Viewer:
     key_prefix: str | None = strawberry.field(
         description="The public prefix of the API key in use; null for users."
     )
+
+    @strawberry.field(
+        description="The language this request is answered in: the user's saved language (`setMyLocale`), "
+        "else the best match of the `Accept-Language` header, else the environment's default "
+        "(`tenant.locale`), else EN."
+    )
+    async def locale(self, info: Info) -> LocaleEnum:  # type: ignore[valid-type]
+        locale: Locale = await info.context.locale()
+        return locale
 
     @classmethod
     def of(cls, principal: Principal, *, eligible_since: dt.date) -> Viewer:
@@ -172,7 +197,6 @@ class ActiveAddOn:
         "catalog add-on's: see `addOn.id`)."
     )
     add_on: AddOn = strawberry.field(description="The catalog add-on bought.")
-    name: str = strawberry.field(description="The add-on's name, for display.")
     quantity: int = strawberry.field(description="The units held.")
     cadence: CadenceEnum = strawberry.field(  # type: ignore[valid-type]
         description="Whether it is billed monthly or was billed once."
@@ -194,6 +218,11 @@ class ActiveAddOn:
         default_factory=list, description="The integration's declared settings, secrets masked."
     )
 
+    @strawberry.field(description="The add-on's name, for display, in the caller's language (else English).")
+    async def name(self, info: Info) -> str:
+        model = self.add_on.model
+        return localized(model.names, await info.context.locale(), model.name)
+
     @classmethod
     def of(cls, subscription: billing.AddOnSubscription, *, now: dt.datetime) -> ActiveAddOn:
         unit = money.Money.of(subscription.unit_price, subscription.currency)
@@ -206,7 +235,6 @@ class ActiveAddOn:
         return cls(
             id=ids.global_id("ActiveAddOn", subscription.id),
             add_on=AddOn.of(subscription.add_on),
-            name=subscription.add_on.name,
             quantity=subscription.quantity,
             cadence=subscription.add_on.cadence,
             unit_price=Money.of(unit),

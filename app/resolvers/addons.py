@@ -11,6 +11,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.auth import scopes
+from app.i18n import Locale
 from app.models.tenancy import Tenant
 from app.resolvers import ids
 from app.resolvers.account import ActiveAddOn, MyPlan
@@ -86,11 +87,11 @@ class AddOnAlreadyCancelledError(Error):
     available_until: dt.date = strawberry.field(description="The last day it is available.")
 
     @classmethod
-    def from_domain_error(cls, error: DomainError) -> AddOnAlreadyCancelledError:
+    def from_domain_error(cls, error: DomainError, locale: Locale | None) -> AddOnAlreadyCancelledError:
         ends_at: dt.datetime = error.details["ends_at"]
         return cls(
             code=error.code,
-            message=error.message,
+            message=error.localized(locale),
             field=error.field,
             ends_at=ends_at,
             available_until=(ends_at - dt.timedelta(days=1)).date(),
@@ -133,13 +134,16 @@ class InvalidSettingsError(Error):
     problems: list[SettingProblem] = strawberry.field(description="Each problem found, by setting.")
 
     @classmethod
-    def from_domain_error(cls, error: DomainError) -> InvalidSettingsError:
+    def from_domain_error(cls, error: DomainError, locale: Locale | None) -> InvalidSettingsError:
         assert isinstance(error, integrations.InvalidSettings)
         return cls(
             code=error.code,
-            message=error.message,
+            message=error.localized(locale),
             field=error.field,
-            problems=[SettingProblem(field=p.field, code=p.code, message=p.message) for p in error.problems],
+            problems=[
+                SettingProblem(field=p.field, code=p.code, message=p.message.render(locale))
+                for p in error.problems
+            ],
         )
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import weakref
 from enum import StrEnum
 from typing import Annotated, Any
 
 import strawberry
 
 from app import money
+from app.i18n import Locale, format_money, join_list, label, localized
 from app.models import catalog as models
 from app.models.enums import AddOnCategory, Cadence, StoragePolicy
 from app.resolvers import ids
@@ -155,8 +159,6 @@ class Plan:
     model: strawberry.Private[models.Plan]
     id: strawberry.ID = strawberry.field(description="The plan's global id.")
     code: str = strawberry.field(description='The plan\'s stable code ("storefront-m").')
-    name: str = strawberry.field(description="The plan's name, for display.")
-    description: str = strawberry.field(description="What the plan is for, in a sentence or two.")
     features: list[str] = strawberry.field(description="The features the plan includes.")
     storage_policy: StoragePolicyEnum = strawberry.field(  # type: ignore[valid-type]
         description="What happens when the storage is full."
@@ -171,12 +173,20 @@ class Plan:
             model=plan,
             id=ids.global_id("Plan", plan.id),
             code=plan.code,
-            name=plan.name,
-            description=plan.description,
             features=list(plan.features),
             storage_policy=plan.storage_policy,
             process_buffer_percent=plan.process_buffer_percent,
         )
+
+    @strawberry.field(description="The plan's name, for display, in the caller's language (else English).")
+    async def name(self, info: Info) -> str:
+        return localized(self.model.names, await info.context.locale(), self.model.name)
+
+    @strawberry.field(
+        description="What the plan is for, in a sentence or two, in the caller's language (else English)."
+    )
+    async def description(self, info: Info) -> str:
+        return localized(self.model.descriptions, await info.context.locale(), self.model.description)
 
     @strawberry.field(description="The monthly price; null when the plan is not sold in that currency.")
     async def price(self, info: Info, currency: CurrencyArgument = None) -> Money | None:
@@ -239,18 +249,71 @@ class AddOnConditions:
     requires_configuration: bool = strawberry.field(
         description="Whether its settings must be configured after purchase."
     )
+    # The catalog's own wording per locale (AddOn.conditions); a locale it lacks gets the composed summary.
+    texts: strawberry.Private[dict[str, str]] = dataclasses.field(default_factory=dict)
 
-    @strawberry.field(description="The conditions in one sentence, for display.")
-    def summary(self) -> str:
+    @strawberry.field(
+        description="The conditions in one sentence, for display, in the caller's language: the catalog's "
+        "own wording when it has one in that language, else composed from the fields above (plans and "
+        "add-ons by name)."
+    )
+    async def summary(self, info: Info) -> str:
+        locale = await info.context.locale()
+        if own := self.texts.get(locale.value):
+            return own
+        return await self.composed(info, locale)
+
+    async def composed(self, info: Info, locale: Locale) -> str:
         parts = [
-            f"plans {', '.join(self.eligible_plan_codes)} only" if self.eligible_plan_codes else "any plan",
-            f"at most {self.max_quantity}" if self.max_quantity is not None else "no quantity limit",
+            label(
+                "plans {plans} only",
+                plans=join_list(await _names_of(info, "plan", self.eligible_plan_codes, locale), locale),
+            )
+            if self.eligible_plan_codes
+            else label("any plan"),
+            label("at most {count}", count=self.max_quantity)
+            if self.max_quantity is not None
+            else label("no quantity limit"),
         ]
         if self.required_add_on_codes:
-            parts.append(f"requires {', '.join(self.required_add_on_codes)}")
+            names = await _names_of(info, "add-on", self.required_add_on_codes, locale)
+            parts.append(label("requires {add_ons}", add_ons=join_list(names, locale)))
         if self.requires_configuration:
-            parts.append("needs its settings configured after purchase")
-        return "; ".join(parts).capitalize() + "."
+            parts.append(label("needs its settings configured after purchase"))
+        sentence = "; ".join(part.render(locale) for part in parts)
+        return sentence[:1].upper() + sentence[1:] + "."
+
+
+async def _add_on_price(add_on: models.AddOn, info: Info, currency: str | None) -> Money | None:
+    """``AddOn.price``: for a signed-in environment, its ERP's price (none where it is quote-only)."""
+    principal = await info.context.optional_principal()
+    prices = catalog_service.prices_for(add_on, principal.tenant.erp) if principal else add_on.prices
+    if prices is None:
+        return None
+    return priced(prices, await display_currency(info, currency))
+
+
+# The names of every plan and add-on, loaded once per request (two queries) for the composed summaries of a
+# whole catalog: the futures are shared by resolvers running side by side, and go with the request.
+_NAMES: weakref.WeakKeyDictionary[Any, dict[str, asyncio.Future[dict[str, tuple[dict[str, str], str]]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _names_of(info: Info, kind: str, codes: list[str], locale: Locale) -> list[str]:
+    """The names of the plans (``kind`` "plan") or add-ons named by ``codes``, in ``locale``, in the order of
+    ``codes``; a code no longer in the catalog is shown as is."""
+    loaded = _NAMES.setdefault(info.context, {})
+    if kind not in loaded:
+        model: type[models.Plan | models.AddOn] = models.Plan if kind == "plan" else models.AddOn
+        loaded[kind] = asyncio.ensure_future(_load_names(model))
+    rows = await asyncio.shield(loaded[kind])
+    return [localized(rows[code][0], locale, rows[code][1]) if code in rows else code for code in codes]
+
+
+async def _load_names(model: type[models.Plan | models.AddOn]) -> dict[str, tuple[dict[str, str], str]]:
+    rows = await model.all().values_list("code", "names", "name")
+    return {str(code): (dict(names or {}), str(name)) for code, names, name in rows}
 
 
 @strawberry.type(description="An add-on of the store's catalog: what it adds, its price and its conditions.")
@@ -260,15 +323,15 @@ class AddOn:
         description="The catalog add-on's global id (not an active add-on's: see `ActiveAddOn.id`)."
     )
     code: str = strawberry.field(description='The add-on\'s stable code ("storage-10gb"), used in arguments.')
-    name: str = strawberry.field(description="The add-on's name, for display.")
-    description: str = strawberry.field(description="What the add-on does, in a sentence or two.")
     category: AddOnCategoryEnum = strawberry.field(  # type: ignore[valid-type]
         description="The store tab it is listed under."
     )
     cadence: CadenceEnum = strawberry.field(  # type: ignore[valid-type]
         description="Whether it is billed monthly or once."
     )
-    is_free: bool = strawberry.field(description='Shown as "GRÁTIS" in the store: costs nothing.')
+    is_free: bool = strawberry.field(
+        description='Costs nothing: shown as "FREE" in the store (`priceLabel`: "GRÁTIS" in pt-BR).'
+    )
     features: list[str] = strawberry.field(description="The features it adds to the environment.")
     requires_configuration: bool = strawberry.field(
         description="Whether its settings must be configured after purchase."
@@ -280,8 +343,6 @@ class AddOn:
             model=add_on,
             id=ids.global_id("AddOn", add_on.id),
             code=add_on.code,
-            name=add_on.name,
-            description=add_on.description,
             category=add_on.category,
             cadence=add_on.cadence,
             is_free=add_on.is_free,
@@ -289,19 +350,41 @@ class AddOn:
             requires_configuration=add_on.requires_configuration,
         )
 
+    @strawberry.field(description="The add-on's name, for display, in the caller's language (else English).")
+    async def name(self, info: Info) -> str:
+        return localized(self.model.names, await info.context.locale(), self.model.name)
+
+    @strawberry.field(
+        description="What the add-on does, in a sentence or two, in the caller's language (else English)."
+    )
+    async def description(self, info: Info) -> str:
+        return localized(self.model.descriptions, await info.context.locale(), self.model.description)
+
     @strawberry.field(
         description="The price of one unit, monthly or once for ONE_OFF items; null when the add-on is not "
         "sold in that currency. For a signed-in environment, the price for its ERP (`erpPrices`), null "
         "where it is quote-only; for anonymous callers, the list price (`prices`)."
     )
     async def price(self, info: Info, currency: CurrencyArgument = None) -> Money | None:
-        principal = await info.context.optional_principal()
-        prices = (
-            catalog_service.prices_for(self.model, principal.tenant.erp) if principal else self.model.prices
-        )
-        if prices is None:
+        return await _add_on_price(self.model, info, currency)
+
+    @strawberry.field(
+        description="The price as the store shows it, in the caller's language: "
+        '"GRÁTIS" / "GRATIS" / "FREE" for free add-ons, else the formatted price and its cadence '
+        '("R$ 59,90/mês", "€490.00 once"). Null '
+        "where `price` is null (not sold in that currency, or quote-only for the caller's ERP)."
+    )
+    async def price_label(self, info: Info, currency: CurrencyArgument = None) -> str | None:
+        locale = await info.context.locale()
+        if self.model.is_free:
+            return label("FREE").render(locale)
+        price = await _add_on_price(self.model, info, currency)
+        if price is None:
             return None
-        return priced(prices, await display_currency(info, currency))
+        shown = format_money(price.amount, price.currency, locale)
+        if self.model.cadence == Cadence.ONE_OFF:
+            return label("{price} once", price=shown).render(locale)
+        return label("{price}/month", price=shown).render(locale)
 
     @strawberry.field(
         description="The list price of one unit in every currency the add-on is sold in; an add-on sold per "
@@ -359,6 +442,7 @@ class AddOn:
             max_quantity=self.model.max_quantity,
             required_add_on_codes=list(self.model.requires_add_on_codes),
             requires_configuration=self.model.requires_configuration,
+            texts=dict(self.model.conditions),
         )
 
     @strawberry.field(description="The settings to configure after purchase (integrations); empty otherwise.")

@@ -1,4 +1,5 @@
-"""Types shared by every domain: Money, Limits, billing periods, connections; and ``described_enum``."""
+"""Types shared by every domain: Money, Limits, billing periods, connections, the ``Locale`` enum; and
+``described_enum``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from typing import Any, Generic, Self, TypeVar
 import strawberry
 from graphql import GraphQLError
 
-from app import money
+from app import i18n, money
+from app.resolvers.context import Info
 from app.resolvers.scalars import Long
 from app.services import limits, periods
 from app.services.credits import BYTES_PER_MB
@@ -34,10 +36,29 @@ def described_enum(python_enum: E, name: str, description: str, values: Mapping[
     return graphql_enum
 
 
+LocaleEnum = described_enum(
+    i18n.Locale,
+    "Locale",
+    "A language the API answers in: translated catalog texts, labels, messages and formats (money, dates).",
+    {
+        i18n.Locale.EN: "English (en), the default.",
+        i18n.Locale.PT_BR: "Brazilian Portuguese (pt-BR).",
+        i18n.Locale.ES: "Spanish (es).",
+    },
+)
+
+
 @strawberry.type(description="An amount in a currency; `amount` travels as a decimal string, never a float.")
 class Money:
     amount: Decimal = strawberry.field(description='The amount, with the currency\'s decimals: "29.90".')
     currency: str = strawberry.field(description='ISO 4217 code: "EUR", "BRL".')
+
+    @strawberry.field(
+        description="The amount formatted for display in the caller's language (`viewer.locale`): "
+        '"R$ 1.234,56" (pt-BR), "1.234,56 €" (es), "€1,234.56" (en).'
+    )
+    async def formatted(self, info: Info) -> str:
+        return i18n.format_money(self.amount, self.currency, await info.context.locale())
 
     @classmethod
     def of(cls, value: money.Money) -> Money:

@@ -14,7 +14,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from app.auth.principal import Principal, authenticate
 from app.clock import Clock
-from app.i18n import DEFAULT_LOCALE, Locale, locale_of, negotiate
+from app.i18n import DEFAULT_LOCALE, Locale, _, locale_of, negotiate
 from app.models.tenancy import Tenant
 from app.services.errors import NoActivePlan, Unauthenticated
 from app.services.plan_cache import current_plan
@@ -104,7 +104,9 @@ class Context:
     async def require_principal(self) -> Principal:
         principal = await self.principal()
         if principal is None:
-            raise Unauthenticated("This field needs credentials: 'Authorization: Bearer <token or API key>'.")
+            raise Unauthenticated(
+                _("This field needs credentials: 'Authorization: Bearer <token or API key>'.")
+            )
         return principal
 
     async def optional_principal(self) -> Principal | None:

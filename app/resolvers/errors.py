@@ -12,8 +12,10 @@ import datetime as dt
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.types.field import StrawberryField
 
+from app.i18n import Locale
 from app.resolvers.common import described_enum
 from app.resolvers.context import Info
 from app.services import errors
@@ -164,19 +166,34 @@ class DomainErrorHandler:
         self.error_type = error_type
 
     def handle(self, exception: errors.DomainError, *, field: StrawberryField, info: Info) -> Any:
-        # A type whose fields need building (the lines whose price changed) builds itself; the others
-        # take their own fields from the error's details, under the same names.
+        # A type whose fields need building (the lines whose price changed) builds itself, in the
+        # caller's language; the others take their own fields from the error's details, under the same names.
+        locale = locale_of_context(info.context)
         build = getattr(self.error_type, "from_domain_error", None)
         if build is not None:
-            return build(exception)
+            return build(exception, locale)
         make: Any = self.error_type
         own = {f.name for f in dataclasses.fields(make)} - {"code", "message", "field"}
         return make(
             code=exception.code,
-            message=exception.message,
+            message=exception.localized(locale),
             field=exception.field,
             **{name: exception.details.get(name) for name in own},
         )
+
+
+def locale_of_context(context: Any) -> Locale | None:
+    """The language of a request's context (both APIs' contexts have ``current_locale``); English without
+    a context (a schema executed directly, as some tests do)."""
+    current = getattr(context, "current_locale", None)
+    return current() if callable(current) else None
+
+
+def localized(error: GraphQLError, locale: Locale | None) -> GraphQLError:
+    """A top-level error carrying a typed failure, its message in ``locale`` (its code unchanged)."""
+    if isinstance(error.original_error, errors.DomainError):
+        error.message = error.original_error.localized(locale)
+    return error
 
 
 def exception_handlers() -> list[DomainErrorHandler]:

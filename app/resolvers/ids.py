@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import strawberry
 
+from app.i18n import _
 from app.services import public_ids
 from app.services.errors import NotFound, shown
 
@@ -23,5 +24,7 @@ def key_of(value: str, type_name: str, *, field: str) -> str:
     as an id of another environment is: the caller learns nothing from the difference."""
     kind, key = public_ids.decode(value)
     if kind != type_name or not key:
-        raise NotFound(f"No {type_name} has the id {shown(value)}.", field=field)
+        raise NotFound(
+            _("No {type_name} has the id {value}.", type_name=type_name, value=shown(value)), field=field
+        )
     return key

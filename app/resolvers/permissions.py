@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from babel.lists import format_list
 from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 
 from app.auth.scopes import ALL_SCOPES
+from app.i18n import DEFAULT_LOCALE, Locale, Text, _, babel_locale
 from app.resolvers.context import Info
 from app.services.errors import ErrorCode, Forbidden
 
@@ -15,7 +17,7 @@ from app.services.errors import ErrorCode, Forbidden
 class IsAuthenticated(BasePermission):
     """Any valid user token or API key. Missing or bad credentials raise ``UNAUTHENTICATED``."""
 
-    message = "This field needs credentials."
+    message = "This field needs credentials."  # never shown: a caller without any gets UNAUTHENTICATED
     error_extensions = {"code": ErrorCode.UNAUTHENTICATED}
 
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
@@ -36,13 +38,16 @@ class RequireScope(BasePermission):
         assert not unknown, f"unknown scopes: {unknown}"
         self.scopes = scopes
         self.users = users
-        if not scopes:
-            self.message = "This field is for users of the back office, not API keys."
-        else:
-            needed = " or ".join(repr(scope) for scope in scopes)
-            self.message = (
-                f"This field needs {'a user or ' if users else ''}an API key with the {needed} scope."
-            )
+        self.message = str(self.refusal(DEFAULT_LOCALE))
+
+    def refusal(self, locale: Locale) -> Text:
+        """Why the caller may not use the field, naming the scopes that would do, in ``locale``."""
+        if not self.scopes:
+            return _("This field is for users of the back office, not API keys.")
+        needed = format_list([repr(scope) for scope in self.scopes], style="or", locale=babel_locale(locale))
+        if self.users:
+            return _("This field needs a user or an API key with the {scopes} scope.", scopes=needed)
+        return _("This field needs an API key with the {scopes} scope.", scopes=needed)
 
     @property
     def who(self) -> str:
@@ -62,7 +67,7 @@ class RequireScope(BasePermission):
             allowed = any(principal.has_scope(scope) for scope in self.scopes)
         if not allowed:
             # camelCase like every other key of ``extensions`` (retryAfter, maxBytes, requestId).
-            raise Forbidden(self.message, requiredScopes=list(self.scopes))
+            raise Forbidden(self.refusal(info.context.current_locale()), requiredScopes=list(self.scopes))
         return True
 
 

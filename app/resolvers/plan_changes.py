@@ -10,6 +10,7 @@ import strawberry
 
 from app import money
 from app.auth import scopes
+from app.i18n import DEFAULT_LOCALE, Locale, localized
 from app.models import billing
 from app.models.enums import PlanChangeKind, PlanChangeSource, PlanChangeStatus
 from app.models.tenancy import Tenant, User
@@ -90,7 +91,9 @@ PlanCode = Annotated[
 @strawberry.type(description="A plan as a change of plan names it: its code, name and monthly price then.")
 class PlanChangePlan:
     code: str = strawberry.field(description="The plan's code.")
-    name: str = strawberry.field(description="The plan's name.")
+    name: str = strawberry.field(
+        description="The plan's name: in the caller's language in a preview; as named then in a change."
+    )
     monthly_price: Money = strawberry.field(description="Its monthly price in the environment's currency.")
 
 
@@ -183,13 +186,13 @@ class PlanChangeConflict:
     message: str = strawberry.field(description="The conflict and what to do, for a person.")
 
     @classmethod
-    def of(cls, conflict: plan_changes.Conflict) -> PlanChangeConflict:
+    def of(cls, conflict: plan_changes.Conflict, locale: Locale | None = None) -> PlanChangeConflict:
         return cls(
             kind=conflict.kind,
             used=conflict.used,
             limit=conflict.limit,
             add_on_code=conflict.add_on_code,
-            message=conflict.message,
+            message=conflict.message.render(locale),
         )
 
 
@@ -220,20 +223,22 @@ class PlanChangePreview:
     new_monthly_total: Money = strawberry.field(description="The same with the new plan.")
 
     @classmethod
-    def of(cls, terms: plan_changes.PlanChangeTerms) -> PlanChangePreview:
+    def of(cls, terms: plan_changes.PlanChangeTerms, locale: Locale | None = None) -> PlanChangePreview:
         return cls(
             kind=terms.kind,
             current_plan=PlanChangePlan(
                 code=terms.current_plan.code,
-                name=terms.current_plan.name,
+                name=localized(terms.current_plan.names, locale or DEFAULT_LOCALE, terms.current_plan.name),
                 monthly_price=Money.of(terms.current_price),
             ),
             new_plan=PlanChangePlan(
-                code=terms.new_plan.code, name=terms.new_plan.name, monthly_price=Money.of(terms.new_price)
+                code=terms.new_plan.code,
+                name=localized(terms.new_plan.names, locale or DEFAULT_LOCALE, terms.new_plan.name),
+                monthly_price=Money.of(terms.new_price),
             ),
             effective_at=terms.effective_at,
             change_fee=Money.of(terms.change_fee),
-            conflicts=[PlanChangeConflict.of(conflict) for conflict in terms.conflicts],
+            conflicts=[PlanChangeConflict.of(conflict, locale) for conflict in terms.conflicts],
             invoice=InvoicePreview.of(terms.invoice, terms.view.tenant.id),
             current_monthly_total=Money.of(terms.current_monthly_total),
             new_monthly_total=Money.of(terms.new_monthly_total),
@@ -253,11 +258,11 @@ class PlanChangePendingError(Error):
     pending_plan_change: PlanChange | None = strawberry.field(description="The scheduled change.")
 
     @classmethod
-    def from_domain_error(cls, error: DomainError) -> PlanChangePendingError:
+    def from_domain_error(cls, error: DomainError, locale: Locale | None) -> PlanChangePendingError:
         change = error.details.get("change")
         return cls(
             code=error.code,
-            message=error.message,
+            message=error.localized(locale),
             field=error.field,
             pending_plan_change=PlanChange.of(change) if change is not None else None,
         )
@@ -268,12 +273,12 @@ class PlanChangeConflictsError(Error):
     conflicts: list[PlanChangeConflict] = strawberry.field(description="Each conflict, with what to do.")
 
     @classmethod
-    def from_domain_error(cls, error: DomainError) -> PlanChangeConflictsError:
+    def from_domain_error(cls, error: DomainError, locale: Locale | None) -> PlanChangeConflictsError:
         return cls(
             code=error.code,
-            message=error.message,
+            message=error.localized(locale),
             field=error.field,
-            conflicts=[PlanChangeConflict.of(conflict) for conflict in error.details["conflicts"]],
+            conflicts=[PlanChangeConflict.of(conflict, locale) for conflict in error.details["conflicts"]],
         )
 
 
@@ -382,7 +387,7 @@ class Query:
             eligible_since=info.context.settings.store_eligible_since,
             now=info.context.clock.now(),
         )
-        return PlanChangePreview.of(terms)
+        return PlanChangePreview.of(terms, await info.context.locale())
 
 
 @strawberry.type

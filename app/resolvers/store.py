@@ -12,6 +12,7 @@ import strawberry
 from app import money
 from app.auth import scopes
 from app.auth.principal import Principal
+from app.i18n import Locale, localized
 from app.models import store as store_models
 from app.models.enums import CouponDuration, CouponKind
 from app.resolvers.account import ActiveAddOn, MyPlan, UserAccount
@@ -179,11 +180,11 @@ class PriceChangedError(Error):
     changes: list[PriceChange] = strawberry.field(description="The lines whose price changed.")
 
     @classmethod
-    def from_domain_error(cls, error: DomainError) -> PriceChangedError:
+    def from_domain_error(cls, error: DomainError, locale: Locale | None) -> PriceChangedError:
         assert isinstance(error, checkout_service.PriceChanged)
         return cls(
             code=error.code,
-            message=error.message,
+            message=error.localized(locale),
             field=error.field,
             changes=[
                 PriceChange(
@@ -238,11 +239,11 @@ class TotalChangedError(Error):
     current: PurchaseFigures = strawberry.field(description="The figures a confirmation now charges.")
 
     @classmethod
-    def from_domain_error(cls, error: DomainError) -> TotalChangedError:
+    def from_domain_error(cls, error: DomainError, locale: Locale | None) -> TotalChangedError:
         assert isinstance(error, checkout_service.TotalChanged)
         return cls(
             code=error.code,
-            message=error.message,
+            message=error.localized(locale),
             field=error.field,
             seen=PurchaseFigures.of(error.seen) if error.seen else None,
             current=PurchaseFigures.of(error.current),
@@ -286,7 +287,6 @@ class CartLine:
     id: strawberry.ID = strawberry.field(description="The line's id, the same while it stays in the cart.")
     add_on: AddOn = strawberry.field(description="The catalog add-on this line buys.")
     add_on_code: str = strawberry.field(description="The add-on's code.")
-    name: str = strawberry.field(description="The add-on's name.")
     quantity: int = strawberry.field(description="Units to buy.")
     cadence: CadenceEnum = strawberry.field(  # type: ignore[valid-type]
         description="Billed every month or once."
@@ -306,6 +306,11 @@ class CartLine:
     discount: Money = strawberry.field(description="The coupon's share of the discount on this line.")
     total: Money = strawberry.field(description="The amount due minus the discount.")
     coupon_applies: bool = strawberry.field(description="Whether the cart's coupon discounts this line.")
+
+    @strawberry.field(description="The add-on's name, in the caller's language.")
+    def name(self, info: Info) -> str:
+        model = self.add_on.model
+        return localized(model.names, info.context.current_locale(), model.name)
 
 
 @strawberry.type(description="The coupon applied to the cart, with its terms.")
@@ -384,7 +389,6 @@ class Cart:
                     id=global_id("CartLine", line.id),
                     add_on=AddOn.of(line.add_on),
                     add_on_code=line.add_on.code,
-                    name=line.add_on.name,
                     quantity=line.quantity,
                     cadence=line.add_on.cadence,
                     is_free=line.add_on.is_free,

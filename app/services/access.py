@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from app.auth.principal import Principal
+from app.i18n import _
 from app.services.errors import NotAdmin, NotEligible
 
 
@@ -18,8 +19,11 @@ def require_store_access(principal: Principal, *, eligible_since: dt.date) -> No
         raise NotAdmin()
     if not is_store_eligible(principal.tenant.created_at, eligible_since):
         raise NotEligible(
-            f"The add-on store and My plan exist only for environments created on or after "
-            f"{eligible_since.isoformat()}; this one was created on "
-            f"{principal.tenant.created_at.date().isoformat()}.",
+            _(
+                "The add-on store and My plan exist only for environments created on or after "
+                "{eligible_since}; this one was created on {created_at}.",
+                eligible_since=eligible_since.isoformat(),
+                created_at=principal.tenant.created_at.date().isoformat(),
+            ),
             eligible_since=eligible_since,
         )

@@ -34,6 +34,7 @@ from tortoise.transactions import in_transaction
 
 from app.auth.principal import Principal
 from app.broadcast import Broadcaster
+from app.i18n import _
 from app.models.metering import AlertArming, AlertKind, AlertState, LimitAlert, ProcessCounter
 from app.models.tenancy import Tenant
 from app.services import alerts, audit, provisioning, usage_reports
@@ -94,20 +95,32 @@ def valid_thresholds(values: Sequence[object]) -> tuple[int, ...]:
     """1 to 5 distinct whole percentages in 1..100, sorted; anything else is refused, naming the value."""
     if not MIN_THRESHOLDS <= len(values) <= MAX_THRESHOLDS:
         raise InvalidInput(
-            f"Choose {MIN_THRESHOLDS} to {MAX_THRESHOLDS} thresholds; {len(values)} were given.",
+            _(
+                "Choose {minimum} to {maximum} thresholds; {count} were given.",
+                minimum=MIN_THRESHOLDS,
+                maximum=MAX_THRESHOLDS,
+                count=len(values),
+            ),
             field="thresholds",
         )
     seen: set[int] = set()
     for value in values:
         if not isinstance(value, int) or isinstance(value, bool):
-            raise InvalidInput(f"The threshold {shown(value)} is not a whole number.", field="thresholds")
+            raise InvalidInput(
+                _("The threshold {value} is not a whole number.", value=shown(value)), field="thresholds"
+            )
         if not THRESHOLD_MIN <= value <= THRESHOLD_MAX:
             raise InvalidInput(
-                f"The threshold {value} is not a percentage from {THRESHOLD_MIN} to {THRESHOLD_MAX}.",
+                _(
+                    "The threshold {value} is not a percentage from {threshold_min} to {threshold_max}.",
+                    value=value,
+                    threshold_min=THRESHOLD_MIN,
+                    threshold_max=THRESHOLD_MAX,
+                ),
                 field="thresholds",
             )
         if value in seen:
-            raise InvalidInput(f"The threshold {value} is listed twice.", field="thresholds")
+            raise InvalidInput(_("The threshold {value} is listed twice.", value=value), field="thresholds")
         seen.add(value)
     return tuple(sorted(seen))
 
@@ -115,13 +128,17 @@ def valid_thresholds(values: Sequence[object]) -> tuple[int, ...]:
 def valid_recipient(value: object) -> str:
     """A plausible address of at most 254 characters, trimmed, as given; checked before any query."""
     if not isinstance(value, str):
-        raise InvalidInput(f"{shown(value)} is not an e-mail address.", field="recipients")
+        raise InvalidInput(_("{value} is not an e-mail address.", value=shown(value)), field="recipients")
     if provisioning.has_control_characters(value):
-        raise InvalidInput(f"{shown(value)} contains control characters.", field="recipients")
+        raise InvalidInput(_("{value} contains control characters.", value=shown(value)), field="recipients")
     address = value.strip()
     if not address or len(address) > provisioning.EMAIL_MAX:
         raise InvalidInput(
-            f"{shown(value)} is not an e-mail address of 1 to {provisioning.EMAIL_MAX} characters.",
+            _(
+                "{value} is not an e-mail address of 1 to {email_max} characters.",
+                value=shown(value),
+                email_max=provisioning.EMAIL_MAX,
+            ),
             field="recipients",
         )
     provisioning.valid_email(address, field="recipients")  # the pattern users' addresses are held to
@@ -132,14 +149,15 @@ def valid_recipients(values: Sequence[object]) -> tuple[str, ...]:
     """0 to 10 valid addresses, none twice (compared without regard to case), in the order given."""
     if len(values) > MAX_RECIPIENTS:
         raise InvalidInput(
-            f"At most {MAX_RECIPIENTS} recipients; {len(values)} were given.", field="recipients"
+            _("At most {maximum} recipients; {count} were given.", maximum=MAX_RECIPIENTS, count=len(values)),
+            field="recipients",
         )
     addresses: list[str] = []
     seen: set[str] = set()
     for value in values:
         address = valid_recipient(value)
         if address.lower() in seen:
-            raise InvalidInput(f"{shown(address)} is listed twice.", field="recipients")
+            raise InvalidInput(_("{address} is listed twice.", address=shown(address)), field="recipients")
         seen.add(address.lower())
         addresses.append(address)
     return tuple(addresses)

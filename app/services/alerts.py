@@ -29,7 +29,8 @@ import orjson
 from app.broadcast import Broadcaster
 from app.models.metering import AlertArming, AlertKind, AlertState, LimitAlert
 from app.models.tenancy import Tenant
-from app.notifications.outbox import Email, admin_addresses, enqueue, recipient_key
+from app.notifications import emails
+from app.notifications.outbox import composed, enqueue
 from app.observability import ALERTS_RAISED
 from app.services import cursors, webhook_events
 
@@ -37,13 +38,8 @@ logger = logging.getLogger("tollgate.alerts")
 
 DEFAULT_THRESHOLDS = (80, 90, 100)
 
-LABELS = {
-    AlertKind.CREDITS: "Credits",
-    AlertKind.PROCESSES: "Processes this billing period",
-    AlertKind.STORAGE: "Storage (bytes)",
-    AlertKind.USERS: "Users",
-    AlertKind.INTEGRATIONS: "Integrations",
-}
+# The order in which an e-mail names alerts of the same state and threshold.
+KIND_ORDER = {kind: position for position, kind in enumerate(AlertKind)}
 
 
 # --- The rules (pure) --------------------------------------------------------------------------
@@ -148,69 +144,75 @@ async def apply_measures(
 async def record(
     tenant_id: uuid.UUID | str, changes: Sequence[Transition], *, now: dt.datetime, period: str | None = None
 ) -> list[LimitAlert]:
-    """Store the alerts and queue their e-mails to the tenant's admins and its extra recipients."""
+    """Store the alerts and queue their e-mail to the tenant's admins and its extra recipients: one
+    e-mail per call (a report, a start, a re-evaluation) and recipient, however many thresholds it
+    crossed, headed by the most pressing alert and naming the others."""
     alerts: list[LimitAlert] = []
-    addresses = await recipients_of(tenant_id) if changes else []
     for change in changes:
-        alert = await LimitAlert.create(
-            tenant_id=tenant_id,
-            kind=change.kind,
-            threshold=change.threshold,
-            state=change.state,
-            used=change.used,
-            limit=change.limit,
-            period=period,
-            created_at=now,
+        alerts.append(
+            await LimitAlert.create(
+                tenant_id=tenant_id,
+                kind=change.kind,
+                threshold=change.threshold,
+                state=change.state,
+                used=change.used,
+                limit=change.limit,
+                period=period,
+                created_at=now,
+            )
         )
-        dedupe = f"limit-alert:{alert.id}"
-        subject, body = subject_of(alert), body_of(alert)
+    if alerts:
+        context = {"alerts": [_email_alert(alert) for alert in by_urgency(alerts)], "period": period}
         await enqueue(
             [
-                Email(to=address, subject=subject, body=body, dedupe_key=recipient_key(dedupe, address))
-                for address in addresses
+                composed(emails.LIMIT_ALERT, recipient, context, dedupe_key=f"limit-alert:{alerts[0].id}")
+                for recipient in await alert_recipients(tenant_id)
             ],
             now=now,
             tenant_id=tenant_id,
         )
-        alerts.append(alert)
     await webhook_events.emit_alerts(tenant_id, alerts, now=now)
     return alerts
+
+
+def by_urgency(alerts: Iterable[LimitAlert]) -> list[LimitAlert]:
+    """Triggered before resolved, then the highest threshold, then the kinds' order: the first one heads
+    the e-mail."""
+    return sorted(
+        alerts,
+        key=lambda alert: (alert.state != AlertState.TRIGGERED, -alert.threshold, KIND_ORDER[alert.kind]),
+    )
+
+
+def _email_alert(alert: LimitAlert) -> dict[str, object]:
+    return {
+        "kind": alert.kind.value,
+        "threshold": alert.threshold,
+        "state": alert.state.value,
+        "used": alert.used,
+        "limit": alert.limit,
+    }
 
 
 async def recipients_of(tenant_id: uuid.UUID | str) -> list[str]:
     """Who is e-mailed an alert: the tenant's admins, then its extra recipients (``setAlertRecipients``,
     as committed) who are not admins, compared without regard to case, so that nobody gets it twice."""
-    admins = await admin_addresses(tenant_id)
+    return [recipient.address for recipient in await alert_recipients(tenant_id)]
+
+
+async def alert_recipients(tenant_id: uuid.UUID | str) -> list[emails.Recipient]:
+    """``recipients_of`` with each one's language: an admin's own, else the tenant's; the extra
+    recipients read the tenant's."""
+    default = await emails.tenant_locale(tenant_id)
+    admins = await emails.admin_recipients(tenant_id, default=default)
     rows = await Tenant.filter(id=tenant_id).values_list("alert_recipients", flat=True)
-    known = {address.lower() for address in admins}
-    extra: list[str] = []
+    known = {admin.address.lower() for admin in admins}
+    extra: list[emails.Recipient] = []
     for address in (rows[0] or []) if rows else []:
         if isinstance(address, str) and address.lower() not in known:
             known.add(address.lower())
-            extra.append(address)
+            extra.append(emails.Recipient(address, default))
     return [*admins, *extra]
-
-
-def subject_of(alert: LimitAlert) -> str:
-    label = LABELS[alert.kind]
-    if alert.state == AlertState.TRIGGERED:
-        return f"{label} reached {alert.threshold}% of the limit"
-    return f"{label} back below {alert.threshold}% of the limit"
-
-
-def body_of(alert: LimitAlert) -> str:
-    label = LABELS[alert.kind]
-    period = f" in billing period {alert.period}" if alert.period else ""
-    lines = [f"{label}: {alert.used:,} used of {alert.limit:,}{period}."]
-    if alert.state == AlertState.TRIGGERED:
-        lines.append(f"This is at or above the {alert.threshold}% alert threshold.")
-        if alert.kind == AlertKind.CREDITS and alert.threshold >= 100:
-            lines.append("Above the credit limit no sync process is launched; the store keeps working.")
-        else:
-            lines.append("Consider a plan change or an add-on from the store before the limit is reached.")
-    else:
-        lines.append(f"Usage is back below the {alert.threshold}% threshold; the alert is re-armed.")
-    return "\n".join(lines) + "\n"
 
 
 # --- Publishing (after commit) -----------------------------------------------------------------

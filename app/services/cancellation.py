@@ -18,14 +18,17 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from tortoise.transactions import in_transaction
 
 from app.auth.principal import Principal
 from app.broadcast import Broadcaster
+from app.i18n import _
 from app.models.billing import AddOnSubscription, PlanSubscription
 from app.models.catalog import Plan
 from app.models.enums import AddOnStatus, Cadence, PlanSubscriptionStatus, StoragePolicy
+from app.notifications import emails
 from app.notifications.outbox import notify_admins
 from app.services import audit, webhook_events
 from app.services.access import require_store_access
@@ -44,17 +47,17 @@ class AddOnAlreadyCancelled(DomainError):
     """Carries ``ends_at``: when the add-on stops counting."""
 
     code = ErrorCode.ADD_ON_ALREADY_CANCELLED
-    default_message = "This add-on is already cancelled."
+    default_message = _("This add-on is already cancelled.")
 
 
 class AddOnNotCancelled(DomainError):
     code = ErrorCode.ADD_ON_NOT_CANCELLED
-    default_message = "This add-on is not cancelled: there is nothing to undo."
+    default_message = _("This add-on is not cancelled: there is nothing to undo.")
 
 
 class AddOnNotCancellable(DomainError):
     code = ErrorCode.ADD_ON_NOT_CANCELLABLE
-    default_message = "This add-on cannot be cancelled."
+    default_message = _("This add-on cannot be cancelled.")
 
 
 class WarningKind(StrEnum):
@@ -175,17 +178,23 @@ def _refuse_if_not_cancellable(subscription: AddOnSubscription, now: dt.datetime
     name = subscription.add_on.name
     status = subscription.status_at(now)
     if status == AddOnStatus.ENDED:
-        raise ended(subscription, f"{name} already ended.")
+        raise ended(subscription, _("{name} already ended.", name=name))
     # A cancellation sets CANCELLING and ``ends_at`` together (an undo clears both): the date says it.
     if subscription.ends_at is not None:
         last_day = (subscription.ends_at - dt.timedelta(days=1)).date().isoformat()
         raise AddOnAlreadyCancelled(
-            f"{name} is already cancelled: it stays available until {last_day}.",
+            _(
+                "{name} is already cancelled: it stays available until {last_day}.",
+                name=name,
+                last_day=last_day,
+            ),
             field=ID_ARGUMENT,
             ends_at=subscription.ends_at,
         )
     if subscription.add_on.cadence == Cadence.ONE_OFF:
-        raise AddOnNotCancellable(f"{name} was billed once: there is nothing to cancel.", field=ID_ARGUMENT)
+        raise AddOnNotCancellable(
+            _("{name} was billed once: there is nothing to cancel.", name=name), field=ID_ARGUMENT
+        )
 
 
 async def _terms(principal: Principal, subscription_id: str, now: dt.datetime) -> CancellationTerms:
@@ -205,18 +214,16 @@ async def preview(
     return await _terms(principal, subscription_id, now)
 
 
-def cancelled_email_body(terms: CancellationTerms, *, tenant_name: str, actor: str) -> str:
-    subscription = terms.subscription
-    lines = [
-        f"{actor} cancelled the add-on {subscription.add_on.name} of {tenant_name}.",
-        "",
-        f"It stays available until {terms.available_until.isoformat()} and will be disabled on "
-        f"{terms.ends_at.date().isoformat()}, at the end of the current billing period.",
-        "Until then the cancellation can be undone in My plan.",
-    ]
-    if terms.warnings:
-        lines += ["", "Please note:", *(f"- {warning.message}" for warning in terms.warnings)]
-    return "\n".join(lines)
+def cancelled_email(terms: CancellationTerms, *, tenant_name: str, actor: str) -> dict[str, Any]:
+    """What the cancellation e-mail says: the template ``add_on_cancelled`` (app/templates/email)."""
+    return {
+        "actor": actor,
+        "tenant_name": tenant_name,
+        "add_on": terms.subscription.add_on,
+        "available_until": terms.available_until,
+        "ends_at": terms.ends_at,
+        "warnings": [warning.message for warning in terms.warnings],
+    }
 
 
 async def cancel(
@@ -242,7 +249,7 @@ async def cancel(
             _refuse_if_not_cancellable(current, now)
             # Any cancellation in this period ends it when this one would have (even one undone since).
             raise AddOnAlreadyCancelled(
-                f"{subscription.add_on.name} was just cancelled.",
+                _("{name} was just cancelled.", name=subscription.add_on.name),
                 field=ID_ARGUMENT,
                 ends_at=current.ends_at or terms.ends_at,
             )
@@ -261,11 +268,8 @@ async def cancel(
         )
         await notify_admins(
             principal.tenant.id,
-            subject=f"Add-on cancelled: {subscription.add_on.name} "
-            f"(available until {terms.available_until.isoformat()})",
-            body=cancelled_email_body(
-                terms, tenant_name=principal.tenant.name, actor=audit.actor_of(principal)
-            ),
+            emails.ADD_ON_CANCELLED,
+            cancelled_email(terms, tenant_name=principal.tenant.name, actor=audit.actor_of(principal)),
             now=now,
         )
     await plan_changed(principal.tenant.id, cache=plan_cache, broadcaster=broadcaster)  # after the commit
@@ -298,8 +302,12 @@ async def undo(
         if not won:
             current = await AddOnSubscription.get(id=subscription.id)
             if current.ends_at is not None and current.ends_at <= now:
-                raise ended(current, f"{name} already ended: contract it again in the add-on store.")
-            raise AddOnNotCancelled(f"{name} is not cancelled: there is nothing to undo.", field=ID_ARGUMENT)
+                raise ended(
+                    current, _("{name} already ended: contract it again in the add-on store.", name=name)
+                )
+            raise AddOnNotCancelled(
+                _("{name} is not cancelled: there is nothing to undo.", name=name), field=ID_ARGUMENT
+            )
         await audit.record(
             tenant_id=principal.tenant.id,
             principal=principal,
@@ -314,9 +322,12 @@ async def undo(
         )
         await notify_admins(
             principal.tenant.id,
-            subject=f"Cancellation withdrawn: {name}",
-            body=f"{audit.actor_of(principal)} withdrew the cancellation of the add-on {name} of "
-            f"{principal.tenant.name}. It stays active and keeps being billed monthly.",
+            emails.CANCELLATION_UNDONE,
+            {
+                "actor": audit.actor_of(principal),
+                "tenant_name": principal.tenant.name,
+                "add_on": subscription.add_on,
+            },
             now=now,
         )
     await plan_changed(principal.tenant.id, cache=plan_cache, broadcaster=broadcaster)  # after the commit

@@ -29,6 +29,7 @@ from tortoise.transactions import in_transaction
 
 from app import money
 from app.auth.principal import Principal
+from app.i18n import _
 from app.models.billing import PlanSubscription
 from app.models.catalog import AddOn
 from app.models.coupons import Coupon
@@ -46,32 +47,32 @@ MAX_LINE_QUANTITY = 1000  # a sanity bound for add-ons without a maximum of thei
 
 class CartBusy(DomainError):
     code = ErrorCode.CART_BUSY
-    default_message = "The cart was being confirmed at the same moment; try again."
+    default_message = _("The cart was being confirmed at the same moment; try again.")
 
 
 class CartCheckedOut(DomainError):
     code = ErrorCode.CART_CHECKED_OUT
-    default_message = "This cart was just confirmed by a checkout: the change was not made."
+    default_message = _("This cart was just confirmed by a checkout: the change was not made.")
 
 
 class AddOnUnavailable(DomainError):
     code = ErrorCode.ADD_ON_UNAVAILABLE
-    default_message = "This add-on is no longer sold."
+    default_message = _("This add-on is no longer sold.")
 
 
 class QuantityAboveMaximum(DomainError):
     code = ErrorCode.QUANTITY_ABOVE_MAXIMUM
-    default_message = "That is more than this add-on may be contracted."
+    default_message = _("That is more than this add-on may be contracted.")
 
 
 class NotAvailableForPlan(DomainError):
     code = ErrorCode.NOT_AVAILABLE_FOR_PLAN
-    default_message = "This add-on is not available for the environment's plan."
+    default_message = _("This add-on is not available for the environment's plan.")
 
 
 class RequiredAddOnMissing(DomainError):
     code = ErrorCode.REQUIRED_ADD_ON_MISSING
-    default_message = "This add-on needs another add-on, active or in the cart."
+    default_message = _("This add-on needs another add-on, active or in the cart.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +106,7 @@ def catalog_price(add_on: AddOn, currency: str, erp: str | None) -> money.Money:
         return money.price_in(prices, currency)
     except money.UnsupportedCurrencyError:
         raise UnsupportedCurrency(
-            f"{add_on.name} is not sold in {currency}.",
+            _("{name} is not sold in {currency}.", name=add_on.name, currency=currency),
             field="addOnCode",
             currency=currency,
             available_currencies=sorted(prices),
@@ -196,12 +197,18 @@ async def check_conditions(
     for add_on, quantity in wanted:
         if not add_on.is_active:
             raise AddOnUnavailable(
-                f"{add_on.name} ({add_on.code}) is no longer sold.", field=field, add_on_code=add_on.code
+                _("{name} ({code}) is no longer sold.", name=add_on.name, code=add_on.code),
+                field=field,
+                add_on_code=add_on.code,
             )
         require_sold_for(add_on, view.tenant.erp, field=field)  # its ERP may have changed since
         if add_on.eligible_plan_codes and plan_code not in add_on.eligible_plan_codes:
             raise NotAvailableForPlan(
-                f"{add_on.name} is available for the plans {', '.join(add_on.eligible_plan_codes)} only.",
+                _(
+                    "{name} is available for the plans {plans} only.",
+                    name=add_on.name,
+                    plans=", ".join(add_on.eligible_plan_codes),
+                ),
                 field=field,
                 add_on_code=add_on.code,
                 eligible_plan_codes=list(add_on.eligible_plan_codes),
@@ -210,8 +217,13 @@ async def check_conditions(
         maximum = maximum_of(add_on)
         if already + quantity > maximum:
             raise QuantityAboveMaximum(
-                f"{add_on.name}: at most {maximum} in all; {already} already contracted, "
-                f"{quantity} requested.",
+                _(
+                    "{name}: at most {maximum} in all; {already} already contracted, {quantity} requested.",
+                    name=add_on.name,
+                    maximum=maximum,
+                    already=already,
+                    quantity=quantity,
+                ),
                 field="quantity",
                 add_on_code=add_on.code,
                 maximum=maximum,
@@ -222,7 +234,11 @@ async def check_conditions(
         ]
         if missing:
             raise RequiredAddOnMissing(
-                f"{add_on.name} requires {', '.join(missing)}, active or in the cart.",
+                _(
+                    "{name} requires {required}, active or in the cart.",
+                    name=add_on.name,
+                    required=", ".join(missing),
+                ),
                 field=field,
                 add_on_code=add_on.code,
                 required_add_on_codes=missing,
@@ -233,7 +249,7 @@ def validate_quantity(quantity: int | None) -> int:
     """At least 1 (API.md's ``quantity: Int = 1`` also lets a client send an explicit null)."""
     if quantity is None or quantity < 1:
         raise InvalidInput(
-            "The quantity must be at least 1; use removeFromCart to remove a line.", field="quantity"
+            _("The quantity must be at least 1; use removeFromCart to remove a line."), field="quantity"
         )
     return quantity
 
@@ -271,10 +287,12 @@ async def add_on_on_sale(code: str) -> AddOn:
     normalised = plausible_code(code)
     add_on = await AddOn.get_or_none(code=normalised) if normalised else None
     if add_on is None:
-        raise NotFound(f"No add-on with code {code[:MAX_CODE_LENGTH]!r}.", field="addOnCode")
+        raise NotFound(_("No add-on with code {code}.", code=repr(code[:MAX_CODE_LENGTH])), field="addOnCode")
     if not add_on.is_active:
         raise AddOnUnavailable(
-            f"{add_on.name} ({add_on.code}) is no longer sold.", field="addOnCode", add_on_code=add_on.code
+            _("{name} ({code}) is no longer sold.", name=add_on.name, code=add_on.code),
+            field="addOnCode",
+            add_on_code=add_on.code,
         )
     return add_on
 
@@ -432,7 +450,11 @@ async def _add_line(
     )
     if not added:
         raise QuantityAboveMaximum(
-            f"{add_on.name}: the cart may hold at most {max(room, 0)} (another request just added some).",
+            _(
+                "{name}: the cart may hold at most {maximum} (another request just added some).",
+                name=add_on.name,
+                maximum=max(room, 0),
+            ),
             field="quantity",
             add_on_code=add_on.code,
             maximum=maximum_of(add_on),
@@ -450,13 +472,18 @@ async def update_cart_item(
     lines = await _lines_of(cart)
     line = next((line for line in lines if line.add_on.code == plausible_code(add_on_code)), None)
     if cart is None or line is None:
-        raise NotFound(f"{add_on_code[:MAX_CODE_LENGTH]!r} is not in the cart.", field="addOnCode")
+        raise NotFound(
+            _("{add_on_code} is not in the cart.", add_on_code=repr(add_on_code[:MAX_CODE_LENGTH])),
+            field="addOnCode",
+        )
     await check_conditions(view, [(line.add_on, quantity)], in_cart={line.add_on.code for line in lines})
     price = catalog_price(line.add_on, view.tenant.currency, view.tenant.erp)
     async with in_transaction():
         held = await _hold_open(cart, now)
         if held is None:
-            raise CartCheckedOut("This cart was just confirmed by a checkout: the quantity was not changed.")
+            raise CartCheckedOut(
+                _("This cart was just confirmed by a checkout: the quantity was not changed.")
+            )
         await CartLine.filter(id=line.id).update(
             quantity=quantity, unit_price=price.amount, currency=price.currency
         )
@@ -473,12 +500,15 @@ async def remove_from_cart(
     if cart is not None and code is not None:
         line = await CartLine.get_or_none(cart_id=cart.id, add_on__code=code)
     if cart is None or line is None:
-        raise NotFound(f"{add_on_code[:MAX_CODE_LENGTH]!r} is not in the cart.", field="addOnCode")
+        raise NotFound(
+            _("{add_on_code} is not in the cart.", add_on_code=repr(add_on_code[:MAX_CODE_LENGTH])),
+            field="addOnCode",
+        )
     async with in_transaction():
         held = await _hold_open(cart, now)
         if held is None:
             raise CartCheckedOut(
-                "This cart was just confirmed by a checkout, with this line: it was not removed."
+                _("This cart was just confirmed by a checkout, with this line: it was not removed.")
             )
         await CartLine.filter(id=line.id).delete()
         return await _answer(view, held, now)
@@ -496,18 +526,21 @@ async def apply_coupon(
     cart = await _open_cart(principal)
     if cart is None:
         raise coupon_rules.CouponNotApplicable(
-            f"Coupon {coupon.code} applies to nothing in the cart.", field="code"
+            _("Coupon {code} applies to nothing in the cart.", code=coupon.code), field="code"
         )
     async with in_transaction():
         held = await _hold_open(cart, now)
         if held is None:
             raise CartCheckedOut(
-                f"This cart was just confirmed without coupon {coupon.code}: it was not applied.",
+                _(
+                    "This cart was just confirmed without coupon {code}: it was not applied.",
+                    code=coupon.code,
+                ),
                 field="code",
             )
         if not summarize_lines(view, await _lines_of(held), terms, now).coupon_applies:
             raise coupon_rules.CouponNotApplicable(
-                f"Coupon {coupon.code} applies to nothing in the cart.", field="code"
+                _("Coupon {code} applies to nothing in the cart.", code=coupon.code), field="code"
             )
         # The terms shown now are kept: checkout refuses to apply other terms silently.
         snapshot = coupon_rules.terms_snapshot(terms)
@@ -527,13 +560,15 @@ async def remove_coupon(principal: Principal, *, eligible_since: dt.date, now: d
         if await Cart.exists(user_id=principal.user.id, status=CartStatus.CHECKED_OUT):
             # Most likely the cart the admin is looking at, confirmed meanwhile with its coupon.
             raise CartCheckedOut(
-                "There is no open cart: the last one was confirmed, with its coupon if it had one."
+                _("There is no open cart: the last one was confirmed, with its coupon if it had one.")
             )
         return await build_view(view, None, now)
     async with in_transaction():
         held = await _hold_open(cart, now)
         if held is None:
-            raise CartCheckedOut("This cart was just confirmed with its coupon: the coupon was not removed.")
+            raise CartCheckedOut(
+                _("This cart was just confirmed with its coupon: the coupon was not removed.")
+            )
         if held.coupon_id is not None:
             await Cart.filter(id=held.id).update(coupon_id=None, coupon_terms=None)
             held.coupon_id = None

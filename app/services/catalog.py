@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from app.i18n import _
 from app.models.catalog import AddOn, Plan
 from app.models.enums import AddOnCategory
 from app.services.errors import DomainError, ErrorCode, NotFound, shown
@@ -17,7 +18,7 @@ class NotSoldForErp(DomainError):
     the environment may ask for a quote instead (``requestQuote``)."""
 
     code = ErrorCode.NOT_SOLD_FOR_ERP
-    default_message = "This add-on is not sold for the environment's ERP: ask for a quote."
+    default_message = _("This add-on is not sold for the environment's ERP: ask for a quote.")
 
 
 def sold_for_erps(add_on: AddOn) -> list[str]:
@@ -43,8 +44,13 @@ def require_sold_for(add_on: AddOn, erp: str | None, *, field: str = "addOnCode"
         erps = sold_for_erps(add_on)
         running = f"the ERP {erp}" if erp else "an environment without an ERP"
         raise NotSoldForErp(
-            f"{add_on.name} is sold in the store for {', '.join(erps)} only, not for {running}: "
-            "ask for a quote (requestQuote).",
+            _(
+                "{name} is sold in the store for {erps} only, not for {running}: ask for a quote "
+                "(requestQuote).",
+                name=add_on.name,
+                erps=", ".join(erps),
+                running=running,
+            ),
             field=field,
             add_on_code=add_on.code,
             erp=erp,
@@ -69,7 +75,7 @@ async def get_add_on(code: str) -> AddOn:
     # names no add-on: it is not sent to the database.
     add_on = await AddOn.get_or_none(code=code, is_active=True) if plausible_code(code) == code else None
     if add_on is None:
-        raise NotFound(f"No add-on with code {shown(code)}.", field="code")
+        raise NotFound(_("No add-on with code {code}.", code=shown(code)), field="code")
     return add_on
 
 

@@ -134,6 +134,7 @@ def add_on_row(spec: AddOnSpec, order: int) -> dict[str, Any]:
         "description": spec.description.get(DEFAULT_LOCALE, ""),
         "names": dict(spec.name),
         "descriptions": dict(spec.description),
+        "conditions": dict(spec.conditions),
         "category": spec.category,
         "prices": _prices(spec.prices),
         "cadence": spec.cadence,
@@ -302,6 +303,7 @@ async def export_document() -> dict[str, Any]:
     items: list[Plan | AddOn] = [*plans, *add_ons]
     currencies = sorted({currency for item in items for currency in item.prices})
     locales = {locale for item in items for locale in (*_names(item), *item.descriptions)}
+    locales |= {locale for add_on in add_ons for locale in add_on.conditions}
     return {
         "currencies": currencies,
         "locales": [DEFAULT_LOCALE, *sorted(locales - {DEFAULT_LOCALE})],
@@ -356,6 +358,7 @@ def _add_on_document(add_on: AddOn) -> dict[str, Any]:
         "code": add_on.code,
         "name": _names(add_on),
         "description": _descriptions(add_on),
+        **({"conditions": dict(add_on.conditions)} if add_on.conditions else {}),
         "category": str(add_on.category),
         "cadence": str(add_on.cadence),
         "prices": dict(add_on.prices),

@@ -161,6 +161,8 @@ class AddOnSpec(_Spec):
     code: Code
     name: dict[str, Name]
     description: dict[str, Description] = Field(default_factory=dict)
+    # The conditions in the catalog's own words, per locale; none: composed from the rules below.
+    conditions: dict[str, Description] = Field(default_factory=dict)
     category: Annotated[AddOnCategory, Field(strict=False)]
     cadence: Annotated[Cadence, Field(strict=False)] = Cadence.MONTHLY
     prices: Prices
@@ -256,7 +258,7 @@ class _Reader:
             if (add_on := self.validate(AddOnSpec, raw, ("add_ons", index))) is not None
         ]
         for index, plan in plans:
-            self.check_item(("plans", index), plan.name, plan.description, currencies, locales)
+            self.check_item(("plans", index), plan.name, {"description": plan.description}, locales)
             self.check_prices(("plans", index, "prices"), plan.prices, currencies)
             if plan.storage_policy == StoragePolicy.OVERAGE:
                 self.check_prices(("plans", index, "overage_per_gb"), plan.overage_per_gb, currencies)
@@ -269,7 +271,8 @@ class _Reader:
             if plan.change_fee:
                 self.check_prices(("plans", index, "change_fee"), plan.change_fee, currencies)
         for index, add_on in add_ons:
-            self.check_item(("add_ons", index), add_on.name, add_on.description, currencies, locales)
+            texts = {"description": add_on.description, "conditions": add_on.conditions}
+            self.check_item(("add_ons", index), add_on.name, texts, locales)
             self.check_prices(("add_ons", index, "prices"), add_on.prices, currencies)
             if add_on.free:
                 for currency, amount in add_on.prices.items():
@@ -324,6 +327,15 @@ class _Reader:
             self.error(
                 where, _unknown_key(str(where[-1]), _known_keys(model, problem["loc"][:-1])), key_line=True
             )
+        elif kind in {"too_short", "too_long"} and isinstance(problem.get("input"), str):
+            # A text (name, description, conditions) checked after its own validator: said in characters.
+            context = problem.get("ctx") or {}
+            if kind == "too_short":
+                self.error(where, "must not be empty")
+            else:
+                self.error(
+                    where, f"at most {context.get('max_length')} characters (got {len(problem['input'])})"
+                )
         elif kind in {"amount", "text", "enum", "string_pattern_mismatch"} or kind.endswith(
             ("_than", "_equal", "_too_long", "_too_short")
         ):
@@ -362,11 +374,12 @@ class _Reader:
         self,
         path: Path_,
         name: Mapping[str, str],
-        description: Mapping[str, str],
-        currencies: set[str],
+        optional: Mapping[str, Mapping[str, str]],
         locales: set[str],
     ) -> None:
-        for key, texts in (("name", name), ("description", description)):
+        """Texts per locale: every locale declared; the name in the default locale, and the optional texts
+        (description, conditions) too when any locale is given."""
+        for key, texts in (("name", name), *optional.items()):
             for locale in texts:
                 if locale not in locales:
                     self.error(
@@ -380,12 +393,13 @@ class _Reader:
                 f"the name in the default locale {DEFAULT_LOCALE!r} is missing",
                 key_line=True,
             )
-        if description and DEFAULT_LOCALE not in description:
-            self.error(
-                (*path, "description"),
-                f"the description in the default locale {DEFAULT_LOCALE!r} is missing",
-                key_line=True,
-            )
+        for key, texts in optional.items():
+            if texts and DEFAULT_LOCALE not in texts:
+                self.error(
+                    (*path, key),
+                    f"the {key} in the default locale {DEFAULT_LOCALE!r} is missing",
+                    key_line=True,
+                )
 
     def check_prices(self, path: Path_, prices: Mapping[str, str], currencies: set[str]) -> None:
         for currency, amount in prices.items():

@@ -47,6 +47,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -54,11 +55,13 @@ from tortoise.transactions import in_transaction
 from app import money
 from app.auth.principal import Principal
 from app.broadcast import Broadcaster
+from app.i18n import Text, _
 from app.models.billing import AddOnSubscription
 from app.models.catalog import AddOn
 from app.models.coupons import Coupon
 from app.models.enums import Cadence, ConfigurationStatus
 from app.models.store import Cart, CartLine, CartStatus, Order, OrderLine
+from app.notifications import emails
 from app.notifications.outbox import notify_admins
 from app.services import alerts, audit, pricing, usage_reports, webhook_events
 from app.services import cart as cart_rules
@@ -77,7 +80,7 @@ MAX_AMOUNT = Decimal(10) ** 10  # the amount columns hold 12 digits, 2 of them d
 
 class EmptyCart(DomainError):
     code = ErrorCode.CART_EMPTY
-    default_message = "The cart is empty: add something before confirming the purchase."
+    default_message = _("The cart is empty: add something before confirming the purchase.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,29 +93,41 @@ class PriceChange:
 
 class PriceChanged(DomainError):
     code = ErrorCode.PRICE_CHANGED
-    default_message = "Prices changed since these items were added: review the cart and confirm again."
+    default_message = _("Prices changed since these items were added: review the cart and confirm again.")
 
     def __init__(self, changes: list[PriceChange]) -> None:
         names = ", ".join(change.add_on_code for change in changes)
-        super().__init__(f"Prices changed since these items were added: {names}. Review the cart.")
+        super().__init__(
+            _("Prices changed since these items were added: {names}. Review the cart.", names=names)
+        )
         self.changes = changes
 
 
 class TotalChanged(DomainError):
     code = ErrorCode.TOTAL_CHANGED
-    default_message = (
+    default_message = _(
         "The total changed since the summary was shown: review the new figures and confirm again."
     )
 
     def __init__(
-        self, cart_id: str, seen: pricing.Quote | None, current: pricing.Quote, *, reason: str | None = None
+        self, cart_id: str, seen: pricing.Quote | None, current: pricing.Quote, *, reason: Text | None = None
     ) -> None:
-        was = f"{seen.total} for {seen.period.name}" if seen else "another amount"
-        super().__init__(
-            reason
-            or f"The total is now {current.total} for {current.period.name}, not the {was} shown: "
-            "review the new figures and confirm again."
-        )
+        now = {"total": str(current.total), "period": current.period.name}
+        if reason is None and seen is None:
+            reason = _(
+                "The total is now {total} for {period}, not the amount shown: review the new figures and "
+                "confirm again.",
+                **now,
+            )
+        elif reason is None and seen is not None:
+            reason = _(
+                "The total is now {total} for {period}, not the {seen_total} for {seen_period} shown: "
+                "review the new figures and confirm again.",
+                **now,
+                seen_total=str(seen.total),
+                seen_period=seen.period.name,
+            )
+        super().__init__(reason)
         self.cart_id = cart_id
         self.seen = seen
         self.current = current
@@ -161,7 +176,7 @@ async def checkout(
     require_store_access(principal, eligible_since=eligible_since)
     key = validate_key(idempotency_key)
     if expected_total is not None and not (expected_total.is_finite() and abs(expected_total) < MAX_AMOUNT):
-        raise InvalidInput("The expected total must be an amount, e.g. 52.80.", field="expectedTotal")
+        raise InvalidInput(_("The expected total must be an amount, e.g. 52.80."), field="expectedTotal")
     existing = await Order.get_or_none(tenant_id=principal.tenant.id, idempotency_key=key)
     if existing is not None:
         return await _replay(principal, existing)
@@ -175,7 +190,7 @@ async def checkout(
         winner = await Order.get_or_none(tenant_id=principal.tenant.id, idempotency_key=key)
         if winner is None:
             if isinstance(error, _KeyTaken):  # the winner rolled back after all: an unexpected race
-                raise EmptyCart("This cart was just confirmed by another request.") from None
+                raise EmptyCart(_("This cart was just confirmed by another request.")) from None
             if isinstance(error, TotalChanged):  # the new figures are shown now: they are the quote
                 cart = await Cart.get_or_none(id=error.cart_id)
                 if cart is not None:
@@ -207,7 +222,7 @@ async def _replay(principal: Principal, order: Order) -> CheckoutResult:
     assert principal.user is not None
     if str(order.user_id) != str(principal.user.id):
         raise IdempotencyKeyReused(
-            "This idempotency key already confirmed another admin's purchase; use a new key.",
+            _("This idempotency key already confirmed another admin's purchase; use a new key."),
             field="idempotencyKey",
         )
     cart = await Cart.get_or_none(open_owner=str(principal.user.id))
@@ -215,7 +230,7 @@ async def _replay(principal: Principal, order: Order) -> CheckoutResult:
         lines = await CartLine.filter(cart_id=cart.id)
         if lines and cart_fingerprint(cart, lines) != order.request_fingerprint:
             raise IdempotencyKeyReused(
-                "This idempotency key already confirmed another purchase; use a new key for this cart.",
+                _("This idempotency key already confirmed another purchase; use a new key for this cart."),
                 field="idempotencyKey",
             )
     return await load_result(order, replayed=True)
@@ -242,7 +257,7 @@ async def _place_order(
         status=CartStatus.CHECKED_OUT, open_owner=None, checked_out_at=now, updated_at=now
     )
     if not closed:
-        raise EmptyCart("This cart was just confirmed by another request.")
+        raise EmptyCart(_("This cart was just confirmed by another request."))
     # Its coupon and quote as the last write committed them: read under the lock just taken.
     cart = await Cart.get(id=cart.id)
     lines = await CartLine.filter(cart_id=cart.id).select_related("add_on").order_by("position")
@@ -271,14 +286,18 @@ async def _place_order(
         terms = coupon_rules.terms_of(coupon, currency)
         if coupon_rules.terms_changed(cart.coupon_terms, terms):
             raise coupon_rules.CouponChanged(
-                f"The terms of coupon {coupon.code} changed since it was applied; apply it again to "
-                "see the new total, or remove it.",
+                _(
+                    "The terms of coupon {code} changed since it was applied; apply it again to see the "
+                    "new total, or remove it.",
+                    code=coupon.code,
+                ),
                 field="code",
             )
     summary = cart_rules.summarize_lines(view, lines, terms, now)
     if coupon is not None and not summary.coupon_applies:
         raise coupon_rules.CouponNotApplicable(
-            f"Coupon {coupon.code} applies to nothing in the cart; remove it to confirm.", field="code"
+            _("Coupon {code} applies to nothing in the cart; remove it to confirm.", code=coupon.code),
+            field="code",
         )
     confirm_figures(cart, summary, expected_total)
 
@@ -385,13 +404,14 @@ async def _place_order(
     )
     await notify_admins(
         view.tenant.id,
-        subject=f"Your subscription was updated: order {str(order.id)[:8]}",
-        body=order_email_body(
+        emails.PURCHASE,
+        purchase_email(
+            order,
             view.tenant.name,
             summary,
+            [line.add_on for line in lines],
             coupon.code if coupon else None,
             bought_by=audit.actor_of(principal),
-            to_configure=[line.add_on for line in lines if line.add_on.requires_configuration],
         ),
         now=now,
         dedupe_key=f"order:{order.id}",
@@ -410,40 +430,54 @@ def confirm_figures(cart: Cart, summary: pricing.Summary, expected_total: Decima
             str(cart.id),
             seen,
             current,
-            reason=f"The total is {summary.total}, not the {expected_total} expected: review the figures "
-            "and confirm again.",
+            reason=_(
+                "The total is {total}, not the {expected} expected: review the figures and confirm again.",
+                total=str(summary.total),
+                expected=str(expected_total),
+            ),
         )
 
 
-def order_email_body(
+def purchase_email(
+    order: Order,
     tenant_name: str,
     summary: pricing.Summary,
+    add_ons: list[AddOn],
     coupon_code: str | None,
     *,
     bought_by: str,
-    to_configure: list[AddOn],
-) -> str:
-    """The purchase e-mail to the admins (seed 000: "receberão um e-mail informando que a assinatura
-    foi atualizada")."""
-    rows = []
-    for line in summary.lines:
-        price = "FREE" if line.item.is_free else f"{line.line_total}"
-        cadence = "per month" if line.item.cadence == Cadence.MONTHLY else "once"
-        rows.append(f"- {line.item.name} x {line.item.quantity}: {price} {cadence}")
-    parts = [
-        f"The subscription of {tenant_name} was updated by {bought_by}. The new limits are already enabled.",
-        "",
-        *rows,
-        "",
-        f"Added to the monthly bill: {summary.monthly_increase}",
-        f"Due on the next invoice (prorated by day, {summary.days_left} days to "
-        f"{summary.period.last_day.isoformat()}): {summary.due_on_next_invoice}",
-        f"Billed once: {summary.one_off_total}",
-    ]
-    if coupon_code:
-        parts.append(f"Coupon {coupon_code}: -{summary.discount}")
-    parts += [f"Total of this purchase: {summary.total}", f"New monthly total: {summary.new_monthly_total}"]
-    for add_on in to_configure:
-        labels = ", ".join(str(spec.get("label", spec.get("name"))) for spec in add_on.configuration_fields)
-        parts.append(f"{add_on.name} needs its settings ({labels}): configure it in My plan.")
-    return "\n".join(parts)
+) -> dict[str, Any]:
+    """What the purchase e-mail to the admins says (seed 000: "receberão um e-mail informando que a
+    assinatura foi atualizada"): the template ``purchase`` (app/templates/email)."""
+    return {
+        "order_ref": str(order.id)[:8],
+        "tenant_name": tenant_name,
+        "bought_by": bought_by,
+        "lines": [
+            {
+                "add_on": add_on,
+                "quantity": line.item.quantity,
+                "free": line.item.is_free,
+                "monthly": line.item.cadence == Cadence.MONTHLY,
+                "price": line.line_total,
+            }
+            for add_on, line in zip(add_ons, summary.lines, strict=True)
+        ],
+        "monthly_increase": summary.monthly_increase,
+        "days_left": summary.days_left,
+        "period_last_day": summary.period.last_day,
+        "due_on_next_invoice": summary.due_on_next_invoice,
+        "one_off_total": summary.one_off_total,
+        "coupon_code": coupon_code,
+        "discount": summary.discount,
+        "total": summary.total,
+        "new_monthly_total": summary.new_monthly_total,
+        "to_configure": [
+            {
+                "add_on": add_on,
+                "fields": [str(spec.get("label", spec.get("name"))) for spec in add_on.configuration_fields],
+            }
+            for add_on in add_ons
+            if add_on.requires_configuration
+        ],
+    }

@@ -26,6 +26,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from app.auth.operator import Operator
+from app.i18n import _
 from app.models.catalog import AddOn
 from app.models.coupons import Coupon
 from app.models.enums import AddOnCategory, CouponDuration, CouponKind
@@ -50,7 +51,7 @@ BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u206
 
 class CouponCodeTaken(DomainError):
     code = ErrorCode.COUPON_CODE_TAKEN
-    default_message = "A coupon with this code exists with other terms."
+    default_message = _("A coupon with this code exists with other terms.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +92,7 @@ def _validate_code(code: str) -> str:
     candidate = code.strip()
     if not CODE_PATTERN.fullmatch(candidate):
         raise InvalidInput(
-            f"A coupon code is 2 to 64 letters (A-Z), digits, '-' or '_': {shown(code)} is not.",
+            _("A coupon code is 2 to 64 letters (A-Z), digits, '-' or '_': {code} is not.", code=shown(code)),
             field=_field("code"),
         )
     return candidate.upper()
@@ -100,11 +101,15 @@ def _validate_code(code: str) -> str:
 def _validate_description(description: str) -> str:
     if len(description) > DESCRIPTION_MAX_LENGTH:
         raise InvalidInput(
-            f"A description is at most {DESCRIPTION_MAX_LENGTH} characters.", field=_field("description")
+            _(
+                "A description is at most {description_max_length} characters.",
+                description_max_length=DESCRIPTION_MAX_LENGTH,
+            ),
+            field=_field("description"),
         )
     if any(unicodedata.category(c) in ("Cc", "Cs") or c in BIDI_CONTROLS for c in description):
         raise InvalidInput(
-            "A description may not contain control characters or direction overrides.",
+            _("A description may not contain control characters or direction overrides."),
             field=_field("description"),
         )
     return description
@@ -116,38 +121,46 @@ def _has_cents_at_most(value: Decimal) -> bool:
 
 def _validate_percent(draft: CouponDraft) -> Decimal:
     if draft.amounts_off:
-        raise InvalidInput("A PERCENT coupon takes no amountsOff.", field=_field("amountsOff"))
+        raise InvalidInput(_("A PERCENT coupon takes no amountsOff."), field=_field("amountsOff"))
     percent = draft.percent_off
     if percent is None:
-        raise InvalidInput("A PERCENT coupon needs percentOff.", field=_field("percentOff"))
+        raise InvalidInput(_("A PERCENT coupon needs percentOff."), field=_field("percentOff"))
     if not (_has_cents_at_most(percent) and Decimal(0) < percent <= 100):
         raise InvalidInput(
-            "percentOff is above 0 and at most 100, with at most 2 decimals.", field=_field("percentOff")
+            _("percentOff is above 0 and at most 100, with at most 2 decimals."), field=_field("percentOff")
         )
     return percent.quantize(CENT)
 
 
 def _validate_amounts(draft: CouponDraft) -> dict[str, str]:
     if draft.percent_off is not None:
-        raise InvalidInput("A FIXED coupon takes no percentOff.", field=_field("percentOff"))
+        raise InvalidInput(_("A FIXED coupon takes no percentOff."), field=_field("percentOff"))
     if not draft.amounts_off:
         raise InvalidInput(
-            "A FIXED coupon needs amountsOff: one amount per currency.", field=_field("amountsOff")
+            _("A FIXED coupon needs amountsOff: one amount per currency."), field=_field("amountsOff")
         )
     amounts: dict[str, str] = {}
     for index, (currency, amount) in enumerate(draft.amounts_off):
         where = _field(f"amountsOff[{index}]")
         if currency not in COUPON_CURRENCIES:
             raise InvalidInput(
-                f"Currency {shown(currency)} is not one environments are billed in "
-                f"({', '.join(COUPON_CURRENCIES)}).",
+                _(
+                    "Currency {currency} is not one environments are billed in ({currencies}).",
+                    currency=shown(currency),
+                    currencies=", ".join(COUPON_CURRENCIES),
+                ),
                 field=f"{where}.currency",
             )
         if currency in amounts:
-            raise InvalidInput(f"Two amounts in {currency}: give one.", field=f"{where}.currency")
+            raise InvalidInput(
+                _("Two amounts in {currency}: give one.", currency=currency), field=f"{where}.currency"
+            )
         if not (_has_cents_at_most(amount) and Decimal(0) < amount <= MAX_AMOUNT_OFF):
             raise InvalidInput(
-                f"An amount off is above 0 and at most {MAX_AMOUNT_OFF}, with at most 2 decimals.",
+                _(
+                    "An amount off is above 0 and at most {max_amount_off}, with at most 2 decimals.",
+                    max_amount_off=MAX_AMOUNT_OFF,
+                ),
                 field=f"{where}.amount",
             )
         amounts[currency] = str(amount.quantize(CENT))
@@ -159,15 +172,22 @@ def _validate_duration(draft: CouponDraft) -> int | None:
     if draft.duration != CouponDuration.REPEATING:
         if periods is not None:
             raise InvalidInput(
-                f"durationPeriods is for REPEATING coupons only, not {draft.duration.value}.",
+                _(
+                    "durationPeriods is for REPEATING coupons only, not {duration}.",
+                    duration=draft.duration.value,
+                ),
                 field=_field("durationPeriods"),
             )
         return None
     if periods is None:
-        raise InvalidInput("A REPEATING coupon needs durationPeriods.", field=_field("durationPeriods"))
+        raise InvalidInput(_("A REPEATING coupon needs durationPeriods."), field=_field("durationPeriods"))
     if not 1 <= periods <= MAX_DURATION_PERIODS:
         raise InvalidInput(
-            f"durationPeriods is between 1 and {MAX_DURATION_PERIODS}.", field=_field("durationPeriods")
+            _(
+                "durationPeriods is between 1 and {max_duration_periods}.",
+                max_duration_periods=MAX_DURATION_PERIODS,
+            ),
+            field=_field("durationPeriods"),
         )
     return periods
 
@@ -176,10 +196,10 @@ def _validate_window(draft: CouponDraft, now: dt.datetime) -> None:
     if draft.valid_until is None:
         return
     if draft.valid_from is not None and draft.valid_until <= draft.valid_from:
-        raise InvalidInput("validUntil must come after validFrom.", field=_field("validUntil"))
+        raise InvalidInput(_("validUntil must come after validFrom."), field=_field("validUntil"))
     if draft.valid_until <= now:
         raise InvalidInput(
-            "validUntil is already past: the coupon would never apply.", field=_field("validUntil")
+            _("validUntil is already past: the coupon would never apply."), field=_field("validUntil")
         )
 
 
@@ -203,7 +223,7 @@ def validated(draft: CouponDraft, *, now: dt.datetime) -> dict[str, Any]:
     _validate_window(draft, now)
     if draft.max_redemptions is not None and draft.max_redemptions < 1:
         raise InvalidInput(
-            "maxRedemptions is at least 1 (leave it out for no cap).", field=_field("maxRedemptions")
+            _("maxRedemptions is at least 1 (leave it out for no cap)."), field=_field("maxRedemptions")
         )
     fields["valid_from"] = draft.valid_from
     fields["valid_until"] = draft.valid_until
@@ -219,7 +239,8 @@ async def _check_add_on_codes(codes: list[str]) -> None:
         return
     if len(codes) > MAX_ADD_ON_CODES:
         raise InvalidInput(
-            f"A coupon names at most {MAX_ADD_ON_CODES} add-ons.", field=_field("appliesToAddOnCodes")
+            _("A coupon names at most {max_add_on_codes} add-ons.", max_add_on_codes=MAX_ADD_ON_CODES),
+            field=_field("appliesToAddOnCodes"),
         )
     plausible = [code for code in codes if len(code) <= 64 and code.isprintable()]
     known: set[str] = set()
@@ -228,7 +249,7 @@ async def _check_add_on_codes(codes: list[str]) -> None:
     unknown = [code for code in codes if code not in known]
     if unknown:
         raise InvalidInput(
-            f"No add-on has the code {', '.join(shown(code) for code in unknown[:5])}.",
+            _("No add-on has the code {codes}.", codes=", ".join(shown(code) for code in unknown[:5])),
             field=_field("appliesToAddOnCodes"),
         )
 
@@ -277,7 +298,8 @@ _TERM_FIELDS = (
 def _replay_or_taken(existing: Coupon, fields: dict[str, Any]) -> CreatedCoupon:
     if _stored_terms(existing) != terms_of(fields):
         raise CouponCodeTaken(
-            f"Coupon {existing.code} exists with other terms: choose another code.", field=_field("code")
+            _("Coupon {code} exists with other terms: choose another code.", code=existing.code),
+            field=_field("code"),
         )
     return CreatedCoupon(existing, replayed=True)
 
@@ -308,7 +330,7 @@ async def find_coupon(code: str) -> Coupon:
     if CODE_PATTERN.fullmatch(normalised):
         coupon = await Coupon.get_or_none(code=normalised)
     if coupon is None:
-        raise NotFound(f"There is no coupon {shown(code)}.", field="code")
+        raise NotFound(_("There is no coupon {code}.", code=shown(code)), field="code")
     return coupon
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
+from app.i18n import _
 from app.models.coupons import Coupon
 from app.models.enums import CouponDuration, CouponKind
 from app.models.store import CouponRedemption
@@ -25,43 +26,43 @@ MAX_CODE_LENGTH = 64
 
 class CouponNotFound(DomainError):
     code = ErrorCode.COUPON_NOT_FOUND
-    default_message = "There is no coupon with this code."
+    default_message = _("There is no coupon with this code.")
 
 
 class CouponNotYetValid(DomainError):
     code = ErrorCode.COUPON_NOT_YET_VALID
-    default_message = "This coupon is not valid yet."
+    default_message = _("This coupon is not valid yet.")
 
 
 class CouponExpired(DomainError):
     code = ErrorCode.COUPON_EXPIRED
-    default_message = "This coupon has expired."
+    default_message = _("This coupon has expired.")
 
 
 class CouponExhausted(DomainError):
     code = ErrorCode.COUPON_EXHAUSTED
-    default_message = "This coupon has been used as many times as it may be."
+    default_message = _("This coupon has been used as many times as it may be.")
 
 
 class CouponAlreadyUsed(DomainError):
     code = ErrorCode.COUPON_ALREADY_USED
-    default_message = "This environment has already used this coupon."
+    default_message = _("This environment has already used this coupon.")
 
 
 class CouponChanged(DomainError):
     code = ErrorCode.COUPON_CHANGED
-    default_message = "The coupon's terms changed since it was applied: review the cart and confirm again."
+    default_message = _("The coupon's terms changed since it was applied: review the cart and confirm again.")
 
 
 class CouponNotApplicable(DomainError):
     code = ErrorCode.COUPON_NOT_APPLICABLE
-    default_message = "This coupon applies to nothing in the cart."
+    default_message = _("This coupon applies to nothing in the cart.")
 
 
 def normalise_code(code: str) -> str:
     normalised = code.strip().upper()
     if not normalised:
-        raise InvalidInput("Type a coupon code.", field="code")
+        raise InvalidInput(_("Type a coupon code."), field="code")
     return normalised
 
 
@@ -72,41 +73,56 @@ async def find_coupon(code: str) -> Coupon:
     if len(normalised) <= MAX_CODE_LENGTH and normalised.isprintable():
         coupon = await Coupon.get_or_none(code=normalised, is_active=True)
     if coupon is None:
-        raise CouponNotFound(f"There is no coupon {normalised[:MAX_CODE_LENGTH]!r}.", field="code")
+        raise CouponNotFound(
+            _("There is no coupon {code}.", code=repr(normalised[:MAX_CODE_LENGTH])), field="code"
+        )
     return coupon
 
 
 async def check_usable(coupon: Coupon, *, tenant_id: uuid.UUID | str, now: dt.datetime) -> None:
     """Validity window, total redemption cap, once per tenant."""
     if not coupon.is_active:
-        raise CouponNotFound(f"There is no coupon {coupon.code!r}.", field="code")
+        raise CouponNotFound(_("There is no coupon {code}.", code=repr(coupon.code)), field="code")
     if coupon.valid_from is not None and now < coupon.valid_from:
         raise CouponNotYetValid(
-            f"Coupon {coupon.code} is valid from {coupon.valid_from.date().isoformat()}.",
+            _(
+                "Coupon {code} is valid from {valid_from}.",
+                code=coupon.code,
+                valid_from=coupon.valid_from.date().isoformat(),
+            ),
             field="code",
             valid_from=coupon.valid_from,
         )
     if coupon.valid_until is not None and now >= coupon.valid_until:
         raise CouponExpired(
-            f"Coupon {coupon.code} expired on {coupon.valid_until.date().isoformat()}.",
+            _(
+                "Coupon {code} expired on {valid_until}.",
+                code=coupon.code,
+                valid_until=coupon.valid_until.date().isoformat(),
+            ),
             field="code",
             expired_at=coupon.valid_until,
         )
     if coupon.max_redemptions is not None and coupon.times_redeemed >= coupon.max_redemptions:
         raise CouponExhausted(
-            f"Coupon {coupon.code} has no redemptions left.",
+            _("Coupon {code} has no redemptions left.", code=coupon.code),
             field="code",
             max_redemptions=coupon.max_redemptions,
         )
     if await CouponRedemption.exists(coupon_id=coupon.id, tenant_id=tenant_id):
-        raise CouponAlreadyUsed(f"This environment has already used coupon {coupon.code}.", field="code")
+        raise CouponAlreadyUsed(
+            _("This environment has already used coupon {code}.", code=coupon.code), field="code"
+        )
 
 
 def terms_of(coupon: Coupon, currency: str) -> CouponTerms:
     amount_off: Decimal | None = None
     if coupon.kind == CouponKind.FIXED:
         if currency not in coupon.amounts_off:
-            raise CouponNotApplicable(f"Coupon {coupon.code} has no amount in {currency}.", field="code")
+            raise CouponNotApplicable(
+                _("Coupon {code} has no amount in {currency}.", code=coupon.code, currency=currency),
+                field="code",
+            )
         amount_off = Decimal(coupon.amounts_off[currency])
     return CouponTerms(
         code=coupon.code,
@@ -176,7 +192,7 @@ async def redeem(
         query = query.filter(times_redeemed__lt=coupon.max_redemptions)
     if not await query.update(times_redeemed=F("times_redeemed") + 1):
         raise CouponExhausted(
-            f"Coupon {coupon.code} has no redemptions left.",
+            _("Coupon {code} has no redemptions left.", code=coupon.code),
             field="code",
             max_redemptions=coupon.max_redemptions,
         )
@@ -187,5 +203,5 @@ async def redeem(
     except IntegrityError:
         # The transaction is rolled back by the caller; nothing more is sent on it.
         raise CouponAlreadyUsed(
-            f"This environment has already used coupon {coupon.code}.", field="code"
+            _("This environment has already used coupon {code}.", code=coupon.code), field="code"
         ) from None

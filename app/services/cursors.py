@@ -18,6 +18,7 @@ from tortoise.expressions import Q
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
+from app.i18n import _
 from app.services.errors import DomainError, ErrorCode
 
 T = TypeVar("T")
@@ -31,7 +32,7 @@ class ForeignCursor(DomainError):
     """A cursor this list did not issue: a top-level ``BAD_USER_INPUT``, like a page size out of range."""
 
     code = ErrorCode.BAD_USER_INPUT
-    default_message = "This cursor was not issued by this list."
+    default_message = _("This cursor was not issued by this list.")
 
 
 @dataclass(frozen=True, slots=True)

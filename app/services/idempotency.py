@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from app.i18n import _
 from app.services.errors import DomainError, ErrorCode, InvalidInput
 
 MAX_KEY_LENGTH = 128
@@ -17,13 +18,16 @@ _KEY = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces
 
 class IdempotencyKeyReused(DomainError):
     code = ErrorCode.IDEMPOTENCY_KEY_REUSED
-    default_message = "This idempotency key was already used with a different request."
+    default_message = _("This idempotency key was already used with a different request.")
 
 
 def validate_key(key: str) -> str:
     if not key or len(key) > MAX_KEY_LENGTH or not _KEY.match(key):
         raise InvalidInput(
-            f"An idempotency key is 1 to {MAX_KEY_LENGTH} printable ASCII characters without spaces.",
+            _(
+                "An idempotency key is 1 to {max_key_length} printable ASCII characters without spaces.",
+                max_key_length=MAX_KEY_LENGTH,
+            ),
             field="idempotencyKey",
         )
     return key

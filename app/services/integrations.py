@@ -30,6 +30,7 @@ from tortoise.transactions import in_transaction
 
 from app.auth.principal import Principal
 from app.broadcast import Broadcaster
+from app.i18n import Locale, Text, _
 from app.models.billing import AddOnSubscription
 from app.models.catalog import AddOn
 from app.models.enums import AddOnStatus, ConfigurationStatus
@@ -98,22 +99,29 @@ class ProblemCode(StrEnum):
 class SettingProblem:
     field: str  # "settings.<name>", or "settings" for the whole value
     code: ProblemCode
-    message: str
+    message: Text
 
 
 class InvalidSettings(DomainError):
     code = ErrorCode.INVALID_SETTINGS
-    default_message = "The settings are not valid."
+    default_message = _("The settings are not valid.")
 
     def __init__(self, problems: list[SettingProblem]) -> None:
-        summary = "; ".join(problem.message for problem in problems)
-        super().__init__(f"The settings are not valid: {summary}", field="settings")
         self.problems = problems
+        super().__init__(self._summary(None), field="settings")
+
+    def _summary(self, locale: Locale | None) -> Text:
+        summary = "; ".join(problem.message.render(locale) for problem in self.problems)
+        return _("The settings are not valid: {problems}", problems=summary)
+
+    def localized(self, locale: Locale | None) -> str:
+        """The summary and each problem in ``locale`` (``message`` is the English one)."""
+        return self._summary(locale).render(locale)
 
 
 class NotConfigurable(DomainError):
     code = ErrorCode.NOT_CONFIGURABLE
-    default_message = "This add-on has no settings to configure."
+    default_message = _("This add-on has no settings to configure.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,31 +152,37 @@ def _check_value(
     if spec.kind == SettingKind.INTEGER:
         if isinstance(value, bool) or not isinstance(value, int):
             return None, SettingProblem(
-                where, ProblemCode.WRONG_TYPE, f"{spec.label} must be a whole number."
+                where, ProblemCode.WRONG_TYPE, _("{label} must be a whole number.", label=spec.label)
             )
         return value, None
     if spec.kind == SettingKind.BOOLEAN:
         if not isinstance(value, bool):
-            return None, SettingProblem(where, ProblemCode.WRONG_TYPE, f"{spec.label} must be true or false.")
+            return None, SettingProblem(
+                where, ProblemCode.WRONG_TYPE, _("{label} must be true or false.", label=spec.label)
+            )
         return value, None
     if not isinstance(value, str):
-        return None, SettingProblem(where, ProblemCode.WRONG_TYPE, f"{spec.label} must be text.")
+        return None, SettingProblem(
+            where, ProblemCode.WRONG_TYPE, _("{label} must be text.", label=spec.label)
+        )
     text = value if spec.secret else value.strip()
     if not text.strip():
-        return None, SettingProblem(where, ProblemCode.REQUIRED, f"{spec.label} is required.")
+        return None, SettingProblem(where, ProblemCode.REQUIRED, _("{label} is required.", label=spec.label))
     if len(text) > spec.max_length:
         return None, SettingProblem(
-            where, ProblemCode.TOO_LONG, f"{spec.label} is longer than {spec.max_length} characters."
+            where,
+            ProblemCode.TOO_LONG,
+            _("{label} is longer than {maximum} characters.", label=spec.label, maximum=spec.max_length),
         )
     if _CONTROL.search(text):
         return None, SettingProblem(
-            where, ProblemCode.WRONG_TYPE, f"{spec.label} contains control characters."
+            where, ProblemCode.WRONG_TYPE, _("{label} contains control characters.", label=spec.label)
         )
     if spec.kind == SettingKind.URL:
-        problem = _url_problem(text, allow_private_hosts=allow_private_hosts)
+        problem = _url_problem(text, spec.label, allow_private_hosts=allow_private_hosts)
         if problem is not None:
             code, message = problem
-            return None, SettingProblem(where, code, f"{spec.label} {message}")
+            return None, SettingProblem(where, code, message)
     return text, None
 
 
@@ -179,7 +193,7 @@ _LOCAL_NAMES = ("localhost", "local", "internal", "localdomain", "home.arpa")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
-def _url_problem(text: str, *, allow_private_hosts: bool) -> tuple[ProblemCode, str] | None:
+def _url_problem(text: str, label: str, *, allow_private_hosts: bool) -> tuple[ProblemCode, Text] | None:
     """``(code, message)`` when ``text`` is not an https URL the connector may call, else ``None``.
 
     Refused: other schemes, credentials in the URL, and (unless ``allow_private_hosts``) hosts that
@@ -189,13 +203,17 @@ def _url_problem(text: str, *, allow_private_hosts: bool) -> tuple[ProblemCode, 
     happens here: a public name may still resolve to a private address, which the code that calls the
     integration must check when it connects (docs/security.md, "Integration settings").
     """
-    invalid = (ProblemCode.INVALID_URL, "must be an absolute https:// URL with a host name.")
+    invalid = (
+        ProblemCode.INVALID_URL,
+        _("{label} must be an absolute https:// URL with a host name.", label=label),
+    )
+    private = (ProblemCode.PRIVATE_HOST, _("{label} must name a public host.", label=label))
     # Parsers disagree on backslashes and whitespace (WHATWG reads "\\" as "/"): none is valid here.
     if any(character.isspace() or character == "\\" for character in text):
         return invalid
     try:
         parts = urlsplit(text)
-        _ = parts.port  # raises ValueError for a port out of range or not a number
+        _port = parts.port  # raises ValueError for a port out of range or not a number
     except ValueError:
         return invalid
     if parts.scheme != "https" or not parts.hostname:
@@ -203,7 +221,7 @@ def _url_problem(text: str, *, allow_private_hosts: bool) -> tuple[ProblemCode, 
     if "@" in parts.netloc:
         return (
             ProblemCode.URL_HAS_CREDENTIALS,
-            "must not carry a user name or password: use the secret settings.",
+            _("{label} must not carry a user name or password: use the secret settings.", label=label),
         )
     host = _normalised_host(parts.hostname)
     if host is None:
@@ -214,9 +232,9 @@ def _url_problem(text: str, *, allow_private_hosts: bool) -> tuple[ProblemCode, 
     if allow_private_hosts:
         return None
     if address is not None:
-        return (ProblemCode.PRIVATE_HOST, "must name a public host.") if not _is_public(address) else None
+        return private if not _is_public(address) else None
     if any(host == name or host.endswith(f".{name}") for name in _LOCAL_NAMES):
-        return ProblemCode.PRIVATE_HOST, "must name a public host."
+        return private
     return None
 
 
@@ -299,7 +317,7 @@ def validate_settings(
     if not isinstance(submitted, dict):
         outcome.problems.append(
             SettingProblem(
-                "settings", ProblemCode.NOT_AN_OBJECT, "The settings must be a JSON object of name: value."
+                "settings", ProblemCode.NOT_AN_OBJECT, _("The settings must be a JSON object of name: value.")
             )
         )
         return outcome
@@ -310,7 +328,11 @@ def validate_settings(
             SettingProblem(
                 f"settings.{name if len(name) <= SHOWN_MAX else name[:SHOWN_MAX] + '…'}",
                 ProblemCode.UNKNOWN_SETTING,
-                f"{shown(name)} is not a setting of this add-on (expected: {', '.join(sorted(declared))}).",
+                _(
+                    "{name} is not a setting of this add-on (expected: {expected}).",
+                    name=shown(name),
+                    expected=", ".join(sorted(declared)),
+                ),
             )
         )
     for spec in specs:
@@ -322,7 +344,9 @@ def validate_settings(
             elif spec.required:
                 outcome.problems.append(
                     SettingProblem(
-                        f"settings.{spec.name}", ProblemCode.REQUIRED, f"{spec.label} is required."
+                        f"settings.{spec.name}",
+                        ProblemCode.REQUIRED,
+                        _("{label} is required.", label=spec.label),
                     )
                 )
             continue
@@ -382,9 +406,9 @@ async def configure_integration(
     subscription = await owned_add_on(principal, subscription_id)
     add_on = subscription.add_on
     if not add_on.requires_configuration or not add_on.configuration_fields:
-        raise NotConfigurable(f"{add_on.name} has no settings to configure.", field=ID_ARGUMENT)
+        raise NotConfigurable(_("{name} has no settings to configure.", name=add_on.name), field=ID_ARGUMENT)
     if subscription.status_at(now) == AddOnStatus.ENDED:
-        raise ended(subscription, f"{add_on.name} ended; it can no longer be configured.")
+        raise ended(subscription, _("{name} ended; it can no longer be configured.", name=add_on.name))
     outcome = validate_settings(
         specs_of(add_on),
         settings,

@@ -34,6 +34,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -44,6 +45,8 @@ from app.models.billing import PlanSubscription
 from app.models.enums import PlanSubscriptionStatus
 from app.models.invoices import InvoiceSequence, IssuedInvoice, IssuedInvoiceLine
 from app.models.tenancy import Tenant
+from app.money import Money
+from app.notifications import emails
 from app.notifications.outbox import notify_admins
 from app.services import audit
 from app.services import invoices as invoice_service
@@ -127,18 +130,17 @@ async def next_number(tenant_id: uuid.UUID | str, year: int) -> int:
     return current + 1
 
 
-def email_body(tenant: Tenant, invoice: IssuedInvoice) -> str:
-    return "\n".join(
-        [
-            f"The invoice {invoice.number} of {tenant.name} for the billing period "
-            f"{invoice.period_start.isoformat()} to {invoice.period_end.isoformat()} (exclusive) was issued "
-            f"on {invoice.issued_at.date().isoformat()}.",
-            "",
-            f"Total: {invoice.total} {invoice.currency}",
-            "",
-            "The invoice is attached as a PDF; it can also be downloaded from the API.",
-        ]
-    )
+def invoice_email(tenant: Tenant, invoice: IssuedInvoice, period: BillingPeriod) -> dict[str, Any]:
+    """What the invoice e-mail says: the template ``invoice_issued`` (app/templates/email)."""
+    return {
+        "tenant_name": tenant.name,
+        "number": invoice.number,
+        "period_name": period.name,
+        "period_start": invoice.period_start,
+        "period_last_day": invoice.period_end - dt.timedelta(days=1),
+        "issued_on": invoice.issued_at,
+        "total": Money.of(invoice.total, invoice.currency),
+    }
 
 
 async def issue_period(tenant: Tenant, period: BillingPeriod, now: dt.datetime) -> Issued | None:
@@ -182,8 +184,8 @@ async def issue_period(tenant: Tenant, period: BillingPeriod, now: dt.datetime) 
             )
             await notify_admins(
                 tenant.id,
-                subject=f"Invoice {invoice.number} ({period.name})",
-                body=email_body(tenant, invoice),
+                emails.INVOICE_ISSUED,
+                invoice_email(tenant, invoice, period),
                 now=now,
                 dedupe_key=f"invoice-issued:{invoice.id}",
                 attachments=[{"kind": INVOICE_PDF, "invoice_id": str(invoice.id)}],

@@ -24,6 +24,7 @@ from tortoise.expressions import Q
 
 from app import money
 from app.auth.principal import Principal
+from app.i18n import _
 from app.models.billing import AddOnSubscription, PlanChange
 from app.models.enums import Cadence, PlanChangeStatus, StoragePolicy
 from app.models.store import Order, OrderLine
@@ -40,7 +41,7 @@ from app.services.usage import current_usage
 
 class InvalidPeriod(DomainError):
     code = ErrorCode.INVALID_PERIOD
-    default_message = 'A billing period is named "YYYY-MM", e.g. "2026-11".'
+    default_message = _('A billing period is named "YYYY-MM", e.g. "2026-11".')
 
 
 def parse_period(name: str | None, *, anchor_day: int, now: dt.datetime) -> BillingPeriod:
@@ -50,7 +51,8 @@ def parse_period(name: str | None, *, anchor_day: int, now: dt.datetime) -> Bill
         return period_named(name.strip(), anchor_day)
     except ValueError:
         raise InvalidPeriod(
-            f'{shown(name)} is not a billing period: use "YYYY-MM", e.g. "2026-11".', field="period"
+            _('{name} is not a billing period: use "YYYY-MM", e.g. "2026-11".', name=shown(name)),
+            field="period",
         ) from None
 
 

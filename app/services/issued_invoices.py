@@ -8,6 +8,7 @@ import datetime as dt
 import re
 
 from app.auth.principal import Principal
+from app.i18n import _
 from app.models.invoices import IssuedInvoice
 from app.services import cursors
 from app.services.access import require_store_access
@@ -24,7 +25,7 @@ def plausible_number(number: str) -> bool:
 
 
 def not_found() -> NotFound:
-    return NotFound("This environment has no invoice with this number.", field="number")
+    return NotFound(_("This environment has no invoice with this number."), field="number")
 
 
 async def page(

@@ -15,6 +15,7 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
+from app.i18n import _
 from app.models.enums import Role
 from app.models.tenancy import Tenant, User
 from app.services import sql
@@ -53,7 +54,7 @@ async def user_for_identity(identity: IdentityClaims) -> tuple[User, Tenant]:
     environment = await Tenant.get_or_none(slug=identity.environment)
     if environment is None:
         raise Unauthenticated(
-            "The environment named by the bearer token does not exist.", reason="ENVIRONMENT_UNKNOWN"
+            _("The environment named by the bearer token does not exist."), reason="ENVIRONMENT_UNKNOWN"
         )
     _check_active(environment, None)
     return await _created(environment, identity), environment
@@ -61,9 +62,9 @@ async def user_for_identity(identity: IdentityClaims) -> tuple[User, Tenant]:
 
 def _check_active(tenant: Tenant, user: User | None) -> None:
     if not tenant.is_active:
-        raise Unauthenticated("The environment of this user is disabled.", reason="TENANT_INACTIVE")
+        raise Unauthenticated(_("The environment of this user is disabled."), reason="TENANT_INACTIVE")
     if user is not None and not user.is_active:  # disabled by an operator: the IdP cannot undo that
-        raise Unauthenticated("This user has been disabled in Tollgate.", reason="USER_DISABLED")
+        raise Unauthenticated(_("This user has been disabled in Tollgate."), reason="USER_DISABLED")
 
 
 async def _created(tenant: Tenant, identity: IdentityClaims) -> User:
@@ -117,12 +118,14 @@ async def _refuse_email_of_another(tenant: Tenant, email: str, *, user: User | N
         return
     if str(owner.tenant_id) != str(tenant.id):  # never merge identities across environments
         raise Unauthenticated(
-            "The e-mail of this token belongs to a user of another environment.",
+            _("The e-mail of this token belongs to a user of another environment."),
             reason="EMAIL_IN_OTHER_ENVIRONMENT",
         )
     raise Unauthenticated(
-        "The e-mail of this token belongs to another user of this environment "
-        "(an operator may link them by setting that user's external id).",
+        _(
+            "The e-mail of this token belongs to another user of this environment (an operator may link "
+            "them by setting that user's external id)."
+        ),
         reason="EMAIL_TAKEN",
     )
 
@@ -130,5 +133,5 @@ async def _refuse_email_of_another(tenant: Tenant, email: str, *, user: User | N
 def _email_race() -> Unauthenticated:
     # The e-mail's other owner changed between the insert and our look: a retry settles it.
     return Unauthenticated(
-        "The e-mail of this token was being used by another user; try again.", reason="EMAIL_TAKEN"
+        _("The e-mail of this token was being used by another user; try again."), reason="EMAIL_TAKEN"
     )

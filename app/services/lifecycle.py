@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from tortoise.transactions import in_transaction
 
@@ -22,9 +23,11 @@ from app.auth.principal import Principal
 from app.background import repeating
 from app.broadcast import Broadcaster
 from app.clock import Clock
+from app.i18n import Text, _
 from app.models.billing import AddOnSubscription
 from app.models.enums import AddOnStatus
 from app.models.metering import LimitAlert
+from app.notifications import emails
 from app.notifications.outbox import notify_admins
 from app.services import alerts, audit, usage_reports, webhook_events
 from app.services.errors import DomainError, ErrorCode, NotFound
@@ -44,10 +47,10 @@ class AddOnEnded(DomainError):
     """Carries ``ended_at``: the instant the add-on stopped counting."""
 
     code = ErrorCode.ADD_ON_ENDED
-    default_message = "This add-on has already ended."
+    default_message = _("This add-on has already ended.")
 
 
-def ended(subscription: AddOnSubscription, message: str) -> AddOnEnded:
+def ended(subscription: AddOnSubscription, message: Text) -> AddOnEnded:
     # An ended add-on always has its end date: it ends only at ``ends_at`` (``status_at``).
     assert subscription.ends_at is not None
     return AddOnEnded(message, field=ID_ARGUMENT, ended_at=subscription.ends_at)
@@ -55,7 +58,7 @@ def ended(subscription: AddOnSubscription, message: str) -> AddOnEnded:
 
 def not_found() -> NotFound:
     # The same answer for a malformed id, an unknown one and another tenant's: ids leak nothing.
-    return NotFound("This environment has no add-on with this id.", field=ID_ARGUMENT)
+    return NotFound(_("This environment has no add-on with this id."), field=ID_ARGUMENT)
 
 
 async def owned_add_on(principal: Principal, subscription_id: str) -> AddOnSubscription:
@@ -72,18 +75,10 @@ async def owned_add_on(principal: Principal, subscription_id: str) -> AddOnSubsc
     return subscription
 
 
-def ended_email_body(subscription: AddOnSubscription, tenant_name: str) -> str:
+def ended_email(subscription: AddOnSubscription, tenant_name: str) -> dict[str, Any]:
+    """What the "disabled today" e-mail says: the template ``add_on_ended`` (app/templates/email)."""
     assert subscription.ends_at is not None
-    return "\n".join(
-        [
-            f"The add-on {subscription.add_on.name} of {tenant_name} was disabled on "
-            f"{subscription.ends_at.date().isoformat()}, at the end of the billing period in which it "
-            "was cancelled.",
-            "",
-            "Its limits and features no longer count towards the subscription, and it is no longer billed.",
-            "You can contract it again at any time in the add-on store.",
-        ]
-    )
+    return {"add_on": subscription.add_on, "tenant_name": tenant_name, "ended_on": subscription.ends_at}
 
 
 async def notify_ended_add_ons(
@@ -115,8 +110,8 @@ async def notify_ended_add_ons(
             assert subscription.ends_at is not None
             await notify_admins(
                 subscription.tenant_id,
-                subject=f"Add-on disabled today: {subscription.add_on.name}",
-                body=ended_email_body(subscription, subscription.tenant.name),
+                emails.ADD_ON_ENDED,
+                ended_email(subscription, subscription.tenant.name),
                 now=now,
                 dedupe_key=f"add-on-ended:{subscription.id}",
             )

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from app import money
+from app.i18n import _
 from app.models.catalog import Plan
 from app.models.enums import StoragePolicy
 from app.models.tenancy import Tenant
@@ -77,10 +78,15 @@ class LimitCheck:
 def validate_adding(resource: LimitResource, adding: int) -> int:
     """0 asks "are we within the limit now?"; negative or absurdly large amounts are refused."""
     if adding < 0:
-        raise InvalidInput("adding may not be negative.", field="adding")
+        raise InvalidInput(_("adding may not be negative."), field="adding")
     if adding > MAX_ADDING[resource]:
         raise InvalidInput(
-            f"adding may be at most {MAX_ADDING[resource]:,} for {resource.value}.", field="adding"
+            _(
+                "adding may be at most {maximum} for {resource}.",
+                maximum=format(MAX_ADDING[resource], ","),
+                resource=resource.value,
+            ),
+            field="adding",
         )
     return adding
 

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from tortoise.transactions import in_transaction
 
 from app.auth.operator import Operator
+from app.i18n import _
 from app.models.billing import AddOnSubscription, PlanSubscription
 from app.models.enums import OutboxStatus, PlanSubscriptionStatus
 from app.models.metering import AlertKind, AlertState, LimitAlert, ProcessCounter
@@ -38,7 +39,7 @@ from app.services.subscriptions import counting_at
 
 class EmailNotUndelivered(DomainError):
     code = ErrorCode.EMAIL_NOT_UNDELIVERED
-    default_message = "This e-mail is not undelivered: it is sent or on its way."
+    default_message = _("This e-mail is not undelivered: it is sent or on its way.")
 
 
 # --- Limits: credits and processes ---------------------------------------------------------------------
@@ -213,7 +214,7 @@ async def mark_quote_request_handled(
     a handled one again changes nothing and returns it as it was handled."""
     request = await QuoteRequest.get_or_none(id=_id_or_not_found(request_id, "quoteRequestId"))
     if request is None:
-        raise NotFound("There is no such quote request.", field="quoteRequestId")
+        raise NotFound(_("There is no such quote request."), field="quoteRequestId")
     async with in_transaction():
         changed = await QuoteRequest.filter(id=request.id, handled_at__isnull=True).update(
             handled_at=now, handled_by_id=operator.key.id
@@ -249,13 +250,13 @@ async def resend_email(operator: Operator, email_id: str, *, now: dt.datetime) -
     async with in_transaction():
         email = await OutboxEmail.get_or_none(id=key)
         if email is None:
-            raise NotFound("There is no such e-mail.", field="emailId")
+            raise NotFound(_("There is no such e-mail."), field="emailId")
         resent = await OutboxEmail.filter(id=key, status=OutboxStatus.DEAD).update(
             status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now, claimed_until=None
         )
         if not resent:
             raise EmailNotUndelivered(
-                f"This e-mail is {email.status.value}, not undelivered: nothing to resend.",
+                _("This e-mail is {status}, not undelivered: nothing to resend.", status=email.status.value),
                 field="emailId",
                 status=email.status.value,
             )
@@ -275,4 +276,4 @@ def _id_or_not_found(value: str, field: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise NotFound("Nothing has this id.", field=field) from None
+        raise NotFound(_("Nothing has this id."), field=field) from None

@@ -24,6 +24,7 @@ import logging
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -31,11 +32,13 @@ from tortoise.transactions import in_transaction
 from app import money
 from app.auth.principal import Principal
 from app.broadcast import Broadcaster
+from app.i18n import Locale, Text, _
 from app.models.billing import PlanChange, PlanSubscription
 from app.models.catalog import Plan
 from app.models.enums import PlanChangeKind, PlanChangeSource, PlanChangeStatus, PlanSubscriptionStatus
 from app.models.metering import LimitAlert
 from app.models.tenancy import Tenant
+from app.notifications import emails
 from app.notifications.outbox import notify_admins
 from app.services import alerts, audit, pricing, usage_reports, webhook_events
 from app.services.access import require_store_access
@@ -62,31 +65,31 @@ PLAN_ARGUMENT = "planCode"
 
 class PlanUnchanged(DomainError):
     code = ErrorCode.PLAN_UNCHANGED
-    default_message = "The environment is already on this plan."
+    default_message = _("The environment is already on this plan.")
 
 
 class PlanChangePending(DomainError):
     """Carries ``change``: the scheduled change."""
 
     code = ErrorCode.PLAN_CHANGE_PENDING
-    default_message = "A plan change is already scheduled: cancel it first."
+    default_message = _("A plan change is already scheduled: cancel it first.")
 
 
 class NoPlanChangePending(DomainError):
     code = ErrorCode.NO_PLAN_CHANGE_PENDING
-    default_message = "There is no scheduled plan change to cancel."
+    default_message = _("There is no scheduled plan change to cancel.")
 
 
 class PlanNotSold(DomainError):
     code = ErrorCode.PLAN_UNAVAILABLE
-    default_message = "This plan is no longer sold."
+    default_message = _("This plan is no longer sold.")
 
 
 class PlanNotPriced(DomainError):
     """Carries ``priced_currencies``."""
 
     code = ErrorCode.CURRENCY_NOT_PRICED
-    default_message = "This plan has no price in the environment's currency."
+    default_message = _("This plan has no price in the environment's currency.")
 
 
 class ConflictKind(StrEnum):
@@ -99,7 +102,7 @@ class ConflictKind(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Conflict:
     kind: ConflictKind
-    message: str
+    message: Text
     used: int | None = None
     limit: int | None = None
     add_on_code: str | None = None
@@ -109,7 +112,19 @@ class PlanChangeConflicts(DomainError):
     """Carries ``conflicts``: each reason the environment would not fit the new plan."""
 
     code = ErrorCode.PLAN_CHANGE_CONFLICTS
-    default_message = "The environment would not fit the new plan."
+    default_message = _("The environment would not fit the new plan.")
+
+    def __init__(self, *, field: str, plan: str, conflicts: list[Conflict]) -> None:
+        super().__init__(self._summary(plan, conflicts, None), field=field, conflicts=conflicts)
+        self.plan = plan
+
+    @staticmethod
+    def _summary(plan: str, conflicts: list[Conflict], locale: Locale | None) -> Text:
+        reasons = " ".join(conflict.message.render(locale) for conflict in conflicts)
+        return _("The environment would not fit {plan}: {reasons}", plan=plan, reasons=reasons)
+
+    def localized(self, locale: Locale | None) -> str:
+        return self._summary(self.plan, self.details["conflicts"], locale).render(locale)
 
 
 # --- The terms of a change ---------------------------------------------------------------------
@@ -144,12 +159,12 @@ async def _target_plan(code: str, currency: str) -> Plan:
     # Only what a code can be reaches the database (no NUL byte, no 10,000 characters).
     plan = await Plan.get_or_none(code=code) if plausible_code(code) else None
     if plan is None:
-        raise NotFound(f"No plan has the code {shown(code)}.", field=PLAN_ARGUMENT)
+        raise NotFound(_("No plan has the code {code}.", code=shown(code)), field=PLAN_ARGUMENT)
     if not plan.is_active:
-        raise PlanNotSold(f"The plan {plan.name} is no longer sold.", field=PLAN_ARGUMENT)
+        raise PlanNotSold(_("The plan {name} is no longer sold.", name=plan.name), field=PLAN_ARGUMENT)
     if currency not in plan.prices:
         raise PlanNotPriced(
-            f"The plan {plan.name} has no price in {currency}.",
+            _("The plan {name} has no price in {currency}.", name=plan.name, currency=currency),
             field=PLAN_ARGUMENT,
             priced_currencies=sorted(plan.prices),
         )
@@ -161,6 +176,20 @@ def change_fee_of(plan: Plan, currency: str) -> money.Money:
     return money.price_in(fees, currency) if currency in fees else money.Money.zero(currency)
 
 
+_CREDITS_CONFLICT = _(
+    "{used} credits are in use but {plan} allows {limit} (with the add-ons that still count then): bring "
+    "them down to {limit} first."
+)
+_USERS_CONFLICT = _(
+    "{used} users are in use but {plan} allows {limit} (with the add-ons that still count then): bring "
+    "them down to {limit} first."
+)
+_INTEGRATIONS_CONFLICT = _(
+    "{used} integrations are in use but {plan} allows {limit} (with the add-ons that still count then): "
+    "bring them down to {limit} first."
+)
+
+
 def conflicts_for(
     view: TenantPlan, plan: Plan, usage_credits: int, users: int, integrations: int, at: dt.datetime
 ) -> list[Conflict]:
@@ -169,17 +198,16 @@ def conflicts_for(
     remaining = [s for s in view.add_ons if s.is_active_at(at)]
     limits = effective_limits(plan, remaining)
     conflicts: list[Conflict] = []
-    for kind, used, limit, noun in (
-        (ConflictKind.CREDITS, usage_credits, limits.credits, "credits"),
-        (ConflictKind.USERS, users, limits.users, "users"),
-        (ConflictKind.INTEGRATIONS, integrations, limits.integrations, "integrations"),
+    for kind, used, limit, message in (
+        (ConflictKind.CREDITS, usage_credits, limits.credits, _CREDITS_CONFLICT),
+        (ConflictKind.USERS, users, limits.users, _USERS_CONFLICT),
+        (ConflictKind.INTEGRATIONS, integrations, limits.integrations, _INTEGRATIONS_CONFLICT),
     ):
         if used > limit:
             conflicts.append(
                 Conflict(
                     kind=kind,
-                    message=f"{used} {noun} are in use but {plan.name} allows {limit} (with the add-ons "
-                    f"that still count then): bring them down to {limit} first.",
+                    message=Text(message.template, {"used": used, "plan": plan.name, "limit": limit}),
                     used=used,
                     limit=limit,
                 )
@@ -193,7 +221,11 @@ def conflicts_for(
         conflicts.append(
             Conflict(
                 kind=ConflictKind.ADD_ON,
-                message=f"The add-on {add_on.name} is not sold with {plan.name}: cancel it first.",
+                message=_(
+                    "The add-on {name} is not sold with {plan}: cancel it first.",
+                    name=add_on.name,
+                    plan=plan.name,
+                ),
                 add_on_code=add_on.code,
             )
         )
@@ -240,7 +272,7 @@ async def terms_for(tenant: Tenant, plan_code: str, *, now: dt.datetime) -> Plan
     plan = await _target_plan(plan_code, currency)
     current = view.subscription.plan
     if plan.id == current.id:
-        raise PlanUnchanged(f"The environment is already on {plan.name}.", field=PLAN_ARGUMENT)
+        raise PlanUnchanged(_("The environment is already on {name}.", name=plan.name), field=PLAN_ARGUMENT)
     current_price = plan_price(view.subscription, currency)
     new_price = money.price_in(plan.prices, currency)
     kind = PlanChangeKind.UPGRADE if _is_upgrade(current_price, new_price) else PlanChangeKind.DOWNGRADE
@@ -291,7 +323,11 @@ async def _scheduled_change(subscription: PlanSubscription) -> PlanChange | None
 def _pending_error(change: PlanChange) -> PlanChangePending:
     day = change.effective_at.date().isoformat()
     return PlanChangePending(
-        f"A change to {change.to_name} is already scheduled for {day}: cancel it first.",
+        _(
+            "A change to {to_name} is already scheduled for {day}: cancel it first.",
+            to_name=change.to_name,
+            day=day,
+        ),
         field=PLAN_ARGUMENT,
         change=change,
     )
@@ -330,7 +366,7 @@ def _request_fingerprint(principal: Principal, plan_code: str) -> str:
 def _replay(change: PlanChange, request: str) -> ChangeOutcome:
     if change.request_fingerprint != request:
         raise IdempotencyKeyReused(
-            "This idempotency key already changed the plan for another request; use a new key.",
+            _("This idempotency key already changed the plan for another request; use a new key."),
             field="idempotencyKey",
         )
     return ChangeOutcome(change=change, replayed=True)
@@ -359,45 +395,21 @@ async def emit_plan_changed(tenant: Tenant, change: PlanChange, *, now: dt.datet
     await webhook_events.emit_limits_changed(tenant, cause=EventType.PLAN_CHANGED, now=now)
 
 
-def _money(amount: Decimal, currency: str) -> str:
-    return f"{money.Money.of(amount, currency).amount} {currency}"
-
-
-def upgraded_email_body(change: PlanChange, terms: PlanChangeTerms, *, tenant_name: str, actor: str) -> str:
+async def change_email(change: PlanChange, **more: Any) -> dict[str, Any]:
+    """What the plan-change e-mails say (templates ``plan_*``, app/templates/email): both plans by their
+    names in each reader's locale, the prices as money."""
+    rows = await Plan.filter(id__in=[change.from_plan_id, change.to_plan_id]).values_list("id", "names")
+    names = {str(plan_id): plan_names for plan_id, plan_names in rows}
     currency = change.currency
-    lines = [
-        f"{actor} changed the plan of {tenant_name} from {change.from_name} to {change.to_name}.",
-        "",
-        "The new plan and its limits are in force now.",
-        f"Its monthly price is {_money(change.to_unit_price, currency)} (it was "
-        f"{_money(change.from_unit_price, currency)}); the difference for the rest of the current billing "
-        "period is added to its invoice.",
-    ]
-    if change.change_fee > 0:
-        lines.append(
-            f"A one-off change fee of {_money(change.change_fee, currency)} is added to the same invoice."
-        )
-    lines.append(f"The new monthly total is {terms.new_monthly_total.amount} {currency}.")
-    return "\n".join(lines)
-
-
-def scheduled_email_body(change: PlanChange, *, tenant_name: str, actor: str) -> str:
-    currency = change.currency
-    day = change.effective_at.date().isoformat()
-    lines = [
-        f"{actor} scheduled a change of the plan of {tenant_name} from {change.from_name} to "
-        f"{change.to_name}.",
-        "",
-        f"{change.from_name} stays in force until the end of the current billing period; {change.to_name} "
-        f"and its limits apply from {day}, at a monthly price of {_money(change.to_unit_price, currency)}.",
-    ]
-    if change.change_fee > 0:
-        lines.append(
-            f"A one-off change fee of {_money(change.change_fee, currency)} will be on the invoice of the "
-            "period starting then."
-        )
-    lines.append("Until then the change can be cancelled in My plan.")
-    return "\n".join(lines)
+    return {
+        "from_plan": emails.Named(change.from_name, names.get(str(change.from_plan_id)) or {}),
+        "to_plan": emails.Named(change.to_name, names.get(str(change.to_plan_id)) or {}),
+        "from_price": money.Money.of(change.from_unit_price, currency),
+        "to_price": money.Money.of(change.to_unit_price, currency),
+        "change_fee": money.Money.of(change.change_fee, currency) if change.change_fee > 0 else None,
+        "effective_on": change.effective_at,
+        **more,
+    }
 
 
 async def change_plan(
@@ -414,7 +426,7 @@ async def change_plan(
     require_store_access(principal, eligible_since=eligible_since)
     key = validate_key(idempotency_key)
     if not isinstance(plan_code, str):
-        raise NotFound("No plan has this code.", field=PLAN_ARGUMENT)
+        raise NotFound(_("No plan has this code."), field=PLAN_ARGUMENT)
     request = _request_fingerprint(principal, plan_code)
     tenant = principal.tenant
     existing = await PlanChange.get_or_none(tenant_id=tenant.id, idempotency_key=key)
@@ -433,10 +445,7 @@ async def change_plan(
                 raise _pending_error(pending)
             if terms.conflicts:
                 raise PlanChangeConflicts(
-                    f"The environment would not fit {terms.new_plan.name}: "
-                    + " ".join(conflict.message for conflict in terms.conflicts),
-                    field=PLAN_ARGUMENT,
-                    conflicts=terms.conflicts,
+                    field=PLAN_ARGUMENT, plan=terms.new_plan.name, conflicts=terms.conflicts
                 )
             change = terms.change
             change.user_id = str(principal.user.id) if principal.user is not None else None
@@ -454,19 +463,15 @@ async def change_plan(
                 )
                 raised = await usage_reports.reevaluate_alerts(tenant, now=now)
                 await emit_plan_changed(tenant, change, now=now)
-                subject = f"Plan changed: {change.from_name} to {change.to_name}"
-                body = upgraded_email_body(change, terms, tenant_name=tenant.name, actor=actor)
+                kind = emails.PLAN_UPGRADED
+                more: dict[str, Any] = {"new_monthly_total": terms.new_monthly_total}
             else:
                 scheduled = await PlanSubscription.filter(
                     id=subscription_id, pending_change_id__isnull=True
                 ).update(pending_change_id=change.id)
                 if not scheduled:  # cannot happen under the lock; refuse rather than lose one
                     raise PlanChangePending(field=PLAN_ARGUMENT)
-                subject = (
-                    f"Plan change scheduled: {change.from_name} to {change.to_name} "
-                    f"on {change.effective_at.date().isoformat()}"
-                )
-                body = scheduled_email_body(change, tenant_name=tenant.name, actor=actor)
+                kind, more = emails.PLAN_CHANGE_SCHEDULED, {}
             await audit.record(
                 tenant_id=tenant.id,
                 principal=principal,
@@ -482,7 +487,8 @@ async def change_plan(
                 change_fee=str(change.change_fee),
                 currency=change.currency,
             )
-            await notify_admins(tenant.id, subject=subject, body=body, now=now)
+            context = await change_email(change, actor=actor, tenant_name=tenant.name, **more)
+            await notify_admins(tenant.id, kind, context, now=now)
     except _KeyTaken:
         winner = await PlanChange.get(tenant_id=tenant.id, idempotency_key=key)
         return _replay(winner, request)
@@ -521,8 +527,11 @@ async def cancel_plan_change(
                     return done
             if change is not None:
                 raise NoPlanChangePending(
-                    f"The change to {change.to_name} already took effect on "
-                    f"{change.effective_at.date().isoformat()}.",
+                    _(
+                        "The change to {to_name} already took effect on {effective_at}.",
+                        to_name=change.to_name,
+                        effective_at=change.effective_at.date().isoformat(),
+                    ),
                 )
             raise NoPlanChangePending()
         await PlanChange.filter(id=change.id, status=PlanChangeStatus.SCHEDULED).update(
@@ -544,10 +553,8 @@ async def cancel_plan_change(
         )
         await notify_admins(
             tenant.id,
-            subject=f"Plan change cancelled: {change.to_name}",
-            body=f"{audit.actor_of(principal)} cancelled the change of the plan of {tenant.name} from "
-            f"{change.from_name} to {change.to_name} that was scheduled for "
-            f"{change.effective_at.date().isoformat()}. {change.from_name} continues as before.",
+            emails.PLAN_CHANGE_CANCELLED,
+            await change_email(change, actor=audit.actor_of(principal), tenant_name=tenant.name),
             now=now,
         )
     await plan_changed(tenant.id, cache=plan_cache, broadcaster=broadcaster)  # after the commit
@@ -557,18 +564,6 @@ async def cancel_plan_change(
 
 
 # --- The task that applies scheduled changes ---------------------------------------------------
-
-
-def applied_email_body(change: PlanChange, *, tenant_name: str) -> str:
-    return "\n".join(
-        [
-            f"The plan of {tenant_name} changed today from {change.from_name} to {change.to_name}, as "
-            "scheduled.",
-            "",
-            f"The limits of {change.to_name} are in force from now on, and its monthly price of "
-            f"{_money(change.to_unit_price, change.currency)} is billed from this billing period.",
-        ]
-    )
 
 
 async def apply_due_plan_changes(
@@ -608,8 +603,8 @@ async def apply_due_plan_changes(
             raised += await usage_reports.reevaluate_alerts(tenant, now=now)
             await notify_admins(
                 change.tenant_id,
-                subject=f"Plan changed today: {change.from_name} to {change.to_name}",
-                body=applied_email_body(change, tenant_name=tenant.name),
+                emails.PLAN_CHANGE_APPLIED,
+                await change_email(change, tenant_name=tenant.name),
                 now=now,
                 dedupe_key=f"plan-change-applied:{change.id}",
             )

@@ -35,6 +35,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from app import money
+from app.i18n import _
 from app.models.catalog import AddOn, Plan
 from app.models.enums import AddOnCategory
 from app.services.errors import InvalidInput, UnsupportedCurrency, shown
@@ -142,7 +143,12 @@ def validate_counts(values: dict[str, int | None]) -> None:
         value = values.get(name)
         if value is not None and not 0 <= value <= MAX_COUNT:
             raise InvalidInput(
-                f"{COUNT_FIELDS[name]} is between 0 and {MAX_COUNT:,}; got {shown(value)}.",
+                _(
+                    "{name} is between 0 and {maximum}; got {value}.",
+                    name=COUNT_FIELDS[name],
+                    maximum=format(MAX_COUNT, ","),
+                    value=shown(value),
+                ),
                 field=COUNT_FIELDS[name],
             )
 
@@ -150,7 +156,11 @@ def validate_counts(values: dict[str, int | None]) -> None:
 def validate_margin(margin_percent: int) -> None:
     if not 0 <= margin_percent <= MAX_MARGIN_PERCENT:
         raise InvalidInput(
-            f"marginPercent is between 0 and {MAX_MARGIN_PERCENT}; got {shown(margin_percent)}.",
+            _(
+                "marginPercent is between 0 and {max_margin_percent}; got {margin_percent}.",
+                max_margin_percent=MAX_MARGIN_PERCENT,
+                margin_percent=shown(margin_percent),
+            ),
             field="marginPercent",
         )
 
@@ -328,7 +338,7 @@ def pick_currency(plans: Sequence[Plan], requested: str | None, default: str) ->
         currency = requested.strip().upper()
         if currency not in sold_in:
             raise UnsupportedCurrency(
-                f"The plans are not sold in {shown(requested, 8)}.",
+                _("The plans are not sold in {requested}.", requested=shown(requested, 8)),
                 field="currency",
                 currency=currency[:8],
                 available_currencies=sold_in,
@@ -355,14 +365,19 @@ async def plan_recommendation(
     given = dict(counts or {})
     validate_counts(given)
     if tenant_id is None and counts is None:
-        raise InvalidInput("Send the counts to size (or sign in to use your usage report).", field="counts")
+        raise InvalidInput(
+            _("Send the counts to size (or sign in to use your usage report)."), field="counts"
+        )
     wanted = _plan_codes(plan_codes)
     plans = await Plan.filter(is_active=True)  # in catalog order (Meta.ordering)
     if wanted is not None:
         unknown = sorted(wanted - {plan.code for plan in plans})
         if unknown:
             raise InvalidInput(
-                f"No plan on sale has the code(s) {', '.join(shown(code) for code in unknown[:10])}.",
+                _(
+                    "No plan on sale has the code(s) {codes}.",
+                    codes=", ".join(shown(code) for code in unknown[:10]),
+                ),
                 field="planCodes",
             )
         plans = [plan for plan in plans if plan.code in wanted]
@@ -399,9 +414,11 @@ def _plan_codes(plan_codes: Sequence[str] | None) -> set[str] | None:
     if plan_codes is None:
         return None
     if len(plan_codes) > MAX_PLAN_CODES:
-        raise InvalidInput(f"At most {MAX_PLAN_CODES} plan codes.", field="planCodes")
+        raise InvalidInput(
+            _("At most {max_plan_codes} plan codes.", max_plan_codes=MAX_PLAN_CODES), field="planCodes"
+        )
     if not plan_codes:
         raise InvalidInput(
-            "Name at least one plan, or leave planCodes out for every plan.", field="planCodes"
+            _("Name at least one plan, or leave planCodes out for every plan."), field="planCodes"
         )
     return {code.strip() for code in plan_codes}

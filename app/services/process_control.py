@@ -25,6 +25,7 @@ from tortoise.transactions import in_transaction
 
 from app.auth.principal import Principal
 from app.broadcast import Broadcaster
+from app.i18n import _
 from app.models.metering import ProcessControl, ProcessKind
 from app.services import audit
 from app.services.errors import InvalidInput, NotAdmin
@@ -38,7 +39,10 @@ AUDIT_ACTION = "process_control.set"
 def validate_cap(monthly_cap: int | None) -> None:
     if monthly_cap is not None and not 0 <= monthly_cap <= MAX_MONTHLY_CAP:
         raise InvalidInput(
-            f"A monthly cap is 0 to {MAX_MONTHLY_CAP:,} starts per billing period, or null for none.",
+            _(
+                "A monthly cap is 0 to {max_monthly_cap} starts per billing period, or null for none.",
+                max_monthly_cap=format(MAX_MONTHLY_CAP, ","),
+            ),
             field="monthlyCap",
         )
 

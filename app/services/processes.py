@@ -27,7 +27,8 @@ from tortoise.transactions import in_transaction
 from app.broadcast import Broadcaster
 from app.models.metering import AlertKind, AlertState, LimitAlert, ProcessCounter, ProcessKind, ProcessStart
 from app.models.tenancy import Tenant
-from app.notifications.outbox import Email, admin_addresses, enqueue, recipient_key
+from app.notifications import emails
+from app.notifications.outbox import composed, enqueue
 from app.observability import PROCESSES_STARTED
 from app.services import alert_settings, alerts, sql, webhook_events
 from app.services.credits import process_allowance
@@ -256,21 +257,20 @@ async def _tell_vendor(
 ) -> None:
     """Once per period (dedupe key): the operations address and the tenant's admins."""
     usage = await current_usage(tenant.id)
-    subject = f"{tenant.name}: processes beyond the monthly allowance ({period})"
-    body = (
-        f"Environment {tenant.slug} ({tenant.name}) has started {used:,} processes in billing period "
-        f"{period}, beyond its allowance of {allowance:,} (credits x 30 days + 33%).\n"
-        f"Credits used: {usage.credits:,}.\n"
-        "Processes are not blocked. Contact the customer to optimise the service: a plan change, a credit "
-        "extension or a migration.\n"
-    )
+    context = {
+        "tenant_slug": tenant.slug,
+        "tenant_name": tenant.name,
+        "used": used,
+        "allowance": allowance,
+        "period": period,
+        "credits_used": usage.credits,
+    }
     dedupe = f"process-allowance:{tenant.id}:{period}"
-    recipients = [ops_email, *await admin_addresses(tenant.id)]
-    await enqueue(
-        [
-            Email(to=address, subject=subject, body=body, dedupe_key=recipient_key(dedupe, address))
-            for address in recipients
-        ],
-        now=now,
-        tenant_id=tenant.id,
-    )
+    # The operations address reads the vendor-facing text; the admins the customer-facing one.
+    vendor = emails.operations(ops_email)
+    queued = [composed(emails.ALLOWANCE_PASSED_VENDOR, vendor, context, dedupe_key=dedupe)]
+    queued += [
+        composed(emails.ALLOWANCE_PASSED, recipient, context, dedupe_key=dedupe)
+        for recipient in await emails.admin_recipients(tenant.id)
+    ]
+    await enqueue(queued, now=now, tenant_id=tenant.id)

@@ -50,6 +50,7 @@ from app.auth.principal import (
 )
 from app.auth.scopes import ALL_SCOPES
 from app.broadcast import Broadcaster
+from app.i18n import _
 from app.models.billing import AddOnSubscription, PlanChange, PlanSubscription
 from app.models.catalog import Plan
 from app.models.enums import Role
@@ -84,26 +85,26 @@ T = TypeVar("T")
 
 class PlanUnavailable(DomainError):
     code = ErrorCode.PLAN_UNAVAILABLE
-    default_message = "This plan is no longer sold: no new subscription may start on it."
+    default_message = _("This plan is no longer sold: no new subscription may start on it.")
 
 
 class CurrencyNotPriced(DomainError):
     """Details: ``priced_currencies``, the currencies the plan has a price in."""
 
     code = ErrorCode.CURRENCY_NOT_PRICED
-    default_message = "The plan has no price in this currency."
+    default_message = _("The plan has no price in this currency.")
 
 
 class CurrencyLocked(DomainError):
     """Details: ``currency`` (the environment's), ``add_on_codes`` (the add-ons contracted in it)."""
 
     code = ErrorCode.CURRENCY_LOCKED
-    default_message = "The environment has add-ons contracted in its currency."
+    default_message = _("The environment has add-ons contracted in its currency.")
 
 
 class EmailTaken(DomainError):
     code = ErrorCode.EMAIL_TAKEN
-    default_message = "Another user already has this e-mail address."
+    default_message = _("Another user already has this e-mail address.")
 
 
 # --- Who acts, and what they need ------------------------------------------------------------------
@@ -136,8 +137,11 @@ def has_control_characters(text: str) -> bool:
 def valid_slug(slug: str, *, field: str = "slug") -> str:
     if not (SLUG_MIN <= len(slug) <= 64 and SLUG.fullmatch(slug)):
         raise InvalidInput(
-            f"The slug {shown(slug)} is not 2 to 64 lowercase letters, digits and hyphens, starting and "
-            "ending with a letter or a digit.",
+            _(
+                "The slug {slug} is not 2 to 64 lowercase letters, digits and hyphens, starting and ending "
+                "with a letter or a digit.",
+                slug=shown(slug),
+            ),
             field=field,
         )
     return slug
@@ -146,28 +150,42 @@ def valid_slug(slug: str, *, field: str = "slug") -> str:
 def valid_name(name: str, *, field: str) -> str:
     name = name.strip()
     if not name or len(name) > NAME_MAX or has_control_characters(name):
-        raise InvalidInput(f"A name is 1 to {NAME_MAX} characters, without control characters.", field=field)
+        raise InvalidInput(
+            _("A name is 1 to {name_max} characters, without control characters.", name_max=NAME_MAX),
+            field=field,
+        )
     return name
 
 
 def valid_locale(locale: str, *, field: str) -> str:
     if locale not in LOCALES:
-        raise InvalidInput(f"The locale {shown(locale)} is not one of {', '.join(LOCALES)}.", field=field)
+        raise InvalidInput(
+            _(
+                "The locale {locale} is not one of {locales}.",
+                locale=shown(locale),
+                locales=", ".join(LOCALES),
+            ),
+            field=field,
+        )
     return locale
 
 
 def valid_email(email: str, *, field: str = "input.email") -> str:
     address = email.strip().lower()
-    local, _, _ = address.partition("@")
+    local, _at, _domain = address.partition("@")
     if len(address) > EMAIL_MAX or len(local) > 64 or not EMAIL.fullmatch(address):
-        raise InvalidInput(f"{shown(email)} is not an e-mail address.", field=field)
+        raise InvalidInput(_("{email} is not an e-mail address.", email=shown(email)), field=field)
     return address
 
 
 def valid_external_id(external_id: str, *, field: str = "input.externalId") -> str:
     if not 1 <= len(external_id) <= EXTERNAL_ID_MAX or has_control_characters(external_id):
         raise InvalidInput(
-            f"An external id is 1 to {EXTERNAL_ID_MAX} characters, without control characters.", field=field
+            _(
+                "An external id is 1 to {external_id_max} characters, without control characters.",
+                external_id_max=EXTERNAL_ID_MAX,
+            ),
+            field=field,
         )
     return external_id
 
@@ -175,9 +193,15 @@ def valid_external_id(external_id: str, *, field: str = "input.externalId") -> s
 def valid_scopes(scopes: list[str]) -> list[str]:
     unknown = sorted(set(scopes) - ALL_SCOPES)
     if unknown or not scopes:
+        among = ", ".join(sorted(ALL_SCOPES))
         raise InvalidInput(
-            f"Choose at least one scope among {', '.join(sorted(ALL_SCOPES))}"
-            + (f"; unknown: {shown(', '.join(unknown))}." if unknown else "."),
+            _(
+                "Choose at least one scope among {scopes}; unknown: {unknown}.",
+                scopes=among,
+                unknown=shown(", ".join(unknown)),
+            )
+            if unknown
+            else _("Choose at least one scope among {scopes}.", scopes=among),
             field="scopes",
         )
     return sorted(set(scopes))
@@ -199,7 +223,7 @@ async def _retrying(work: Callable[[], Awaitable[T]]) -> T:
 async def _tenant(slug: str, *, field: str = "environmentSlug") -> Tenant:
     tenant = await Tenant.get_or_none(slug=slug[:64])
     if tenant is None:
-        raise NotFound(f"No environment has the slug {shown(slug)}.", field=field)
+        raise NotFound(_("No environment has the slug {slug}.", slug=shown(slug)), field=field)
     return tenant
 
 
@@ -237,25 +261,31 @@ def _validated(spec: EnvironmentInput, now: dt.datetime) -> dict[str, Any]:
     }
     if not CURRENCY.fullmatch(spec.currency):
         raise InvalidInput(
-            f"{shown(spec.currency)} is not an ISO 4217 code such as EUR.", field="input.currency"
+            _("{currency} is not an ISO 4217 code such as EUR.", currency=shown(spec.currency)),
+            field="input.currency",
         )
     if spec.locale is not UNSET and spec.locale is not None:
         values["locale"] = valid_locale(spec.locale, field="input.locale")
     if spec.erp is not UNSET:
         if spec.erp is not None and not ERP.fullmatch(spec.erp):
             raise InvalidInput(
-                f"The ERP code {shown(spec.erp)} is not 1 to 64 lowercase letters, digits, dots, hyphens "
-                "or underscores.",
+                _(
+                    "The ERP code {erp} is not 1 to 64 lowercase letters, digits, dots, hyphens or "
+                    "underscores.",
+                    erp=shown(spec.erp),
+                ),
                 field="input.erp",
             )
         values["erp"] = spec.erp
     if spec.created_at is not UNSET and spec.created_at is not None:
         if spec.created_at > now:
-            raise InvalidInput("An environment cannot be created in the future.", field="input.createdAt")
+            raise InvalidInput(_("An environment cannot be created in the future."), field="input.createdAt")
         values["createdAt"] = spec.created_at
     if spec.billing_anchor_day is not UNSET and spec.billing_anchor_day is not None:
         if not 1 <= spec.billing_anchor_day <= 31:
-            raise InvalidInput("The billing anchor day is between 1 and 31.", field="input.billingAnchorDay")
+            raise InvalidInput(
+                _("The billing anchor day is between 1 and 31."), field="input.billingAnchorDay"
+            )
         values["billingAnchorDay"] = spec.billing_anchor_day
     return values
 
@@ -273,9 +303,11 @@ _TENANT_FIELDS = {
 async def _plan_for_new_subscription(code: str, currency: str) -> Plan:
     plan = await Plan.get_or_none(code=code[:64])
     if plan is None:
-        raise NotFound(f"No plan has the code {shown(code)}.", field="input.planCode")
+        raise NotFound(_("No plan has the code {code}.", code=shown(code)), field="input.planCode")
     if not plan.is_active:
-        raise PlanUnavailable(f"The plan {shown(code)} is no longer sold.", field="input.planCode")
+        raise PlanUnavailable(
+            _("The plan {code} is no longer sold.", code=shown(code)), field="input.planCode"
+        )
     _require_priced(plan, currency)
     return plan
 
@@ -283,7 +315,7 @@ async def _plan_for_new_subscription(code: str, currency: str) -> Plan:
 def _require_priced(plan: Plan, currency: str) -> None:
     if currency not in plan.prices:
         raise CurrencyNotPriced(
-            f"The plan {plan.code!r} has no price in {currency}.",
+            _("The plan {code} has no price in {currency}.", code=repr(plan.code), currency=currency),
             field="input.currency",
             priced_currencies=sorted(plan.prices),
         )
@@ -332,7 +364,7 @@ async def _upsert_environment(ctx: Provisioning, slug: str, values: dict[str, An
         await _require_no_add_ons_in(tenant, now=ctx.now)
     if not changes:
         return EnvironmentOutcome(tenant=tenant, created=False)
-    for name, (_, new) in changes.items():
+    for name, (_old, new) in changes.items():
         if name in _TENANT_FIELDS:
             setattr(tenant, _TENANT_FIELDS[name], new)
     await tenant.save()
@@ -391,8 +423,12 @@ async def _require_no_add_ons_in(tenant: Tenant, *, now: dt.datetime) -> None:
     if contracted:
         codes = sorted({subscription.add_on.code for subscription in contracted})
         raise CurrencyLocked(
-            f"The environment has add-ons contracted in {tenant.currency} ({', '.join(codes)}): its currency "
-            "can change only once they have ended.",
+            _(
+                "The environment has add-ons contracted in {currency} ({codes}): its currency can change "
+                "only once they have ended.",
+                currency=tenant.currency,
+                codes=", ".join(codes),
+            ),
             field="input.currency",
             currency=tenant.currency,
             add_on_codes=codes,
@@ -528,8 +564,9 @@ async def _upsert_user(ctx: Provisioning, tenant: Tenant, values: dict[str, Any]
             user = holder  # adopted: the SaaS now knows this user by its own id
         else:
             raise EmailTaken(
-                "Another user already has this e-mail address"
-                + (" in another environment." if holder.tenant_id != tenant.id else "."),
+                _("Another user already has this e-mail address in another environment.")
+                if holder.tenant_id != tenant.id
+                else _("Another user already has this e-mail address."),
                 field="input.email",
             )
     if user is None:
@@ -562,7 +599,7 @@ async def _update_user(ctx: Provisioning, user: User, values: dict[str, Any]) ->
     }
     if not changes:
         return UserOutcome(user=user, created=False), False
-    for name, (_, new) in changes.items():
+    for name, (_old, new) in changes.items():
         setattr(user, _USER_FIELDS[name], new)
     await user.save()
     await operator_audit.record(
@@ -584,7 +621,11 @@ async def deactivate_user(ctx: Provisioning, environment_slug: str, external_id:
     user = await User.get_or_none(tenant_id=tenant.id, external_id=external_id)
     if user is None:
         raise NotFound(
-            f"No user of this environment has the external id {shown(external_id)}.", field="externalId"
+            _(
+                "No user of this environment has the external id {external_id}.",
+                external_id=shown(external_id),
+            ),
+            field="externalId",
         )
     async with in_transaction():
         changed = await User.filter(id=user.id, is_active=True).update(is_active=False)
@@ -637,7 +678,9 @@ async def revoke_api_key(ctx: Provisioning, environment_slug: str, prefix: str) 
     tenant = await _tenant(valid_slug(environment_slug, field="environmentSlug"))
     key = await ApiKey.get_or_none(tenant_id=tenant.id, prefix=prefix[:16])
     if key is None:
-        raise NotFound(f"No API key of this environment has the prefix {shown(prefix)}.", field="prefix")
+        raise NotFound(
+            _("No API key of this environment has the prefix {prefix}.", prefix=shown(prefix)), field="prefix"
+        )
     async with in_transaction():
         changed = await ApiKey.filter(id=key.id, revoked_at__isnull=True).update(revoked_at=ctx.now)
         if changed:

@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
+from dataclasses import replace
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from app.auth.principal import Principal
+from app.i18n import _
 from app.models.catalog import AddOn
 from app.models.quotes import QUOTE_MESSAGE_MAX_LENGTH, QuoteRequest
 from app.models.tenancy import Tenant
-from app.notifications.outbox import Email, admin_addresses, enqueue, recipient_key
+from app.notifications import emails
+from app.notifications.outbox import composed, enqueue, recipient_key
 from app.services import audit
 from app.services.access import require_store_access
 from app.services.cart import add_on_on_sale
@@ -36,7 +39,7 @@ _ALLOWED_CONTROLS = {"\n", "\t"}
 
 class QuoteNotNeeded(DomainError):
     code = ErrorCode.QUOTE_NOT_NEEDED
-    default_message = "This add-on can be bought in the store: no quote is needed."
+    default_message = _("This add-on can be bought in the store: no quote is needed.")
 
 
 def clean_message(message: str) -> str:
@@ -45,11 +48,16 @@ def clean_message(message: str) -> str:
     text = message.replace("\r\n", "\n").strip()
     if any(unicodedata.category(c) == "Cc" and c not in _ALLOWED_CONTROLS for c in text):
         raise InvalidInput(
-            "The message may not contain control characters (line breaks and tabs are fine).", field="message"
+            _("The message may not contain control characters (line breaks and tabs are fine)."),
+            field="message",
         )
     if len(text) > QUOTE_MESSAGE_MAX_LENGTH:
         raise InvalidInput(
-            f"The message is {len(text)} characters long; at most {QUOTE_MESSAGE_MAX_LENGTH} are kept.",
+            _(
+                "The message is {length} characters long; at most {maximum} are kept.",
+                length=len(text),
+                maximum=QUOTE_MESSAGE_MAX_LENGTH,
+            ),
             field="message",
         )
     return text
@@ -79,7 +87,10 @@ async def request_quote(
             tenant = await Tenant.get(id=principal.tenant.id)  # its ERP as it is now
             if prices_for(add_on, tenant.erp) is not None:
                 raise QuoteNotNeeded(
-                    f"{add_on.name} can be bought in the store for this environment: add it to the cart.",
+                    _(
+                        "{name} can be bought in the store for this environment: add it to the cart.",
+                        name=add_on.name,
+                    ),
                     field="addOnCode",
                 )
             request = await QuoteRequest.create(
@@ -115,8 +126,10 @@ async def _replay(principal: Principal, key: str, add_on: AddOn, text: str) -> Q
         return None
     if first.add_on_code != add_on.code or first.message != text:
         raise IdempotencyKeyReused(
-            "This idempotency key was already used to ask for a quote of another add-on or with another "
-            "message.",
+            _(
+                "This idempotency key was already used to ask for a quote of another add-on or with "
+                "another message."
+            ),
             field="idempotencyKey",
         )
     return first
@@ -126,36 +139,23 @@ async def _tell(
     tenant: Tenant, add_on: AddOn, request: QuoteRequest, *, ops_email: str, now: dt.datetime
 ) -> None:
     """The vendor's operations address (who asks for what) and the environment's admins (we will call)."""
-    erps = ", ".join(sold_for_erps(add_on))
-    vendor_body = (
-        f"Environment {tenant.slug} ({tenant.name}) asks for a quote.\n"
-        f"Add-on: {add_on.name} ({add_on.code}), sold in the store for {erps} only.\n"
-        f"ERP: {tenant.erp or 'not recorded'}\n"
-        f"Currency: {tenant.currency}\n"
-        f"Requested by: {request.requested_by}\n"
-        f"Message:\n{request.message or '(none)'}\n"
-    )
-    customer_body = (
-        f"We received your request for a quote of {add_on.name}.\n"
-        "Its price and availability depend on your ERP: our team will contact you shortly.\n"
-        f"Requested by: {request.requested_by}\n"
-    )
+    context = {
+        "tenant_slug": tenant.slug,
+        "tenant_name": tenant.name,
+        "add_on": add_on,
+        "add_on_code": add_on.code,
+        "erps": ", ".join(sold_for_erps(add_on)),
+        "erp": tenant.erp,
+        "currency": tenant.currency,
+        "requested_by": request.requested_by,
+        "message": request.message,
+    }
     dedupe = f"quote-request:{request.id}"
-    emails = [
-        Email(
-            to=ops_email,
-            subject=f"Quote request: {add_on.name} for {tenant.name}",
-            body=vendor_body,
-            dedupe_key=recipient_key(f"{dedupe}:ops", ops_email),
-        )
+    # The vendor's copy keeps its ``:ops`` key (one per request, even if the address is also an admin's).
+    vendor = composed(emails.QUOTE_REQUEST, emails.operations(ops_email), context)
+    queued = [replace(vendor, dedupe_key=recipient_key(f"{dedupe}:ops", ops_email))]
+    queued += [
+        composed(emails.QUOTE_RECEIVED, recipient, context, dedupe_key=dedupe)
+        for recipient in await emails.admin_recipients(tenant.id)
     ]
-    emails += [
-        Email(
-            to=address,
-            subject=f"We received your quote request for {add_on.name}",
-            body=customer_body,
-            dedupe_key=recipient_key(dedupe, address),
-        )
-        for address in await admin_addresses(tenant.id)
-    ]
-    await enqueue(emails, now=now, tenant_id=tenant.id)
+    await enqueue(queued, now=now, tenant_id=tenant.id)

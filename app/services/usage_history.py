@@ -33,6 +33,7 @@ from typing import Any
 
 from tortoise import connections
 
+from app.i18n import _
 from app.models.metering import ProcessDay, ProcessKind, UsageReport
 from app.models.tenancy import Tenant
 from app.services import sql
@@ -83,9 +84,11 @@ def days_asked(start: dt.date, end: dt.date, *, now: dt.datetime) -> tuple[dt.da
     """``start..end`` checked (at most ``MAX_DAYS``, in order) and cut at today (UTC): the days to show,
     possibly none (``end`` before ``start`` after the cut)."""
     if end < start:
-        raise InvalidInput("to must be on or after from.", field="to")
+        raise InvalidInput(_("to must be on or after from."), field="to")
     if (end - start).days + 1 > MAX_DAYS:
-        raise InvalidInput(f"At most {MAX_DAYS} days a call, from and to included.", field="from")
+        raise InvalidInput(
+            _("At most {max_days} days a call, from and to included.", max_days=MAX_DAYS), field="from"
+        )
     return start, min(end, now.astimezone(dt.UTC).date())
 
 

@@ -26,6 +26,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from app.broadcast import Broadcaster
+from app.i18n import _
 from app.models.enums import AddOnCategory
 from app.models.metering import AlertKind, LimitAlert, UsageReport
 from app.models.tenancy import Tenant
@@ -85,15 +86,23 @@ def validate(counts: UsageCounts, *, now: dt.datetime, max_skew: dt.timedelta) -
         value = getattr(counts, name)
         if value is not None and not 0 <= value <= MAX_COUNT:
             raise InvalidInput(
-                f"{GRAPHQL_NAMES[name]} must be between 0 and {MAX_COUNT:,}.", field=GRAPHQL_NAMES[name]
+                _(
+                    "{name} must be between 0 and {maximum}.",
+                    name=GRAPHQL_NAMES[name],
+                    maximum=format(MAX_COUNT, ","),
+                ),
+                field=GRAPHQL_NAMES[name],
             )
     if not 0 <= counts.storage_bytes <= MAX_STORAGE_BYTES:
-        raise InvalidInput(f"storageBytes must be between 0 and {MAX_STORAGE_BYTES:,}.", field="storageBytes")
+        raise InvalidInput(
+            _("storageBytes must be between 0 and {maximum}.", maximum=format(MAX_STORAGE_BYTES, ",")),
+            field="storageBytes",
+        )
     measured_at = counts.measured_at
     if measured_at.tzinfo is None:
         measured_at = measured_at.replace(tzinfo=dt.UTC)  # ISO 8601 without offset: UTC, as API.md says
     if measured_at > now + max_skew:
-        raise InvalidInput("measuredAt is in the future.", field="measuredAt")
+        raise InvalidInput(_("measuredAt is in the future."), field="measuredAt")
     return UsageCounts(**{**asdict(counts), "measured_at": measured_at.astimezone(dt.UTC)})
 
 

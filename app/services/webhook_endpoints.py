@@ -26,6 +26,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from app.auth.operator import Operator
+from app.i18n import _
 from app.models.webhooks import WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint, WebhookEvent
 from app.services import cursors, operator_audit
 from app.services.cursors import Page
@@ -55,24 +56,27 @@ def valid_url(url: str) -> str:
     """An absolute http(s) URL of at most 2,048 characters, without credentials in it."""
     url = url.strip()
     if not url or len(url) > MAX_URL:
-        raise InvalidInput(f"The URL must have 1 to {MAX_URL} characters.", field="url")
+        raise InvalidInput(_("The URL must have 1 to {max_url} characters.", max_url=MAX_URL), field="url")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (raises on a port that is not a number in range)
     except ValueError:
-        raise InvalidInput(f"{shown(url)} is not a URL.", field="url") from None
+        raise InvalidInput(_("{url} is not a URL.", url=shown(url)), field="url") from None
     if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise InvalidInput("The URL must be an absolute http:// or https:// URL.", field="url")
+        raise InvalidInput(_("The URL must be an absolute http:// or https:// URL."), field="url")
     if parts.username or parts.password:
-        raise InvalidInput("The URL must not carry credentials: the signature authenticates.", field="url")
+        raise InvalidInput(_("The URL must not carry credentials: the signature authenticates."), field="url")
     if any(ord(character) < 33 or ord(character) == 127 for character in url):
-        raise InvalidInput("The URL must not contain spaces or control characters.", field="url")
+        raise InvalidInput(_("The URL must not contain spaces or control characters."), field="url")
     return url
 
 
 def valid_description(description: str) -> str:
     if len(description) > MAX_DESCRIPTION:
-        raise InvalidInput(f"The description has at most {MAX_DESCRIPTION} characters.", field="description")
+        raise InvalidInput(
+            _("The description has at most {max_description} characters.", max_description=MAX_DESCRIPTION),
+            field="description",
+        )
     return description
 
 
@@ -81,7 +85,7 @@ def valid_event_types(event_types: list[str]) -> list[str]:
     known = {kind.value for kind in EventType}
     unknown = [kind for kind in event_types if kind not in known]
     if unknown:
-        raise InvalidInput(f"Unknown event type {shown(unknown[0])}.", field="eventTypes")
+        raise InvalidInput(_("Unknown event type {unknown}.", unknown=shown(unknown[0])), field="eventTypes")
     return [kind.value for kind in EventType if kind.value in event_types]
 
 
@@ -92,7 +96,7 @@ async def _endpoint(endpoint_id: str) -> WebhookEndpoint:
         key = None
     endpoint = await WebhookEndpoint.get_or_none(id=key) if key is not None else None
     if endpoint is None:
-        raise NotFound("No webhook endpoint has this id.", field="id")
+        raise NotFound(_("No webhook endpoint has this id."), field="id")
     return endpoint
 
 
@@ -219,8 +223,8 @@ async def replay_delivery(operator: Operator, delivery_id: int, *, now: dt.datet
         )
         if not replayed:
             if await WebhookDelivery.exists(id=delivery_id):
-                raise InvalidInput("Only a DEAD delivery can be replayed.", field="id")
-            raise NotFound("No webhook delivery has this id.", field="id")
+                raise InvalidInput(_("Only a DEAD delivery can be replayed."), field="id")
+            raise NotFound(_("No webhook delivery has this id."), field="id")
         delivery = await WebhookDelivery.get(id=delivery_id).select_related(
             "event", "endpoint", "event__tenant"
         )

@@ -192,6 +192,11 @@ MATRIX: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {
         {},
         row(UNAUTH, D, NOT_ADMIN),  # any environment's admins, store or not
     ),
+    "Mutation.setMyLocale": (
+        f"mutation {{ r: setMyLocale(locale: EN) {SELECTION} }}",
+        {},
+        row(UNAUTH, D, D),  # any user chooses their own language; a key has none to save
+    ),
     "Mutation.setAlertThresholds": (
         f"mutation {{ r: setAlertThresholds(thresholds: [75, 100]) {SELECTION} }}",
         {},

@@ -21,6 +21,7 @@ from tests.api.test_process_starts import start
 from tests.api.test_store import add
 from tests.api.test_usage_reports import report
 from tests.conftest import GraphQLClient
+from tests.emails import alert_subject, language_of, number, says, subject_of, text_of
 from tests.smtp import SmtpServer
 
 ALERT = "id kind threshold state used limit period { name start end } at"
@@ -256,8 +257,11 @@ async def test_alerts_are_e_mailed_to_every_admin_through_the_outbox(
     await smtp_server.dispatcher(clock).run_once()
 
     messages = smtp_server.inbox.to("admin@acme.test")
-    assert [str(message["Subject"]) for message in messages] == ["Credits reached 80% of the limit"]
-    assert "3,300 used of 4,000" in messages[0].get_payload()
+    locale = language_of(messages[0])
+    assert [subject_of(message) for message in messages] == [alert_subject(locale, "Credits", 80)]
+    assert says(
+        locale, "%(used)s used of %(limit)s", used=number(3300, locale), limit=number(4000, locale)
+    ) in (text_of(messages[0]))
     assert smtp_server.inbox.to("member@acme.test") == []
     assert await OutboxEmail.filter(tenant__slug="nova").count() == 0
 

@@ -32,6 +32,7 @@ from app.seed import SeedResult
 from app.services import lifecycle
 from app.settings import Settings
 from tests.conftest import GraphQLClient, count_queries
+from tests.emails import about, add_on_name, day, html_of, is_about, language_of, says, subject_of, text_of
 from tests.smtp import SmtpServer
 
 ACME = "admin@acme.test"
@@ -299,11 +300,21 @@ async def test_cancel_records_the_end_date_emails_every_admin_and_audits(
     assert await smtp_server.dispatcher(clock).run_once() == 2
     assert sorted(m["To"] for m in smtp_server.inbox.messages) == ["admin@acme.test", "boss@acme.test"]
     message = smtp_server.inbox.to("boss@acme.test")[0]
-    assert "1,000 credits" in message["Subject"]
-    assert "available until 2026-11-30" in message["Subject"]
-    body = message.get_payload(decode=True).decode()
-    assert "disabled on 2026-12-01" in body
-    assert "admin@acme.test cancelled" in body
+    locale = language_of(message)
+    name = await add_on_name("credits-1000", locale)
+    assert subject_of(message) == says(
+        locale,
+        "Add-on cancelled: %(name)s (available until %(day)s)",
+        name=name,
+        day=day("2026-11-30", locale),
+    )
+    body = text_of(message)
+    assert day("2026-12-01", locale) in body
+    assert says(
+        locale, "%(actor)s cancelled the add-on %(name)s of %(tenant_name)s.", actor=ACME, name=name,
+        tenant_name="Acme Storefront",
+    ) in body  # fmt: skip
+    assert day("2026-12-01", locale) in html_of(message)
 
 
 async def test_moving_the_clock_past_the_end_date_removes_the_add_on_and_sends_one_email(
@@ -331,10 +342,11 @@ async def test_moving_the_clock_past_the_end_date_removes_the_add_on_and_sends_o
     assert await lifecycle.notify_ended_add_ons(clock.now()) == 0
     await dispatcher.run_once()
     await dispatcher.run_once()
-    disabled = [m for m in smtp_server.inbox.to(ACME) if "disabled today" in str(m["Subject"])]
+    disabled = about(smtp_server.inbox.to(ACME), "Add-on disabled today: %(name)s")
     assert len(disabled) == 1
-    assert "1,000 credits" in disabled[0]["Subject"]
-    assert "disabled on 2026-12-01" in disabled[0].get_payload(decode=True).decode()
+    locale = language_of(disabled[0])
+    assert await add_on_name("credits-1000", locale) in subject_of(disabled[0])
+    assert day("2026-12-01", locale) in text_of(disabled[0])
     assert (await stored_add_on(credits)).status == AddOnStatus.ENDED
     entry = await AuditEntry.get(action="add_on.end")
     assert (entry.actor, entry.subject_id) == ("system", key(credits))
@@ -351,14 +363,14 @@ async def test_the_periodic_task_in_the_apps_lifespan_sends_the_disabled_today_e
 
     async with app.router.lifespan_context(app):
         for _ in range(200):
-            if any("disabled today" in s for s in smtp_server.inbox.subjects()):
+            if about(smtp_server.inbox.messages, "Add-on disabled today: %(name)s"):
                 break
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.3)  # a few more passes of both loops
 
-    subjects = smtp_server.inbox.subjects()
-    assert sum("disabled today" in s for s in subjects) == 1
-    assert sum("Add-on cancelled" in s for s in subjects) == 1
+    messages = smtp_server.inbox.messages
+    assert len(about(messages, "Add-on disabled today: %(name)s")) == 1
+    assert len(about(messages, "Add-on cancelled: %(name)s (available until %(day)s)")) == 1
 
 
 async def test_cancelling_twice_is_a_typed_error_and_sends_no_second_email(
@@ -555,10 +567,9 @@ async def test_undo_before_the_end_date_keeps_the_add_on_counting(
     assert await lifecycle.notify_ended_add_ons(clock.now()) == 0
     assert await AuditEntry.filter(action="add_on.undo_cancellation", subject_id=key(credits)).count() == 1
     await smtp_server.dispatcher(clock).run_once()
-    assert [str(s).split(":")[0] for s in smtp_server.inbox.subjects()] == [
-        "Add-on cancelled",
-        "Cancellation withdrawn",
-    ]
+    cancelled, withdrawn = smtp_server.inbox.messages
+    assert is_about(cancelled, "Add-on cancelled: %(name)s (available until %(day)s)")
+    assert is_about(withdrawn, "Cancellation withdrawn: %(name)s")
     # It can be cancelled again, in the period it is in now.
     again = await cancel(gql, credits)
     assert again["availableUntil"] == "2026-12-31"

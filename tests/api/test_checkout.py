@@ -24,6 +24,8 @@ from app.models.tenancy import Tenant, User
 from app.seed import SeedResult
 from tests.api.test_store import ADMIN, CART, add, apply, eur
 from tests.conftest import GraphQLClient, count_queries
+from tests.emails import html_of, language_of, opening, says, subject_of, text_of
+from tests.emails import money as formatted
 from tests.smtp import SmtpServer
 
 # The Start Pack is sold per ERP: acme buys it here as a bling environment (tests/conftest.py).
@@ -170,11 +172,20 @@ async def test_purchase_journey_end_to_end(
     assert await smtp_server.dispatcher(clock).run_once() == 2
     messages = smtp_server.inbox.messages
     assert sorted(str(m["To"]) for m in messages) == ["admin@acme.test", "owner@acme.test"]
-    body = messages[0].get_payload(decode=True).decode()  # type: ignore[union-attr]
-    assert "Shopify integration x 1" in body
-    assert "Webhooks x 1: FREE" in body
-    assert f"Total of this purchase: {order['total']['amount']} EUR" in body
-    assert "subscription" in str(messages[0]["Subject"]).lower()
+    body, locale = text_of(messages[0]), language_of(messages[0])
+    assert html_of(messages[0])
+    shopify, webhooks = (
+        await AddOn.get(code="integration-shopify"),
+        await AddOn.get(code="integration-webhooks"),
+    )
+    assert f"{shopify.names.get(locale.value) or shopify.name} x 1" in body
+    webhooks_name = webhooks.names.get(locale.value) or webhooks.name
+    assert says(locale, "%(name)s x %(quantity)s: free", name=webhooks_name, quantity="1") in body
+    total = formatted(order["total"]["amount"], "EUR", locale)
+    assert says(locale, "Total of this purchase: %(amount)s", amount=total) in body
+    assert subject_of(messages[0]).startswith(
+        opening(locale, "Your subscription was updated: order %(order_ref)s")
+    )
     assert await smtp_server.dispatcher(clock).run_once() == 0
     assert [e.action for e in await AuditEntry.filter(action="checkout")] == ["checkout"]
 

@@ -65,7 +65,9 @@ async def test_typed_permission_and_validation_errors_are_not_masked(
     app = create_app(settings, clock=clock, manage_orm=False, run_background_tasks=False, schema=schema)
     key = demo.connector_keys["acme"]
 
-    forbidden = (await post(app, "{ usersOnly }", {"Authorization": f"Bearer {key}"})).json()
+    # English asked for: acme reads Spanish by default (docs/locales.md).
+    english = {"Authorization": f"Bearer {key}", "Accept-Language": "en"}
+    forbidden = (await post(app, "{ usersOnly }", english)).json()
     invalid = (await post(app, "{ noSuchField }")).json()
     not_found = (await post(app, "{ typedFailure }")).json()
 

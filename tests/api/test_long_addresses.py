@@ -39,8 +39,8 @@ async def long_admins(slug: str = "acme") -> list[str]:
     return [LONGEST, OTHER_LONGEST]
 
 
-async def queued_to(address: str, containing: str) -> int:
-    return await OutboxEmail.filter(to_address=address, subject__contains=containing).count()
+async def queued_to(address: str, kind: str) -> int:
+    return await OutboxEmail.filter(to_address=address, kind=kind).count()
 
 
 async def test_a_usage_report_crossing_a_threshold_emails_admins_with_the_longest_addresses(
@@ -57,7 +57,7 @@ async def test_a_usage_report_crossing_a_threshold_emails_admins_with_the_longes
         3300,
     )
     for address in (LONGEST, OTHER_LONGEST, "admin@acme.test"):
-        assert await queued_to(address, "Credits reached 80% of the limit") == 1
+        assert await queued_to(address, "limit_alert") == 1
 
 
 async def test_a_checkout_by_an_admin_with_the_longest_address_succeeds_and_emails_every_admin(
@@ -85,8 +85,9 @@ async def test_processes_beyond_the_allowance_are_not_blocked_by_the_longest_add
 
     assert [started["allowed"] for started in beyond] == [True, True, True]
     assert [started["processesUsed"] for started in beyond] == [ALLOWANCE + 1, ALLOWANCE + 2, ALLOWANCE + 3]
-    for address in (OPS, LONGEST, OTHER_LONGEST, "admin@acme.test"):
-        assert await queued_to(address, "beyond the monthly allowance") == 1
+    assert await queued_to(OPS, "allowance_passed_vendor") == 1
+    for address in (LONGEST, OTHER_LONGEST, "admin@acme.test"):
+        assert await queued_to(address, "allowance_passed") == 1
 
 
 async def test_a_cancellation_its_undoing_and_the_add_on_ending_email_admins_with_the_longest_addresses(
@@ -104,14 +105,14 @@ async def test_a_cancellation_its_undoing_and_the_add_on_ending_email_admins_wit
     assert undone["data"]["undoCancellation"]["__typename"] == "UndoCancellationSuccess", undone
     assert cancelled_again["data"]["cancelAddOn"]["__typename"] == "CancelAddOnSuccess", cancelled_again
     for address in (LONGEST, OTHER_LONGEST, "admin@acme.test"):
-        assert await queued_to(address, "Add-on cancelled") == 2
-        assert await queued_to(address, "Cancellation withdrawn") == 1
+        assert await queued_to(address, "add_on_cancelled") == 2
+        assert await queued_to(address, "cancellation_undone") == 1
 
     clock.set(dt.datetime(2026, 12, 1, 0, 1, tzinfo=dt.UTC))
     assert await lifecycle.notify_ended_add_ons(clock.now()) == 1
     assert await lifecycle.notify_ended_add_ons(clock.now()) == 0  # announced once
     for address in (LONGEST, OTHER_LONGEST, "admin@acme.test"):
-        assert await queued_to(address, "Add-on disabled today") == 1
+        assert await queued_to(address, "add_on_ended") == 1
 
 
 async def test_emails_to_the_longest_addresses_reach_the_smtp_server(

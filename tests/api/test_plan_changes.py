@@ -16,6 +16,7 @@ from collections import Counter
 from decimal import Decimal
 from typing import Any
 
+from app.i18n import Locale
 from app.models.audit import AuditEntry
 from app.models.billing import AddOnSubscription, PlanChange, PlanSubscription
 from app.models.catalog import AddOn, Plan
@@ -27,6 +28,8 @@ from app.models.webhooks import WebhookEvent
 from app.seed import SeedResult
 from app.services import lifecycle, plan_changes
 from tests.conftest import GraphQLClient
+from tests.emails import day, language_of, says
+from tests.emails import money as formatted
 
 ACME = "admin@acme.test"
 NOVA = "admin@nova.test"
@@ -84,6 +87,15 @@ query($period: String) {{
   }}
 }}
 """
+
+
+async def plan_names(locale: Locale, from_code: str, to_code: str) -> dict[str, str]:
+    """The two plans' names as an e-mail in ``locale`` names them."""
+    plans = {plan.code: plan for plan in await Plan.filter(code__in=[from_code, to_code])}
+    return {
+        field: plans[code].names.get(locale.value) or plans[code].name
+        for field, code in (("from_name", from_code), ("to_name", to_code))
+    }
 
 
 async def preview(gql: GraphQLClient, code: str, as_: str = ACME) -> dict[str, Any]:
@@ -206,8 +218,15 @@ async def test_an_upgrade_applies_at_once_and_is_billed_once(gql: GraphQLClient,
     assert audit.actor == ACME
     assert audit.details["to_plan"] == "storefront-l"
     emails = await OutboxEmail.filter(to_address=ACME)
-    assert [email.subject for email in emails] == ["Plan changed: Storefront M to Storefront L"]
-    assert "49.00 EUR" in emails[0].body
+    assert [email.kind for email in emails] == ["plan_upgraded"]
+    locale = language_of(emails[0])
+    assert emails[0].subject == says(
+        locale,
+        "Plan changed: %(from_name)s to %(to_name)s",
+        **await plan_names(locale, "storefront-m", "storefront-l"),
+    )
+    assert formatted("49.00", "EUR", locale) in emails[0].body
+    assert formatted("49.00", "EUR", locale) in str(emails[0].html_body)
     events = await WebhookEvent.filter(tenant_id=await tenant_id("acme")).order_by("id")
     assert [event.event_type for event in events] == ["plan.changed", "limits.changed"]
     assert events[0].payload["data"]["from_plan_code"] == "storefront-m"
@@ -342,9 +361,17 @@ async def test_a_fitting_downgrade_is_scheduled_shown_and_cancellable(
     # This period stays on erp-pro; the next is on erp-start.
     assert lines_of(await invoice(gql, NOVA))[0] == ("PLAN", "erp-pro", 30, "349.90")
     assert lines_of(await invoice(gql, NOVA, "2026-12"))[0] == ("PLAN", "erp-start", 31, "149.90")
-    assert [e.subject for e in await OutboxEmail.filter(to_address=NOVA)] == [
-        "Plan change scheduled: ERP Pro to ERP Start on 2026-12-10"
-    ]
+    [email] = await OutboxEmail.filter(to_address=NOVA)
+    locale = language_of(email)
+    assert (email.kind, email.subject) == (
+        "plan_change_scheduled",
+        says(
+            locale,
+            "Plan change scheduled: %(from_name)s to %(to_name)s on %(day)s",
+            day=day("2026-12-10", locale),
+            **await plan_names(locale, "erp-pro", "erp-start"),
+        ),
+    )
     assert await AuditEntry.filter(action="plan_change.schedule").count() == 1
 
     pending = await change(gql, "storefront-l", "up-2", NOVA)
@@ -390,8 +417,10 @@ async def test_a_scheduled_downgrade_applies_at_the_period_end(gql: GraphQLClien
     assert lines[0] == ("PLAN", "erp-start", 31, "149.90")
     assert ("CHANGE_FEE", "erp-start", None, "99.00") in lines
     assert not [line for line in lines if line[0] == "PLAN_CHANGE"]
-    subjects = [e.subject for e in await OutboxEmail.filter(to_address=NOVA).order_by("created_at")]
-    assert "Plan changed today: ERP Pro to ERP Start" in subjects
+    [applied] = await OutboxEmail.filter(to_address=NOVA, kind="plan_change_applied")
+    locale = language_of(applied)
+    names = await plan_names(locale, "erp-pro", "erp-start")
+    assert applied.subject == says(locale, "Plan changed today: %(from_name)s to %(to_name)s", **names)
     assert await AuditEntry.filter(action="plan_change.apply", actor="system").count() == 1
     events = [
         e.event_type for e in await WebhookEvent.filter(tenant_id=await tenant_id("nova")).order_by("id")

@@ -20,6 +20,7 @@ from app.seed import SeedResult
 from tests.api.test_quota import key_with_scopes, quota
 from tests.api.test_usage_reports import report
 from tests.conftest import GraphQLClient, count_queries
+from tests.emails import about, alert_subject, html_of, language_of, number, says, subject_of, text_of
 from tests.smtp import SmtpServer
 
 START = """
@@ -198,12 +199,22 @@ async def test_processes_beyond_the_allowance_start_and_alert_admins_and_operati
     await smtp_server.dispatcher(clock).run_once()
     to_ops = smtp_server.inbox.to(OPS)
     assert len(to_ops) == 1
-    assert "beyond the monthly allowance (2026-11)" in str(to_ops[0]["Subject"])
-    assert "159,601" in to_ops[0].get_payload()
-    assert "acme" in to_ops[0].get_payload()
-    admin_subjects = [str(message["Subject"]) for message in smtp_server.inbox.to("admin@acme.test")]
-    assert sum("beyond the monthly allowance" in subject for subject in admin_subjects) == 1
-    assert "Processes this billing period reached 100% of the limit" in admin_subjects
+    # The operations address reads the vendor-facing text, in English.
+    assert "beyond the monthly allowance (2026-11)" in subject_of(to_ops[0])
+    assert "159,601" in text_of(to_ops[0])
+    assert "acme" in text_of(to_ops[0])
+    assert "159,601" in html_of(to_ops[0])
+    # The customer's admins read the customer-facing one, in their language.
+    to_admin = smtp_server.inbox.to("admin@acme.test")
+    locale = language_of(to_admin[0])
+    passed = about(
+        to_admin, "%(tenant_name)s started more processes than its plan includes this month (%(period)s)"
+    )
+    assert len(passed) == 1
+    assert number(ALLOWANCE + 1, locale) in text_of(passed[0])
+    assert says(locale, "Nothing is blocked: your processes keep running as usual.") in text_of(passed[0])
+    assert not about(to_admin, "%(tenant_name)s: processes beyond the monthly allowance (%(period)s)")
+    assert alert_subject(locale, "Processes this billing period", 100) in [subject_of(m) for m in to_admin]
     assert smtp_server.inbox.to("member@acme.test") == []
 
     # The next period starts a new count, and a new "once".

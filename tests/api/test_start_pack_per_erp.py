@@ -20,6 +20,7 @@ from app.resolvers.ids import key_of
 from app.seed import SeedResult
 from app.settings import Settings
 from tests.conftest import GraphQLClient
+from tests.emails import language_of, says
 
 ACME = "admin@acme.test"
 NOVA = "admin@nova.test"
@@ -186,10 +187,16 @@ async def test_acme_asks_for_a_quote(gql: GraphQLClient, demo: SeedResult, setti
     mails = {mail.to_address: mail for mail in await OutboxEmail.all()}
     assert set(mails) == {settings.ops_email, ACME}
     vendor = mails[settings.ops_email]
+    assert (vendor.kind, vendor.locale) == ("quote_request", "en")  # vendor-facing, in English
     for text in ("acme", "holded", "start-pack", ACME, "3 warehouses"):
         assert text in vendor.body
-    assert "contact you" in mails[ACME].body
-    assert "holded" not in mails[ACME].body
+        assert text in str(vendor.html_body)
+    customer = mails[ACME]
+    assert customer.kind == "quote_received"
+    locale = language_of(customer)
+    contact = "Its price and availability depend on your ERP: our team will contact you shortly."
+    assert says(locale, contact) in customer.body
+    assert "holded" not in customer.body
     assert all(mail.tenant_id == acme.id for mail in mails.values())
     audit = await AuditEntry.get(action="quote.request")
     assert (audit.tenant_id, audit.actor, audit.subject_id) == (acme.id, ACME, str(row.id))

@@ -16,6 +16,7 @@ import pytest
 
 from app.clock import FrozenClock
 from app.models.audit import AuditEntry
+from app.models.catalog import AddOn
 from app.models.coupons import Coupon
 from app.models.enums import Role
 from app.models.store import CouponRedemption, Order
@@ -25,6 +26,8 @@ from app.seed import SeedResult
 from tests.api.test_checkout import checkout
 from tests.api.test_store import CART, add, apply
 from tests.conftest import GraphQLClient
+from tests.emails import html_of, language_of, opening, says, subject_of, text_of
+from tests.emails import money as formatted
 from tests.smtp import SmtpServer
 
 # The Start Pack is sold per ERP: acme buys it here as a bling environment (tests/conftest.py).
@@ -225,13 +228,27 @@ async def test_purchase_journey_of_one_add_on(
     assert await dispatcher.run_once() == 0
     inbox = smtp_server.inbox
     assert sorted(str(m["To"]) for m in inbox.messages) == [admin, f"owner@{kind.tenant}.test"]
+    add_on = await AddOn.get(code=kind.code)
     for message in inbox.messages:
-        body = message.get_payload(decode=True).decode()  # type: ignore[union-attr]
-        price = "FREE" if kind.line_total == "0.00" else kind.line_total
-        assert f"- {kind.name} x 1: {price}" in body
-        assert f"Total of this purchase: {total} {kind.currency}" in body
-        assert ("Coupon " in body) is bool(coupon_used)
-        assert f"updated by {admin}" in body
-        assert ("needs its settings (API token, Store URL)" in body) is (kind.configuration == "PENDING")
-        assert "subscription" in str(message["Subject"]).lower()
+        body, locale = text_of(message), language_of(message)
+        assert html_of(message)
+        name = add_on.names.get(locale.value) or add_on.name
+        if kind.line_total == "0.00":
+            assert says(locale, "%(name)s x %(quantity)s: free", name=name, quantity="1") in body
+        else:
+            assert f"- {name} x 1: {formatted(kind.line_total, kind.currency, locale)}" in body
+        assert (
+            says(
+                locale,
+                "Total of this purchase: %(amount)s",
+                amount=formatted(str(total), kind.currency, locale),
+            )
+            in body
+        )
+        assert (f"{coupon_used}: -" in body) is bool(coupon_used)
+        assert f"{admin}" in body
+        assert ("(API token, Store URL)" in body) is (kind.configuration == "PENDING")
+        assert subject_of(message).startswith(
+            opening(locale, "Your subscription was updated: order %(order_ref)s")
+        )
     assert await Order.filter(tenant_id=tenant.id).count() == 1

@@ -4,27 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from tests.live import LiveGateway, gateway_env, live_gateway
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def chromium_or_skip() -> str:
-    if CHROMIUM is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI must run the browser test: install Debian's chromium package")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    return CHROMIUM
 
 
 @pytest.fixture(scope="module")
@@ -33,18 +21,6 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveGateway]:
     # The page's engine does not matter here: always a fresh SQLite file.
     with live_gateway(gateway_env(tmp_path), tmp_path / "gateway.log") as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = chromium_or_skip()
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=executable,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
-        )
-        yield instance
-        instance.close()
 
 
 def run_in_graphiql(

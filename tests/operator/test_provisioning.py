@@ -313,7 +313,7 @@ async def test_a_plan_no_longer_sold_starts_no_new_subscription(
     # An environment already on it keeps it through provisioning.
     nova = await provision(
         operator, slug="nova", name="Nova Distribuidora", currency="BRL", planCode="erp-pro",
-        createdAt="2024-06-10T00:00:00+00:00", billingAnchorDay=10, locale="en", erp="bling",
+        createdAt="2024-06-10T00:00:00+00:00", billingAnchorDay=10, locale="pt-BR", erp="bling",
     )  # fmt: skip
     assert (nova["__typename"], nova["changedFields"]) == ("ProvisionEnvironmentSuccess", [])
 
@@ -322,7 +322,7 @@ async def test_the_currency_stays_while_add_ons_contracted_in_it_count(
     operator: OperatorClient, demo: SeedResult, clock: FrozenClock
 ) -> None:
     acme = {
-        "slug": "acme", "name": "Acme Storefront", "planCode": "storefront-m", "locale": "en",
+        "slug": "acme", "name": "Acme Storefront", "planCode": "storefront-m", "locale": "es",
         "erp": "holded", "createdAt": "2023-03-14T00:00:00+00:00", "billingAnchorDay": 1,
     }  # fmt: skip
     refused = await provision(operator, **acme, currency="BRL")

@@ -247,3 +247,48 @@ def test_an_alias_bomb_is_refused_without_expanding_it() -> None:
     layers += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
     error = only_error("currencies: [EUR]\n" + "\n".join(layers) + "\n")
     assert "too large" in error.message
+
+
+# --- conditions: the add-on's own wording per locale, optional like description ----------------------------
+
+WITH_CONDITIONS = "name: {en: Reports}\n    conditions: {en: Pro plan only, pt-BR: Somente o plano Pro}"
+
+
+def test_conditions_are_read_per_locale() -> None:
+    catalog = parse(edited("name: {en: Reports}", WITH_CONDITIONS))
+    reports = next(add_on for add_on in catalog.add_ons if add_on.code == "reports")
+    assert reports.conditions == {"en": "Pro plan only", "pt-BR": "Somente o plano Pro"}
+    assert next(add_on for add_on in catalog.add_ons if add_on.code == "users-1").conditions == {}
+    demo = load_path(DEMO_CATALOG)
+    start_pack = next(add_on for add_on in demo.add_ons if add_on.code == "start-pack")
+    assert set(start_pack.conditions) == {"en", "pt-BR", "es"}
+
+
+def test_conditions_need_the_default_locale_when_given() -> None:
+    text = edited("name: {en: Reports}", "name: {en: Reports}\n    conditions: {pt-BR: Somente o plano Pro}")
+    error = only_error(text)
+    assert (error.line, error.path) == (23, "add_ons[1].conditions")
+    assert error.message == "the conditions in the default locale 'en' is missing"
+
+
+def test_conditions_in_an_undeclared_locale_are_refused() -> None:
+    error = only_error(edited("name: {en: Reports}", "name: {en: Reports}\n    conditions: {en: x, fr: y}"))
+    assert (error.line, error.path) == (23, "add_ons[1].conditions.fr")
+    assert "not declared in locales" in error.message
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('""', "must not be empty"),
+        ('"a\\x00b"', "control characters are not allowed in text"),
+        ('"' + "x" * 2001 + '"', "at most 2000 characters"),
+        ("[a, b]", "wrong type"),
+    ],
+)
+def test_bad_conditions_texts_are_refused(value: str, message: str) -> None:
+    error = only_error(
+        edited("name: {en: Reports}", f"name: {{en: Reports}}\n    conditions: {{en: {value}}}")
+    )
+    assert error.path == "add_ons[1].conditions.en"
+    assert message in error.message

@@ -33,7 +33,8 @@ async def test_nothing_is_lost_while_the_smtp_server_is_down(
     from app.models.tenancy import Tenant
 
     acme = await Tenant.get(slug="acme")
-    await notify_admins(acme.id, subject="Subscription updated", body="...", now=clock.now())
+    context = {"actor": "admin@acme.test", "tenant_name": acme.name, "add_on": "Webhooks"}
+    await notify_admins(acme.id, "cancellation_undone", context, now=clock.now())
     dispatcher = smtp_server.dispatcher(clock)
     smtp_server.stop()
 

@@ -12,6 +12,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from app.auth.operator import Operator
 from app.clock import Clock
+from app.i18n import DEFAULT_LOCALE, Locale, negotiate
 from app.models.tenancy import ApiKey, User
 from app.services import provisioning
 from app.settings import Settings
@@ -38,6 +39,13 @@ class OperatorContext:
         self.users_of: DataLoader[uuid.UUID, list[User]] = DataLoader(provisioning.users_of)
         self.api_keys_of: DataLoader[uuid.UUID, list[ApiKey]] = DataLoader(provisioning.api_keys_of)
         self.plan_code_of: DataLoader[uuid.UUID, str | None] = DataLoader(provisioning.plan_codes_of)
+
+    def current_locale(self) -> Locale:
+        """The vendor's staff read English unless their ``Accept-Language`` asks for another language."""
+        return negotiate(self.request.headers.get("accept-language")) or DEFAULT_LOCALE
+
+    async def locale(self) -> Locale:
+        return self.current_locale()
 
 
 OperatorInfo = StrawberryInfo[OperatorContext, None]

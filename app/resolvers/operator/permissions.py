@@ -9,6 +9,7 @@ from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 
 from app.auth.operator import OPERATOR_SCOPES
+from app.i18n import _
 from app.resolvers.operator.context import OperatorInfo
 from app.services.errors import ErrorCode, Forbidden
 
@@ -19,11 +20,12 @@ class OperatorScope(BasePermission):
     def __init__(self, scope: str) -> None:
         assert scope in OPERATOR_SCOPES, f"unknown operator scope {scope}"
         self.scope = scope
-        self.message = f"This field needs an operator key with the {scope!r} scope."
+        self.text = _("This field needs an operator key with the {scope} scope.", scope=repr(scope))
+        self.message = str(self.text)
 
     async def has_permission(self, source: Any, info: OperatorInfo, **kwargs: Any) -> bool:
         if self.scope not in info.context.operator.scopes:
-            raise Forbidden(self.message, requiredScopes=[self.scope])
+            raise Forbidden(self.text, requiredScopes=[self.scope])
         return True
 
 

@@ -10,6 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.auth.operator import OPS_READ, WEBHOOKS_WRITE
+from app.i18n import _
 from app.models.webhooks import WebhookDelivery as DeliveryRow
 from app.models.webhooks import WebhookDeliveryStatus
 from app.models.webhooks import WebhookEndpoint as EndpointRow
@@ -73,7 +74,7 @@ def endpoint_key(value: str) -> str:
 def delivery_key(value: str) -> int:
     key = key_of(value, "WebhookDelivery", field="id")
     if not key.isdigit():
-        raise NotFound("No webhook delivery has this id.", field="id")
+        raise NotFound(_("No webhook delivery has this id."), field="id")
     return int(key)
 
 
