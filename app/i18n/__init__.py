@@ -23,7 +23,7 @@ from typing import Any
 from babel import Locale as BabelLocale
 from babel.dates import format_skeleton
 from babel.lists import format_list
-from babel.numbers import format_currency
+from babel.numbers import format_currency, format_decimal, format_percent
 from babel.support import Translations
 
 LOCALE_DIR = Path(__file__).parent / "locales"
@@ -84,6 +84,7 @@ def negotiate(accept_language: str | None) -> Locale | None:
     return None
 
 
+@functools.cache
 def babel_locale(locale: Locale | str) -> BabelLocale:
     return BabelLocale.parse(str(locale), sep="-")
 
@@ -153,9 +154,22 @@ def render(message: str | Text, locale: Locale | None) -> str:
     return message.render(locale) if isinstance(message, Text) else message
 
 
+@functools.lru_cache(maxsize=8192)  # Babel takes ~40 µs an amount; prices and totals repeat
 def format_money(amount: Decimal, currency: str, locale: Locale) -> str:
     """``R$ 1.234,56`` (pt-BR), ``1.234,56 €`` (es), ``€1,234.56`` (en): CLDR's currency format."""
     return format_currency(amount, currency, locale=babel_locale(locale))
+
+
+@functools.lru_cache(maxsize=8192)
+def format_number(value: int | Decimal, locale: Locale) -> str:
+    """``4.000`` (pt-BR, es), ``4,000`` (en)."""
+    return format_decimal(value, locale=babel_locale(locale))
+
+
+@functools.lru_cache(maxsize=1024)
+def format_percentage(value: int | Decimal, locale: Locale) -> str:
+    """A percentage (``80``) as the locale writes it: ``80%`` (pt-BR, en), ``80 %`` (es)."""
+    return format_percent(Decimal(value) / 100, locale=babel_locale(locale))
 
 
 def format_date(date: dt.date, locale: Locale) -> str:

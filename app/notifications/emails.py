@@ -23,16 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from babel.numbers import format_decimal, format_percent
 
 from app.i18n import (
     DEFAULT_LOCALE,
     Locale,
     Text,
-    babel_locale,
     format_date,
     format_long_date,
     format_money,
+    format_number,
+    format_percentage,
     locale_of,
     localized,
     translations,
@@ -128,13 +128,13 @@ def _long_date(context: Any, value: dt.date | dt.datetime) -> str:
 
 @jinja2.pass_context
 def _number(context: Any, value: int | Decimal) -> str:
-    return format_decimal(value, locale=babel_locale(_locale(context)))
+    return format_number(value, _locale(context))
 
 
 @jinja2.pass_context
 def _percent(context: Any, value: int | Decimal) -> str:
     """``80`` (a percentage) -> ``80%`` / ``80 %`` as the locale writes it."""
-    return format_percent(Decimal(value) / 100, locale=babel_locale(_locale(context)))
+    return format_percentage(value, _locale(context))
 
 
 @jinja2.pass_context

@@ -194,15 +194,10 @@ def _email_alert(alert: LimitAlert) -> dict[str, object]:
     }
 
 
-async def recipients_of(tenant_id: uuid.UUID | str) -> list[str]:
-    """Who is e-mailed an alert: the tenant's admins, then its extra recipients (``setAlertRecipients``,
-    as committed) who are not admins, compared without regard to case, so that nobody gets it twice."""
-    return [recipient.address for recipient in await alert_recipients(tenant_id)]
-
-
 async def alert_recipients(tenant_id: uuid.UUID | str) -> list[emails.Recipient]:
-    """``recipients_of`` with each one's language: an admin's own, else the tenant's; the extra
-    recipients read the tenant's."""
+    """Who is e-mailed an alert, each in their language: the tenant's admins (their own language, else the
+    tenant's), then its extra recipients (``setAlertRecipients``, as committed; the tenant's language) who
+    are not admins, compared without regard to case, so that nobody gets it twice."""
     default = await emails.tenant_locale(tenant_id)
     admins = await emails.admin_recipients(tenant_id, default=default)
     rows = await Tenant.filter(id=tenant_id).values_list("alert_recipients", flat=True)
