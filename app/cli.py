@@ -1,4 +1,4 @@
-"""The ``tollgate`` command line (API.md, "Command line"); also ``python -m app``."""
+"""The ``tollgate`` command line (README, "Command line"); also ``python -m app``."""
 
 from __future__ import annotations
 
@@ -296,7 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="apply the database migrations")
 
     seed_parser = commands.add_parser("seed", help="seed data")
-    seed_parser.add_argument("--demo", action="store_true", required=True, help="the demo data of API.md")
+    seed_parser.add_argument(
+        "--demo", action="store_true", required=True, help='the demo data (the README\'s "Demo data")'
+    )
 
     token_parser = commands.add_parser("token", help="print a JWT for a user")
     token_parser.add_argument("--email", required=True)

@@ -1,4 +1,4 @@
-"""Demo data of API.md: tenants acme, nova and legacy, the full catalog and the four coupons.
+"""The demo data (README, "Demo data"): tenants acme, nova and legacy, the full catalog and the four coupons.
 
 The catalog is a file, ``app/data/demo-catalog.yaml``, applied through the same service as an operator's
 (``tollgate catalog apply``); the tenants and coupons are written here."""

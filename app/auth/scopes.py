@@ -1,4 +1,4 @@
-"""API key scopes (API.md, "Who is calling")."""
+"""API key scopes (docs/security.md, "Who may read what: scopes")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Live events to subscribers (DESIGN.md 2, "broadcast (alerts)").
+"""Live events to subscribers (docs/design.md, "broadcast (alerts)").
 
 Without ``TOLLGATE_REDIS_URL`` one process serves everything: an in-process broadcaster. With it,
 every gateway instance publishes to and listens on Redis pub/sub, so a subscriber connected to one

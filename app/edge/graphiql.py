@@ -115,6 +115,20 @@ query LimitCheck {
   }
 }
 
+# Answers speak your language: saved choice, else Accept-Language, else the environment's (docs/locales.md).
+mutation Language {
+  setMyLocale(locale: PT_BR) {
+    __typename
+    ... on Error { code message }
+    ... on SetMyLocaleSuccess { saved viewer { locale tenant { locale } } }
+  }
+}
+
+# The store's texts and prices in the caller's language.
+query StoreLabels {
+  addOns(category: USERS) { name priceLabel price { formatted } conditions { summary } }
+}
+
 # The ERP connector (an API key with usage:report, quota:check, process:start).
 query Quota {
   quota(process: PRODUCT_SYNC) { allowed reason creditsUsed creditsLimit processesUsed processAllowance }

@@ -1,4 +1,4 @@
-"""Queueing e-mails in the outbox, inside the caller's transaction (DESIGN.md 2: events after commit).
+"""Queueing e-mails in the outbox, inside the caller's transaction (docs/design.md: events after commit).
 
 A dedupe key is stored in a 255-character column, and a per-recipient key is built from an address
 of up to 254 characters: ``recipient_key`` keeps ``base:address`` when it fits (so the keys of
@@ -117,7 +117,7 @@ async def notify_admins(
     dedupe_key: str | None = None,
     attachments: list[dict[str, str]] | None = None,
 ) -> int:
-    """E-mail every admin of the tenant, each in their language (DESIGN.md 1: admins are told of every
+    """E-mail every admin of the tenant, each in their language (docs/design.md: admins are told of every
     subscription change): the template ``kind`` rendered with ``context``."""
     recipients = await admin_recipients(tenant_id)
     await enqueue(

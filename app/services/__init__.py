@@ -1,1 +1,1 @@
-"""The business rules of DESIGN.md, as plain async Python: no GraphQL imports here."""
+"""The business rules of docs/design.md, as plain async Python: no GraphQL imports here."""

@@ -1,4 +1,4 @@
-"""Who may open the add-on store and "My plan" (DESIGN.md 1, "Environments, users, access")."""
+"""Who may open the add-on store and "My plan" (docs/design.md, "Environments, users, access")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pushes the limit alerts that were committed but never pushed live (DESIGN.md 2: events after commit).
+"""Pushes the limit alerts that were committed but never pushed live (docs/design.md: events after commit).
 
 A gateway that dies between committing an alert and publishing it leaves the alert stored and e-mailed
 but with ``published_at`` NULL (see ``app.services.alerts``). This task of the app's lifespan, beside the

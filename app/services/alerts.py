@@ -1,4 +1,4 @@
-"""Limit alerts (DESIGN.md 1, "Credits and processes": alerts before a limit is reached).
+"""Limit alerts (docs/design.md, "Credits and processes": alerts before a limit is reached).
 
 For credits, processes, storage, users and integrations, at the tenant's thresholds (80, 90 and
 100% by default): each upward crossing alerts once (TRIGGERED); falling back below a threshold

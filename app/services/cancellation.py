@@ -1,4 +1,4 @@
-"""Cancelling an add-on (seed 000, "Como cancelar um complemento contratado"; DESIGN.md 1, "The add-on
+"""Cancelling an add-on (seed 000, "Como cancelar um complemento contratado"; docs/design.md, "The add-on
 store", Cancellation).
 
 - ``preview``: until when the add-on stays available (the last day of the current billing period)

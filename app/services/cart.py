@@ -246,7 +246,7 @@ async def check_conditions(
 
 
 def validate_quantity(quantity: int | None) -> int:
-    """At least 1 (API.md's ``quantity: Int = 1`` also lets a client send an explicit null)."""
+    """At least 1 (the schema's ``quantity: Int = 1`` also lets a client send an explicit null)."""
     if quantity is None or quantity < 1:
         raise InvalidInput(
             _("The quantity must be at least 1; use removeFromCart to remove a line."), field="quantity"

@@ -1,4 +1,4 @@
-"""Credits, processes and storage of a tenant: ``creditUsage`` (DESIGN.md 1, "Credits and processes").
+"""Credits, processes and storage of a tenant: ``creditUsage`` (docs/design.md, "Credits and processes").
 
 - Credits used = variants + customers + contacts + sales reps + admin users (seed 002:
   340 + 1,200 + 1,200 + 5 + 3 = 2,748); the limit is the plan's plus the credit packs'.

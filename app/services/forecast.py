@@ -1,4 +1,4 @@
-"""The forecasts of ``creditUsage`` (DESIGN.md 1, "Credits and processes"): processes and credits.
+"""The forecasts of ``creditUsage`` (docs/design.md, "Credits and processes"): processes and credits.
 
 Processes: at the pace of the period so far (processes per day since the period started), how many
 processes the period will end with, and on which day the allowance (credits x 30 + 33%) would be passed.

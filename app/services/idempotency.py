@@ -1,4 +1,4 @@
-"""Idempotency keys for writes a client may retry (DESIGN.md 3): same key, same result;
+"""Idempotency keys for writes a client may retry (docs/design.md): same key, same result;
 same key with different input, an error."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Configuring an integration add-on after purchase (seed 000, "Integrações": "será necessário configurar
-os parâmetros correspondentes (credenciais, url...)"; DESIGN.md 1, "The add-on store").
+os parâmetros correspondentes (credenciais, url...)"; docs/design.md, "The add-on store").
 
 The add-on declares its settings in ``AddOn.configuration_fields``::
 

@@ -1,4 +1,4 @@
-"""The invoice preview of a billing period (DESIGN.md 1: "Priced add-ons are added to the monthly
+"""The invoice preview of a billing period (docs/design.md: "Priced add-ons are added to the monthly
 bill from the contract date (the first bill is prorated by day). One-off items are billed once.")
 
 Lines: the plan in force at the start of the period (``PlanChange`` rows keep every plan a tenant

@@ -1,5 +1,5 @@
 """The life of a contracted add-on after checkout: finding the caller's own add-on by id, and the
-periodic task behind the "disabled today" e-mail (DESIGN.md 1, "The add-on store": on the date a
+periodic task behind the "disabled today" e-mail (docs/design.md, "The add-on store": on the date a
 cancelled add-on ends it stops counting towards the limits, and the admins are e-mailed).
 
 Whether an add-on still counts is computed from the clock (``AddOnSubscription.is_active_at``), so

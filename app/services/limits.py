@@ -1,4 +1,4 @@
-"""Plan limits and effective limits (DESIGN.md 1, "Plans and limits")."""
+"""Plan limits and effective limits (docs/design.md, "Plans and limits")."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The operations view (issue 13): what the vendor's staff must act on, across every environment.
 
-- environments over their credit limit (no sync process starts for them: DESIGN.md, "Credits and
+- environments over their credit limit (no sync process starts for them: docs/design.md, "Credits and
   processes") and environments beyond their process allowance this billing period (not blocked: the
   vendor is to contact them);
 - limit alerts still open, quote requests, e-mails the outbox gave up on (with a resend).

@@ -1,4 +1,4 @@
-"""Billing periods follow the tenant's anchor day (DESIGN.md 2, "Time").
+"""Billing periods follow the tenant's anchor day (docs/design.md, "Time").
 
 A period starts on the anchor day of a month and ends (exclusive) on the anchor day of the next one.
 The anchor is any day from 1 to 31: in a month shorter than the anchor, the period starts on the

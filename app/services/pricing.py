@@ -1,5 +1,5 @@
 """Pricing rules of the store, as pure functions (no ORM): proration, coupons, the purchase summary
-and the invoice preview (DESIGN.md 1 "The add-on store", 2 "Money").
+and the invoice preview (docs/design.md, "The add-on store", "Money and time").
 
 Every amount is rounded half-up to the currency's minor unit once, where a line is computed; every
 total is the sum of its lines, so lines always add up to totals exactly.

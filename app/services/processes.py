@@ -1,4 +1,4 @@
-"""Starting a sync process: the decision and the count in one atomic step (DESIGN.md 1 and 2).
+"""Starting a sync process: the decision and the count in one atomic step (docs/design.md).
 
 ``UPDATE process_counter SET used = used + 1, <kind> = <kind> + 1 WHERE tenant = ? AND period = ?
 AND the tenant's credits are within the limit AND the kind is neither paused nor at its monthly cap``

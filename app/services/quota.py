@@ -1,4 +1,4 @@
-"""The connector's quota check before each sync process (DESIGN.md 1, "Credits and processes").
+"""The connector's quota check before each sync process (docs/design.md, "Credits and processes").
 
 Above the credit limit no process is launched (the answer is "no" with a reason); an inactive plan
 launches nothing either. Processes beyond the monthly allowance are still allowed: the vendor is

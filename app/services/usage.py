@@ -1,4 +1,4 @@
-"""Reading a tenant's current usage (DESIGN.md 1, "Credits and processes")."""
+"""Reading a tenant's current usage (docs/design.md, "Credits and processes")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Usage reports from the ERP connector (DESIGN.md 1, "Credits and processes"; DESIGN.md 3, idempotency).
+"""Usage reports from the ERP connector (docs/design.md, "Credits and processes"; idempotency keys).
 
 A report carries absolute counts (variants, customers, contacts, sales reps, admin users, and
 optionally users and integrations), storage bytes and when they were measured. It replaces the
@@ -100,7 +100,7 @@ def validate(counts: UsageCounts, *, now: dt.datetime, max_skew: dt.timedelta) -
         )
     measured_at = counts.measured_at
     if measured_at.tzinfo is None:
-        measured_at = measured_at.replace(tzinfo=dt.UTC)  # ISO 8601 without offset: UTC, as API.md says
+        measured_at = measured_at.replace(tzinfo=dt.UTC)  # ISO 8601 without an offset reads as UTC
     if measured_at > now + max_skew:
         raise InvalidInput(_("measuredAt is in the future."), field="measuredAt")
     return UsageCounts(**{**asdict(counts), "measured_at": measured_at.astimezone(dt.UTC)})
