@@ -330,3 +330,18 @@ async def test_a_report_crossing_several_thresholds_sends_one_e_mail_per_recipie
         assert number(4000, locale) in email.body
         if email.to_address == "finance@example.com":
             assert locale == tenant_locale  # the extra recipients read the tenant's language
+
+
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [(Locale.EN, "20 GB used of 20 GB"), (Locale.PT_BR, "1,5 GB"), (Locale.ES, "1,5 GB")],
+)
+def test_a_storage_alert_reads_in_gigabytes_as_the_plans_count_them(locale: Locale, expected: str) -> None:
+    used = 20 * 1024**3 if locale is Locale.EN else 3 * 1024**3 // 2
+    storage = {"kind": "STORAGE", "threshold": 100, "state": "TRIGGERED", "used": used, "limit": 20 * 1024**3}
+
+    rendered = emails.render(emails.LIMIT_ALERT, locale, alerts=[storage], period="2026-11")
+
+    assert expected in rendered.text
+    assert expected in rendered.html
+    assert "bytes" not in rendered.text

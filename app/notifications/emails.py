@@ -23,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from babel.units import format_unit
 
 from app.i18n import (
     DEFAULT_LOCALE,
     Locale,
     Text,
+    babel_locale,
     format_date,
     format_long_date,
     format_money,
@@ -132,6 +134,15 @@ def _number(context: Any, value: int | Decimal) -> str:
 
 
 @jinja2.pass_context
+def _gigabytes(context: Any, value: int) -> str:
+    """Bytes as the plans count storage (1 GB = 1024³ bytes): ``5 GB``, ``1,1 GB`` (pt-BR, es)."""
+    return format_unit(
+        Decimal(value) / 1024**3, "digital-gigabyte", length="short", format="#,##0.#",
+        locale=babel_locale(_locale(context)),
+    )  # fmt: skip
+
+
+@jinja2.pass_context
 def _percent(context: Any, value: int | Decimal) -> str:
     """``80`` (a percentage) -> ``80%`` / ``80 %`` as the locale writes it."""
     return format_percentage(value, _locale(context))
@@ -169,6 +180,7 @@ def environment(locale: Locale) -> jinja2.Environment:
         date=_date,
         long_date=_long_date,
         number=_number,
+        gigabytes=_gigabytes,
         percent=_percent,
         name=_name,
         text=_text,
