@@ -40,7 +40,7 @@ from app.i18n import (
     translations,
 )
 from app.models.enums import Role
-from app.models.tenancy import Tenant, User
+from app.models.tenancy import User
 from app.money import Money
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "email"
@@ -212,12 +212,7 @@ def render(kind: str, locale: Locale | str, **context: Any) -> RenderedEmail:
 # --- Recipients ---------------------------------------------------------------------------------
 
 
-async def tenant_locale(tenant_id: uuid.UUID | str) -> Locale:
-    rows = await Tenant.filter(id=tenant_id).values_list("locale", flat=True)
-    return (locale_of(str(rows[0])) if rows and rows[0] else None) or DEFAULT_LOCALE
-
-
-async def admin_recipients(tenant_id: uuid.UUID | str, *, default: Locale | None = None) -> list[Recipient]:
+async def admin_recipients(tenant_id: uuid.UUID | str) -> list[Recipient]:
     """The tenant's active admins, each in their own locale, else the tenant's, else English."""
     rows = (
         await User.filter(tenant_id=tenant_id, role=Role.ADMIN, is_active=True)
@@ -225,7 +220,7 @@ async def admin_recipients(tenant_id: uuid.UUID | str, *, default: Locale | None
         .values_list("email", "locale", "tenant__locale")
     )
     return [
-        Recipient(str(email), locale_of(locale) or default or locale_of(tenant) or DEFAULT_LOCALE)
+        Recipient(str(email), locale_of(locale) or locale_of(tenant) or DEFAULT_LOCALE)
         for email, locale, tenant in rows
     ]
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import orjson
 
 from app.broadcast import Broadcaster
+from app.i18n import DEFAULT_LOCALE, locale_of
 from app.models.metering import AlertArming, AlertKind, AlertState, LimitAlert
 from app.models.tenancy import Tenant
 from app.notifications import emails
@@ -198,12 +199,13 @@ async def alert_recipients(tenant_id: uuid.UUID | str) -> list[emails.Recipient]
     """Who is e-mailed an alert, each in their language: the tenant's admins (their own language, else the
     tenant's), then its extra recipients (``setAlertRecipients``, as committed; the tenant's language) who
     are not admins, compared without regard to case, so that nobody gets it twice."""
-    default = await emails.tenant_locale(tenant_id)
-    admins = await emails.admin_recipients(tenant_id, default=default)
-    rows = await Tenant.filter(id=tenant_id).values_list("alert_recipients", flat=True)
+    admins = await emails.admin_recipients(tenant_id)
+    rows = await Tenant.filter(id=tenant_id).values_list("locale", "alert_recipients")
+    tenant_locale, addresses = rows[0] if rows else (None, [])
+    default = locale_of(tenant_locale) or DEFAULT_LOCALE
     known = {admin.address.lower() for admin in admins}
     extra: list[emails.Recipient] = []
-    for address in (rows[0] or []) if rows else []:
+    for address in addresses or []:
         if isinstance(address, str) and address.lower() not in known:
             known.add(address.lower())
             extra.append(emails.Recipient(address, default))
