@@ -273,6 +273,7 @@ async def issue_invoices(settings: Settings, period: str | None) -> list[str]:
 def serve(settings: Settings, host: str, port: int, demo: bool) -> None:
     import uvicorn
 
+    from app.edge.live_sessions import uvicorn_websocket_options
     from app.main import create_app
     from app.observability import configure_logging
 
@@ -281,7 +282,14 @@ def serve(settings: Settings, host: str, port: int, demo: bool) -> None:
         asyncio.run(seed_demo_data(settings))
     configure_logging(json=settings.log_format == "json", level=logging.getLevelName(settings.log_level))
     print(f"Tollgate on http://{host}:{port}/graphql (GraphiQL in a browser)", flush=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        **uvicorn_websocket_options(settings),
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

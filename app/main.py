@@ -30,7 +30,7 @@ from app.clock import Clock, SystemClock
 from app.db import tortoise_config
 from app.edge.cors import GraphQLCORSMiddleware
 from app.edge.graphiql import graphiql_asset, graphiql_page
-from app.edge.graphql_app import TollgateGraphQL
+from app.edge.graphql_app import Gateway, TollgateGraphQL
 from app.edge.invoice_download import invoice_pdf_endpoint
 from app.edge.live_sessions import LiveSessions
 from app.edge.operator_app import OperatorGraphQL
@@ -239,7 +239,8 @@ def create_app(
     ]
     if settings.graphiql:
         routes += [Route("/graphiql", graphiql_page), Route("/graphiql/assets/{name}", graphiql_asset)]
-    app = Starlette(
+    app = Gateway(
+        graphql,
         routes=routes,
         lifespan=lifespan,
         middleware=[

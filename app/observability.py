@@ -8,6 +8,8 @@ is sane, else a new one. It is bound to every log line of the request, returned 
 from __future__ import annotations
 
 import contextvars
+import datetime as dt
+import functools
 import hashlib
 import hmac
 import logging
@@ -79,6 +81,34 @@ def current_request_id() -> str | None:
     return request_id_var.get()
 
 
+class _JsonAccessLog:
+    """Writes the access line that structlog's JSON chain renders (same fields, same order, same stream,
+    through structlog's own ``BytesLogger``) without running the chain: copying the context, merging its
+    variables and the processors cost as much as the rest of a cached quota check's logging. The one
+    context variable bound during a request is the request id (``RequestContextMiddleware``)."""
+
+    def __init__(self) -> None:
+        self.logger = structlog.BytesLogger(sys.stdout.buffer)
+
+    def __call__(self, method: str, path: str, status: int, duration_ms: float, request_id: str) -> None:
+        event = {
+            "logger": "tollgate.access",
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": duration_ms,
+            "event": "request",
+            "request_id": request_id,
+            "level": "info",
+            "timestamp": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
+        }
+        self.logger.msg(_orjson_bytes(event))
+
+
+# Set by configure_logging when the access line is JSON at level INFO or below; else structlog writes it.
+_json_access_log: _JsonAccessLog | None = None
+
+
 def configure_logging(*, json: bool = True, level: int = logging.INFO) -> None:
     """JSON lines (or console lines in development) for structlog's access log and stdlib loggers.
 
@@ -86,6 +116,8 @@ def configure_logging(*, json: bool = True, level: int = logging.INFO) -> None:
     bytes (no stdlib ``LogRecord`` on the hot path); stdlib loggers (uvicorn, Tortoise, ours) go through
     the same processors in a ``ProcessorFormatter``, so every line has the same shape.
     """
+    global _json_access_log
+    _json_access_log = _JsonAccessLog() if json and level <= logging.INFO else None
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -145,6 +177,7 @@ class RequestContextMiddleware:
         self.app = app
         # Bound when Starlette builds its middleware (on the first request): after configure_logging.
         self.access_log = structlog.get_logger().bind(logger="tollgate.access")
+        self.json_access_log = _json_access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -173,16 +206,37 @@ class RequestContextMiddleware:
                 await self.app(scope, receive, send_with_request_id)
         finally:
             if scope["type"] == "http":
-                HTTP_REQUESTS.labels(path=scope.get("path", ""), status=str(status_code)).inc()
-                self.access_log.info(
-                    "request",
-                    method=scope.get("method"),
-                    path=scope.get("path"),
-                    status=status_code,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                )
+                path = scope.get("path", "")
+                labelled(HTTP_REQUESTS, route_of(path), str(status_code)).inc()
+                duration_ms = round((time.perf_counter() - started) * 1000, 2)
+                if self.json_access_log is not None:
+                    self.json_access_log(scope["method"], path, status_code, duration_ms, request_id)
+                else:
+                    self.access_log.info(
+                        "request",
+                        method=scope.get("method"),
+                        path=scope.get("path"),
+                        status=status_code,
+                        duration_ms=duration_ms,
+                    )
             structlog.contextvars.unbind_contextvars("request_id")
             request_id_var.reset(token)
+
+
+# The routes of app.main, by which requests are counted: never the raw path, or every invoice number and every
+# probed URL would add a time series for the life of the process.
+_ROUTES = frozenset(("/graphql", "/operator/graphql", "/healthz", "/readyz", "/metrics", "/graphiql"))
+
+
+def route_of(path: str) -> str:
+    """The metrics label of a request's path: its route, ``other`` for a path no route serves."""
+    if path in _ROUTES:
+        return path
+    if path.startswith("/invoices/") and path.endswith(".pdf") and path.count("/") == 2:
+        return "/invoices/{number}.pdf"
+    if path.startswith("/graphiql/assets/") and path.count("/") == 3:
+        return "/graphiql/assets/{name}"
+    return "other"
 
 
 def _request_id_from(scope: Scope) -> str:
@@ -238,8 +292,15 @@ class OperationMetrics(SchemaExtension):
 def record_operation(name: str | None, operation_type: str, outcome: str, started: float) -> None:
     """Counts and times one GraphQL operation (``started`` from ``time.perf_counter()``)."""
     label = operation_label(name)
-    GRAPHQL_OPERATIONS.labels(operation=label, type=operation_type, outcome=outcome).inc()
-    GRAPHQL_LATENCY.labels(operation=label, type=operation_type).observe(time.perf_counter() - started)
+    labelled(GRAPHQL_OPERATIONS, label, operation_type, outcome).inc()
+    labelled(GRAPHQL_LATENCY, label, operation_type).observe(time.perf_counter() - started)
+
+
+@functools.lru_cache(maxsize=4096)
+def labelled(metric: Any, *values: str) -> Any:
+    """``metric.labels(*values)``, remembered: ``labels`` checks and locks on every call, a measurable share
+    of a cached quota check; the label values of the hot metrics are few (operations are bounded above)."""
+    return metric.labels(*values)
 
 
 _graphql_log = logging.getLogger("tollgate.graphql")

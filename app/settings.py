@@ -35,8 +35,8 @@ class Settings(BaseSettings):
     ops_email: str = "ops@tollgate.local"
     # A usage report measured later than now by more than this is refused (connector clock skew).
     usage_report_max_skew_seconds: int = 300
-    # quota's live figures (credits used, processes counted) are cached per instance; every change drops
-    # them at once in every instance through the broadcaster, so this only bounds a lost broadcast.
+    # quota's and creditUsage's live figures (usage, processes counted) are cached per instance; every change
+    # drops them at once in every instance through the broadcaster, so this only bounds a lost broadcast.
     usage_cache_seconds: float = Field(default=60, ge=0, le=300)
 
     jwt_secret: str = DEV_JWT_SECRET
@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     # WebSocket: in-flight operations per connection, and the wait for connection_init.
     websocket_max_operations: int = Field(default=20, ge=1, le=1_000)
     websocket_init_timeout_seconds: float = Field(default=10, gt=0, le=300)
+    # permessage-deflate: off by default, its zlib contexts cost about 50 KiB per connection, idle or not, and
+    # one compression per subscriber and event, for messages (graphql-transport-ws) mostly small.
+    websocket_compression: bool = False
     # Limit alerts committed but not pushed live (their process died first) are pushed by a background task
     # once this old, at start and then every alert_publish_interval_seconds (issue 11).
     alert_publish_grace_seconds: float = Field(default=5.0, ge=0, le=3600)

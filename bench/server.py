@@ -101,6 +101,9 @@ def _exit_with_parent() -> None:
 def main() -> None:
     import uvicorn
 
+    from app.edge.live_sessions import uvicorn_websocket_options
+    from app.settings import get_settings
+
     parser = argparse.ArgumentParser(prog="python -m bench.server")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
@@ -119,6 +122,7 @@ def main() -> None:
         log_config=None,
         access_log=False,
         backlog=4096,
+        **uvicorn_websocket_options(get_settings()),
     )
 
 

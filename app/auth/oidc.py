@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import jwt
 import orjson
 
@@ -31,7 +30,9 @@ from app.models.enums import Role
 from app.services.errors import Unauthenticated
 from app.services.just_in_time_users import IdentityClaims
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # httpx is imported where used: only gateways with an IdP fetch its keys
+    import httpx
+
     from app.settings import Settings
 
 logger = logging.getLogger("tollgate.oidc")
@@ -200,6 +201,8 @@ class JwksCache:
         return uri
 
     async def _get_json(self, url: str) -> dict[str, Any]:
+        import httpx
+
         try:
             async with self._http.stream("GET", url, timeout=FETCH_TIMEOUT_SECONDS) as response:
                 if response.status_code != 200:
@@ -267,7 +270,11 @@ class OidcVerifier:
         self.issuer = settings.oidc_issuer
         self.audience = settings.oidc_audience
         self.algorithms = allowed_algorithms(settings)
-        self._http = http or httpx.AsyncClient(follow_redirects=False, timeout=FETCH_TIMEOUT_SECONDS)
+        if http is None:
+            import httpx
+
+            http = httpx.AsyncClient(follow_redirects=False, timeout=FETCH_TIMEOUT_SECONDS)
+        self._http = http
         self.keys = JwksCache(
             issuer=self.issuer,
             jwks_url=settings.oidc_jwks_url,

@@ -1,21 +1,31 @@
-"""The Strawberry ASGI view: builds the per-request context and authenticates WebSocket connections."""
+"""The Strawberry ASGI view: builds the per-request context and authenticates WebSocket connections.
+
+Compiled documents (the fast lane's plans, the catalog's cached answers) are answered by a lean route in
+front of Strawberry's HTTP view: the same context (built and charged to the rate limiter as for any
+request), the same persisted-query resolution, the same fast lane, the same JSON and headers. Anything else,
+or a request the lane hands back, goes on to Strawberry with that context and the body already read.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from typing import Any
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError, OperationType, get_operation_ast, parse
+from starlette.applications import Starlette
+from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.parse_content_type import parse_content_type
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
@@ -40,6 +50,43 @@ from app.settings import Settings
 
 # GraphQL over HTTP: clients that accept this media type get 4xx answers for request errors.
 GRAPHQL_RESPONSE = "application/graphql-response+json"
+# Keys of the ASGI scope, set by the lean route for Strawberry's view when it hands a request on: the
+# context's sub-response (so that the answer carries what the resolvers set on it), and that the compiled
+# lanes were tried (so that a root resolver that ran is replayed by Strawberry, never run again).
+_SUB_RESPONSE = "tollgate.sub_response"
+_LANES_TRIED = "tollgate.lanes_tried"
+
+
+class Gateway(Starlette):
+    """Starlette, except that a ``POST /graphql`` goes from the app's middleware straight to the GraphQL
+    view: Starlette's exception middleware and router have nothing to do for it (the view answers its own
+    errors; the route would only match the path and the method), and cost a tenth of a cached quota
+    check. Everything else (GET, WebSocket, the other routes) goes through Starlette's whole stack."""
+
+    def __init__(self, graphql: ASGIApp, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.graphql_view = graphql
+        self.graphql_stack: ASGIApp | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        # The shortcut's stack: Starlette's outermost error middleware, then the app's own, as Starlette
+        # builds them (Starlette.build_middleware_stack).
+        handler = self.exception_handlers.get(500) or self.exception_handlers.get(Exception)
+        stack = self.graphql_view
+        for cls, args, kwargs in reversed(self.user_middleware):
+            stack = cls(stack, *args, **kwargs)
+        self.graphql_stack = ServerErrorMiddleware(stack, handler=handler, debug=self.debug)
+        return super().build_middleware_stack()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/graphql":
+            if self.middleware_stack is None:
+                self.middleware_stack = self.build_middleware_stack()
+            if self.graphql_stack is not None and self.max_body_size is None:
+                scope["app"] = self
+                await self.graphql_stack(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 class TollgateGraphQL(GraphQL[Context, None]):
@@ -77,10 +124,78 @@ class TollgateGraphQL(GraphQL[Context, None]):
         self.sessions = sessions if sessions is not None else LiveSessions()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
+        if scope["type"] != "http":
             await super().__call__(scope, receive, send)
-        except RateLimited as refused:  # raised by get_context, before the body is read
+            return
+        request = Request(scope, receive)
+        try:
+            sub_response = await self.get_sub_response(request)
+            context = await self.get_context(request, sub_response)  # charged here, before the body is read
+            if await self._answer_compiled(request, context, send):
+                return
+            scope[_SUB_RESPONSE] = sub_response
+            response = await self.run(request, context=context)
+        except RateLimited as refused:
             await refused.send_http(send, locale_of_scope(scope))
+            return
+        except HTTPException as error:  # as Strawberry's own __call__
+            response = PlainTextResponse(error.reason, status_code=error.status_code)
+        await response(scope, receive, send)
+
+    async def _answer_compiled(self, request: Request, context: Context, send: Send) -> bool:
+        """Answers a POST of a compiled document (a fast-lane plan or a cached catalog answer), or returns
+        False to leave the request to Strawberry's view: every other shape, and every case where Strawberry
+        would answer an error (bad JSON, a bad persisted-query hash...), goes there as before."""
+        if self.fast_path is None or request.method != "POST":
+            return False
+        headers = request.headers
+        if not _is_json(headers.get("content-type", "")) or self._get_stream_transport_from_headers(headers):
+            return False
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return False
+        if not isinstance(body, dict):
+            return False
+        query, variables = body.get("query"), body.get("variables")
+        operation_name, extensions = body.get("operationName"), body.get("extensions")
+        if not (
+            isinstance(query, str | None)
+            and isinstance(variables, dict | None)
+            and isinstance(operation_name, str | None)
+            and isinstance(extensions, dict | None)
+        ):
+            return False
+        try:
+            request_data = self.persisted_queries.resolve(
+                GraphQLRequestData(query, variables, operation_name, extensions)
+            )
+        except PersistedQueryError:
+            return False
+        if request_data.query is None:
+            return False
+        request.scope[_LANES_TRIED] = True
+        data = await self._compiled(request.method, context, request_data)
+        if data is None:
+            return False
+        content = orjson.dumps({"data": data})
+        media_type = GRAPHQL_RESPONSE if GRAPHQL_RESPONSE in headers.get("accept", "") else "application/json"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-length", str(len(content)).encode()),
+                    (b"content-type", media_type.encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": content})
+        return True
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        prepared: Response | None = request.scope.get(_SUB_RESPONSE)
+        return prepared if prepared is not None else await super().get_sub_response(request)
 
     async def execute_single(
         self,
@@ -97,14 +212,13 @@ class TollgateGraphQL(GraphQL[Context, None]):
         except PersistedQueryError as error:
             message = render(error.text, context.current_locale())
             return ExecutionResult(data=None, errors=[GraphQLError(message, extensions={"code": error.code})])
+        if not request.scope.get(_LANES_TRIED):
+            data = await self._compiled(request_adapter.method, context, request_data)
+            if data is not None:
+                result = ExecutionResult(data=data, errors=None)
+                self._negotiate(request, sub_response, result)
+                return result
         catalog_key = await self._catalog_key(context, request_data)
-        cached = self.catalog_cache.get(catalog_key) if catalog_key is not None else None
-        result = ExecutionResult(data=cached, errors=None) if cached is not None else None
-        if result is None:
-            result = await self._execute_fast(request_adapter, context, request_data)
-        if result is not None:
-            self._negotiate(request, sub_response, result)
-            return result
         try:
             result = await super().execute_single(
                 request, request_adapter, sub_response, context, root_value, request_data
@@ -140,17 +254,18 @@ class TollgateGraphQL(GraphQL[Context, None]):
             query, request_data.operation_name, request_data.variables, f"{currency}|{erp}|{locale}"
         )
 
-    async def _execute_fast(
-        self, request_adapter: AsyncHTTPRequestAdapter, context: Context, request_data: GraphQLRequestData
-    ) -> ExecutionResult | None:
-        """The connector's flat operations, compiled once they ran cleanly (see app.edge.fast_path)."""
+    async def _compiled(self, method: str, context: Context, request_data: GraphQLRequestData) -> Any:
+        """The ``data`` of a cached catalog answer or of the fast lane (documents compiled once they ran
+        cleanly, see app.edge.fast_path), else None."""
+        catalog_key = await self._catalog_key(context, request_data)
+        if catalog_key is not None and (cached := self.catalog_cache.get(catalog_key)) is not None:
+            return cached
         if self.fast_path is None:
             return None
         plan = self.fast_path.plan_for(request_data.query, request_data.operation_name)
-        if plan is None or (plan.operation_type == "mutation" and request_adapter.method == "GET"):
+        if plan is None or (plan.operation_type == "mutation" and method == "GET"):
             return None
-        data = await self.fast_path.execute(plan, request_data.variables, context)
-        return None if data is None else ExecutionResult(data=data, errors=None)
+        return await self.fast_path.execute(plan, request_data.variables, context)
 
     @staticmethod
     def _negotiate(request: Request, sub_response: Response, result: ExecutionResult) -> None:
@@ -271,6 +386,12 @@ def _is_subscription(query: str | None, operation_name: str | None, max_tokens: 
     except GraphQLError:  # the executor reports it as the request error it is
         return False
     return operation is not None and operation.operation == OperationType.SUBSCRIPTION
+
+
+@functools.lru_cache(maxsize=64)
+def _is_json(content_type: str) -> bool:
+    """Strawberry's rule for a JSON body (``parse_http_body``), memoised: clients send few distinct values."""
+    return "application/json" in parse_content_type(content_type)[0]
 
 
 def is_request_error(result: ExecutionResult) -> bool:

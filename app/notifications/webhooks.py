@@ -27,8 +27,8 @@ import logging
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import httpx
 from standardwebhooks.webhooks import Webhook
 from tortoise.expressions import F, Q, RawSQL
 
@@ -37,6 +37,9 @@ from app.clock import Clock, SystemClock
 from app.models.webhooks import WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint
 from app.services import webhook_events
 from app.services.secrets import SecretBox, SecretUndecryptable
+
+if TYPE_CHECKING:  # imported where used: most gateways never send a webhook before their first answer
+    import httpx
 
 logger = logging.getLogger("tollgate.webhooks")
 
@@ -168,19 +171,23 @@ class WebhookDeliverer:
 
     async def run_once(self) -> int:
         """Attempt every due delivery, lane by lane in order, until none is due; the number delivered."""
+        candidates = await self.due()
+        if not candidates:
+            return 0  # an idle poll opens no HTTP client (nor imports httpx: the gateway's cold start)
+        import httpx
+
         delivered = 0
         async with httpx.AsyncClient(
             timeout=self.timeout, follow_redirects=False, transport=self.transport
         ) as http:
             limit = asyncio.Semaphore(self.concurrency)  # receivers answering slowly hold one slot each
-            while True:
-                candidates = await self.due()
-                if not candidates:
-                    return delivered
+            while candidates:
                 results = await asyncio.gather(*(self._attempt(http, limit, row) for row in candidates))
                 delivered += sum(1 for _, ok in results if ok)
                 if not any(claimed for claimed, _ in results):
                     return delivered  # others hold them: their lease says when to look again
+                candidates = await self.due()
+        return delivered
 
     async def _attempt(
         self, http: httpx.AsyncClient, limit: asyncio.Semaphore, row: WebhookDelivery
@@ -216,6 +223,8 @@ class WebhookDeliverer:
                 secrets, message_id=event.message_id, timestamp=signed_at, body=body
             ),
         }
+        import httpx
+
         try:
             response = await http.post(endpoint.url, content=body.encode(), headers=headers)
         except httpx.TimeoutException:

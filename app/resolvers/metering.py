@@ -495,7 +495,10 @@ class ReportUsageSuccess:
     async def credit_usage(self, info: Info) -> CreditUsage | None:
         # Computed only when selected: the connector's usual answer costs nothing more.
         view = await credit_service.credit_usage_if_active(
-            self.tenant, now=info.context.clock.now(), plans=info.context.tenant_plan
+            self.tenant,
+            now=info.context.clock.now(),
+            plans=info.context.tenant_plan,
+            figures=info.context.services.figures_cache,
         )
         return CreditUsage.of(view, self.tenant.id) if view is not None else None
 
@@ -589,7 +592,10 @@ class Query:
     async def credit_usage(self, info: Info) -> CreditUsageResult | None:
         principal = await info.context.require_principal()
         view = await credit_service.credit_usage(
-            principal.tenant, now=info.context.clock.now(), plans=info.context.tenant_plan
+            principal.tenant,
+            now=info.context.clock.now(),
+            plans=info.context.tenant_plan,
+            figures=info.context.services.figures_cache,
         )
         return CreditUsage.of(view, principal.tenant.id)
 

@@ -109,36 +109,59 @@ def counter_crossings(used: int, limit: int, thresholds: Sequence[int]) -> list[
 # --- Recording (inside the caller's transaction) -----------------------------------------------
 
 
+def parse_fired(pairs: str | None) -> set[tuple[AlertKind, int]]:
+    """The (kind, threshold) pairs that fired and are not re-armed, from ``KIND:threshold`` joined by commas
+    (how a statement that reads more than them returns them in one column; NULL: none)."""
+    return {
+        (AlertKind(kind), int(threshold))
+        for kind, threshold in (pair.split(":") for pair in (pairs or "").split(",") if pair)
+    }
+
+
 async def apply_measures(
-    tenant_id: uuid.UUID | str, measures: Sequence[Measure], thresholds: Sequence[int], *, now: dt.datetime
+    tenant_id: uuid.UUID | str,
+    measures: Sequence[Measure],
+    thresholds: Sequence[int],
+    *,
+    now: dt.datetime,
+    triggered: set[tuple[AlertKind, int]] | None = None,
 ) -> list[LimitAlert]:
     """Fire or re-arm each (kind, threshold) whose state differs from the measures.
 
-    Each change is one conditional UPDATE on its arming row, so two concurrent evaluations cannot
-    both fire the same crossing.
+    ``triggered``: the pairs that fired and are not re-armed, when the caller read them under the tenant's
+    lock (by default they are read here). A pair without an arming row has not fired: its row is created
+    when it first fires. Each change is one conditional UPDATE on its arming row, so two concurrent
+    evaluations cannot both fire the same crossing.
     """
-    kinds = [measure.kind for measure in measures]
-    rows = await AlertArming.filter(tenant_id=tenant_id, kind__in=kinds)
-    known = {(row.kind, row.threshold): row.triggered for row in rows}
-    missing = [(kind, t) for kind in kinds for t in thresholds if (kind, t) not in known]
-    if missing:
+    if triggered is None:
+        rows = await AlertArming.filter(
+            tenant_id=tenant_id, kind__in=[measure.kind for measure in measures], triggered=True
+        ).values_list("kind", "threshold")
+        triggered = {(AlertKind(kind), threshold) for kind, threshold in rows}
+    candidates = [
+        change
+        for measure in measures
+        for change in transitions(measure, thresholds, {t for kind, t in triggered if kind == measure.kind})
+    ]
+    firing = [change for change in candidates if change.state == AlertState.TRIGGERED]
+    if firing:
         await AlertArming.bulk_create(
             [
-                AlertArming(tenant_id=tenant_id, kind=kind, threshold=t, triggered=False)
-                for kind, t in missing
+                AlertArming(
+                    tenant_id=tenant_id, kind=change.kind, threshold=change.threshold, triggered=False
+                )
+                for change in firing
             ],
             ignore_conflicts=True,
         )
     changes: list[Transition] = []
-    for measure in measures:
-        triggered = {t for (kind, t), is_on in known.items() if kind == measure.kind and is_on}
-        for change in transitions(measure, thresholds, triggered):
-            fire = change.state == AlertState.TRIGGERED
-            won = await AlertArming.filter(
-                tenant_id=tenant_id, kind=change.kind, threshold=change.threshold, triggered=not fire
-            ).update(triggered=fire)
-            if won:
-                changes.append(change)
+    for change in candidates:
+        fire = change.state == AlertState.TRIGGERED
+        won = await AlertArming.filter(
+            tenant_id=tenant_id, kind=change.kind, threshold=change.threshold, triggered=not fire
+        ).update(triggered=fire)
+        if won:
+            changes.append(change)
     return await record(tenant_id, changes, now=now)
 
 

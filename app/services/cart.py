@@ -21,9 +21,10 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
@@ -36,7 +37,7 @@ from app.models.coupons import Coupon
 from app.models.enums import Cadence
 from app.models.store import Cart, CartLine, CartStatus, OrderLine
 from app.services import coupons as coupon_rules
-from app.services import pricing
+from app.services import pricing, sql
 from app.services.access import require_store_access
 from app.services.catalog import MAX_CODE_LENGTH, plausible_code, prices_for, require_sold_for
 from app.services.errors import DomainError, ErrorCode, InvalidInput, NotFound, UnsupportedCurrency
@@ -259,9 +260,9 @@ async def _open_cart(principal: Principal) -> Cart | None:
     return await Cart.get_or_none(open_owner=str(principal.user.id))
 
 
-async def _get_or_create_cart(principal: Principal, now: dt.datetime) -> Cart:
+async def _get_or_create_cart(principal: Principal, now: dt.datetime, cart: Cart | None) -> Cart:
+    """``cart``, the open cart just read (None: there was none), or a new one."""
     assert principal.user is not None
-    cart = await _open_cart(principal)
     if cart is not None:
         return cart
     try:
@@ -385,13 +386,14 @@ async def add_to_cart(
     shown now, which checkout holds the purchase to.
 
     Concurrent adds of one add-on cannot pass its maximum together: the line's quantity only moves
-    through one conditional UPDATE (``quantity + n <= room``) in the service's transaction.
+    through one conditional upsert (``quantity + n <= room``) in the service's transaction.
     """
     view = await _access(principal, eligible_since, now)
     quantity = validate_quantity(quantity)
     add_on = await add_on_on_sale(add_on_code)
     price = catalog_price(add_on, view.tenant.currency, view.tenant.erp)
-    lines = await _lines_of(await _open_cart(principal))
+    open_cart = await _open_cart(principal)
+    lines = await _lines_of(open_cart)
     existing = next((line for line in lines if line.add_on_id == add_on.id), None)
     in_cart = {line.add_on.code for line in lines} | {add_on.code}
     await check_conditions(
@@ -399,11 +401,12 @@ async def add_to_cart(
     )
     room = await room_for(view, add_on)
     for _attempt in range(3):
-        cart = await _get_or_create_cart(principal, now)
+        cart = await _get_or_create_cart(principal, now, open_cart)
         async with in_transaction():
             held = await _hold_open(cart, now)
             if held is None:
-                continue  # checked out meanwhile: the add goes to a new cart
+                open_cart = await _open_cart(principal)  # checked out meanwhile: the add goes to a new cart
+                continue
             await _add_line(held, add_on, quantity, price, room, lines, view, now)
             return await _answer(view, held, now)
     raise CartBusy()
@@ -413,10 +416,37 @@ async def _hold_open(cart: Cart, now: dt.datetime) -> Cart | None:
     """Touch the cart row while it is open, first in the transaction: this takes the row's lock, so a
     checkout of this cart either finished before (and this edit goes elsewhere) or waits for this edit
     and buys it. Never an edit landing in a cart that was closed without it. Returns the row as it is
-    under the lock (its coupon and quote as the last write left them), None when it is closed."""
-    if not await Cart.filter(id=cart.id, status=CartStatus.OPEN).update(updated_at=now):
-        return None
-    return await Cart.get(id=cart.id)
+    under the lock (its coupon and quote as the last write left them; the UPDATE returns it), None when
+    it is closed."""
+    row = await sql.fetch_first(
+        returning_cart('UPDATE "cart" SET "updated_at" = {1} WHERE "id" = {0} AND "status" = {2}'),
+        cart.id,
+        now,
+        CartStatus.OPEN.value,
+    )
+    return None if row is None else cart_of(row)
+
+
+@cache
+def returning_cart(update: str) -> str:
+    """``update``, an UPDATE of the cart table (``app.services.sql`` template), returning every column of
+    the row it leaves: built on first use, once the ORM knows every column (foreign keys included)."""
+    return f"{update} RETURNING " + ", ".join(f'"{column}"' for column in sorted(Cart._meta.db_fields))
+
+
+def cart_of(row: dict[str, Any]) -> Cart:
+    """The cart a ``returning_cart`` statement returned, converted as the ORM converts."""
+    return Cart._init_from_db(**{column: row[column] for column in Cart._meta.db_fields})
+
+
+# A line's quantity moves here only (besides ``updateCartItem``): inserted, or added to within the room.
+_ADD_LINE = (
+    'INSERT INTO "cart_line" ("id", "cart_id", "add_on_id", "position", "quantity", "unit_price", "currency",'
+    ' "added_at") VALUES ({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7})'
+    ' ON CONFLICT ("cart_id", "add_on_id") DO UPDATE'
+    ' SET "quantity" = "cart_line"."quantity" + {4}, "unit_price" = {5}, "currency" = {6}'
+    ' WHERE "cart_line"."quantity" <= {8} RETURNING "id"'
+)
 
 
 async def _add_line(
@@ -429,24 +459,20 @@ async def _add_line(
     view: TenantPlan,
     now: dt.datetime,
 ) -> None:
-    """Merge ``quantity`` into the add-on's line, within ``room`` (one conditional UPDATE)."""
-    # The line exists after this (ON CONFLICT DO NOTHING: a concurrent add may have created it).
-    await CartLine.bulk_create(
-        [
-            CartLine(
-                cart_id=cart.id,
-                add_on_id=add_on.id,
-                position=max((line.position for line in lines), default=-1) + 1,
-                quantity=0,
-                unit_price=price.amount,
-                currency=price.currency,
-                added_at=now,
-            )
-        ],
-        ignore_conflicts=True,
-    )
-    added = await CartLine.filter(cart_id=cart.id, add_on_id=add_on.id, quantity__lte=room - quantity).update(
-        quantity=F("quantity") + quantity, unit_price=price.amount, currency=price.currency
+    """Merge ``quantity`` into the add-on's line, within ``room``: one upsert, whose update only passes
+    while the line holds at most ``room - quantity`` (a new line holds ``quantity``, which
+    ``check_conditions`` found within ``room``; a concurrent add of the same add-on makes it an update)."""
+    added = await sql.fetch_all(
+        _ADD_LINE,
+        uuid.uuid4(),
+        cart.id,
+        add_on.id,
+        max((line.position for line in lines), default=-1) + 1,
+        quantity,
+        price.amount,
+        price.currency,
+        now,
+        room - quantity,
     )
     if not added:
         raise QuantityAboveMaximum(

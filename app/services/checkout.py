@@ -32,9 +32,9 @@ Decisions:
   when given, must also equal the total. A cart with no quote recorded (older than the rule)
   is confirmed as it stands.
 - Coupon and cart edits racing a checkout: checkout reads the cart row (coupon, its terms, the
-  quote) again after its closing UPDATE, under the row lock every cart write also takes first
-  (``app.services.cart``): an edit committed before is in the order, one after finds the cart
-  closed. Never the copy read before the lock.
+  quote) from its closing UPDATE (``RETURNING``), under the row lock every cart write also takes
+  first (``app.services.cart``): an edit committed before is in the order, one after finds the cart
+  closed. Never a copy read before the lock.
 - Idempotency: the order is unique per (tenant, idempotency key). A retry with the same key returns
   the stored order; while the caller has another non-empty cart open, or for another admin, it is
   ``IdempotencyKeyReused``. Concurrent
@@ -63,13 +63,13 @@ from app.models.enums import Cadence, ConfigurationStatus
 from app.models.store import Cart, CartLine, CartStatus, Order, OrderLine
 from app.notifications import emails
 from app.notifications.outbox import notify_admins
-from app.services import alerts, audit, pricing, usage_reports, webhook_events
+from app.services import alerts, audit, pricing, sql, usage_reports, webhook_events
 from app.services import cart as cart_rules
 from app.services import coupons as coupon_rules
 from app.services.access import require_store_access
 from app.services.errors import DomainError, ErrorCode, InvalidInput
 from app.services.idempotency import IdempotencyKeyReused, fingerprint, validate_key
-from app.services.limits import Limits
+from app.services.limits import Limits, effective_limits
 from app.services.locks import lock_tenant
 from app.services.plan_cache import PlanCache, plan_changed
 from app.services.subscriptions import load_tenant_plan
@@ -141,6 +141,12 @@ class CheckoutResult:
     replayed: bool
 
 
+_CLOSE_CART = (
+    'UPDATE "cart" SET "status" = {1}, "open_owner" = NULL, "checked_out_at" = {2}, "updated_at" = {2}'
+    ' WHERE "open_owner" = {0} AND "status" = {3}'
+)
+
+
 class _KeyTaken(Exception):
     """Another checkout with the same key committed first."""
 
@@ -182,7 +188,7 @@ async def checkout(
         return await _replay(principal, existing)
     try:
         async with in_transaction():
-            order = await _place_order(principal, key, now, expected_total)
+            result = await _place_order(principal, key, now, expected_total)
             raised = await usage_reports.reevaluate_alerts(principal.tenant, now=now)
     except (_KeyTaken, DomainError) as error:
         # Outside the rolled-back transaction: a concurrent request with this key may have committed
@@ -200,7 +206,7 @@ async def checkout(
     # After the commit, never before: the new limits, here and in the other instances.
     await plan_changed(principal.tenant.id, cache=plan_cache, broadcaster=broadcaster)
     await alerts.publish(broadcaster, raised)
-    return await load_result(order, replayed=False)
+    return result
 
 
 async def load_result(order: Order, *, replayed: bool) -> CheckoutResult:
@@ -238,28 +244,31 @@ async def _replay(principal: Principal, order: Order) -> CheckoutResult:
 
 async def _place_order(
     principal: Principal, key: str, now: dt.datetime, expected_total: Decimal | None
-) -> Order:
+) -> CheckoutResult:
+    """The purchase, in the caller's transaction, in a number of statements that does not grow with the
+    cart's lines (docs/design.md); the result is the rows as written, read back by nobody."""
     user = principal.user
     assert user is not None
     # First: the tenant's lock (see the module's docstring), then the cart's row.
     await lock_tenant(principal.tenant.id)
-    cart = await Cart.get_or_none(open_owner=str(user.id))
-    if cart is None:
-        raise EmptyCart()
-    # Close the cart before reading it: the UPDATE locks the cart row, so a concurrent checkout of the
-    # same cart waits here, then finds it closed (PostgreSQL re-checks the condition after the first
-    # commits) and fails without having written anything; and a concurrent edit of the cart (which
-    # touches this row first, see app.services.cart) either lands before the lines are read, and is
-    # bought, or after the commit, and goes to a new cart: never into a closed cart unbought. Any
-    # refusal below rolls the transaction back, which reopens the cart. Inserting the order first
-    # would deadlock: its foreign key share-locks the cart row that the other transaction updates.
-    closed = await Cart.filter(id=cart.id, status=CartStatus.OPEN).update(
-        status=CartStatus.CHECKED_OUT, open_owner=None, checked_out_at=now, updated_at=now
+    # Close the cart before reading its lines: the UPDATE locks the cart row, so a concurrent checkout
+    # of the same cart waits here, then finds it closed (PostgreSQL re-checks the condition after the
+    # first commits) and fails without having written anything; and a concurrent edit of the cart
+    # (which touches this row first, see app.services.cart) either lands before the lines are read,
+    # and is bought, or after the commit, and goes to a new cart: never into a closed cart unbought.
+    # The row it returns is the one under the lock: its coupon and quote as the last write committed
+    # them. Any refusal below rolls the transaction back, which reopens the cart. Inserting the order
+    # first would deadlock: its foreign key share-locks the cart row that the other transaction updates.
+    row = await sql.fetch_first(
+        cart_rules.returning_cart(_CLOSE_CART),
+        str(user.id),
+        CartStatus.CHECKED_OUT.value,
+        now,
+        CartStatus.OPEN.value,
     )
-    if not closed:
-        raise EmptyCart(_("This cart was just confirmed by another request."))
-    # Its coupon and quote as the last write committed them: read under the lock just taken.
-    cart = await Cart.get(id=cart.id)
+    if row is None:
+        raise EmptyCart()
+    cart = cart_rules.cart_of(row)
     lines = await CartLine.filter(cart_id=cart.id).select_related("add_on").order_by("position")
     if not lines:
         raise EmptyCart()
@@ -325,39 +334,33 @@ async def _place_order(
     except IntegrityError:
         raise _KeyTaken() from None
 
-    for position, (line, priced) in enumerate(zip(lines, summary.lines, strict=True)):
+    subscriptions: dict[int, AddOnSubscription] = {}  # by the position of the line that activates it
+    for position, line in enumerate(lines):
         add_on = line.add_on
-        subscription = None
-        has_increments = any(
-            (
-                add_on.increment_storage_mb,
-                add_on.increment_users,
-                add_on.increment_integrations,
-                add_on.increment_credits,
-            )
-        )
+        has_increments = Limits.increments_of(add_on) != Limits()
         if activates_subscription(
             add_on.cadence, has_increments=has_increments, has_features=bool(add_on.features)
         ):
-            subscription = await AddOnSubscription.create(
+            subscriptions[position] = AddOnSubscription(
                 tenant_id=view.tenant.id,
-                add_on_id=add_on.id,
+                add_on=add_on,
                 quantity=line.quantity,
-                unit_price=priced.item.unit_price.amount,
+                unit_price=summary.lines[position].item.unit_price.amount,
                 currency=currency,
                 contracted_at=now,
                 configuration_status=ConfigurationStatus.PENDING
                 if add_on.requires_configuration
                 else ConfigurationStatus.NOT_REQUIRED,
             )
-        await OrderLine.create(
+    order_lines = [
+        OrderLine(
             order_id=order.id,
-            add_on_id=add_on.id,
+            add_on_id=line.add_on.id,
             position=position,
-            add_on_code=add_on.code,
-            name=add_on.name,
-            cadence=add_on.cadence,
-            is_free=add_on.is_free,
+            add_on_code=line.add_on.code,
+            name=line.add_on.name,
+            cadence=line.add_on.cadence,
+            is_free=line.add_on.is_free,
             quantity=line.quantity,
             unit_price=priced.item.unit_price.amount,
             line_total=priced.line_total.amount,
@@ -365,20 +368,30 @@ async def _place_order(
             discount=priced.discount.amount,
             total=priced.total.amount,
             coupon_applies=priced.coupon_applies,
-            subscription_id=subscription.id if subscription else None,
+            subscription_id=subscriptions[position].id if position in subscriptions else None,
         )
-        await webhook_events.emit_add_on_purchased(
+        for position, (line, priced) in enumerate(zip(lines, summary.lines, strict=True))
+    ]
+    if subscriptions:
+        await AddOnSubscription.bulk_create(list(subscriptions.values()))
+    await OrderLine.bulk_create(order_lines)
+    events = [
+        webhook_events.add_on_purchased(
             view.tenant,
             order_id=order.id,
-            add_on_code=add_on.code,
-            subscription_id=subscription.id if subscription else None,
+            add_on_code=line.add_on_code,
+            subscription_id=subscriptions[position].id if position in subscriptions else None,
             quantity=line.quantity,
-            unit_price=priced.item.unit_price.amount,
+            unit_price=line.unit_price,
             currency=currency,
-            now=now,
         )
+        for position, line in enumerate(order_lines)
+    ]
     if any(Limits.increments_of(line.add_on) != Limits() for line in lines):
-        await webhook_events.emit_limits_changed(view.tenant, cause=EventType.ADD_ON_PURCHASED, now=now)
+        # The limits in force after the purchase: those read under the lock plus what it activated.
+        limits = effective_limits(view.subscription.plan, [*view.add_ons, *subscriptions.values()])
+        events.append(webhook_events.limits_changed(view.tenant, limits, cause=EventType.ADD_ON_PURCHASED))
+    await webhook_events.emit_all(events, now=now)
     if coupon is not None:
         await coupon_rules.redeem(coupon, tenant_id=view.tenant.id, order_id=order.id, now=now)
 
@@ -416,7 +429,7 @@ async def _place_order(
         now=now,
         dedupe_key=f"order:{order.id}",
     )
-    return order
+    return CheckoutResult(order, order_lines, list(subscriptions.values()), replayed=False)
 
 
 def confirm_figures(cart: Cart, summary: pricing.Summary, expected_total: Decimal | None) -> None:

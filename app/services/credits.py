@@ -26,10 +26,11 @@ from app.models.metering import ProcessCounter, ProcessKind, ProcessStart
 from app.models.tenancy import Tenant
 from app.services import sql
 from app.services.errors import NoActivePlan
+from app.services.figures_cache import FiguresCache, current_figures
 from app.services.forecast import ProcessForecast, forecast_processes, pace_per_day, two_decimals
 from app.services.periods import BillingPeriod
 from app.services.subscriptions import PlanLoader, load_tenant_plan
-from app.services.usage import Controls, CurrentUsage, control_of, usage_and_counts
+from app.services.usage import Controls, CurrentUsage, control_of
 
 ESTIMATE_DAYS = 30  # seed 002: "Créditos máximos del plan x 30 días"
 BYTES_PER_MB = 1024 * 1024
@@ -136,14 +137,16 @@ async def processes_used(tenant_id: object, period: str) -> int:
 
 
 async def credit_usage(
-    tenant: Tenant, *, now: dt.datetime, plans: PlanLoader | None = None
+    tenant: Tenant, *, now: dt.datetime, plans: PlanLoader | None = None, figures: FiguresCache | None = None
 ) -> CreditUsageView:
-    """The figures of the credits screen: the plan (through ``plans``, else two queries), then the usage
-    and the process counter in one statement."""
+    """The figures of the credits screen: the plan (through ``plans``, else one query), then the usage and
+    the process counter (through ``figures``, else one statement: what a cache entry holds is dropped by
+    every commit that changes it, see ``app.services.figures_cache``)."""
     plan_view = await plans(tenant, now) if plans else await load_tenant_plan(tenant, now=now)
     limits = plan_view.effective_limits
     period = plan_view.period
-    usage, counts = await usage_and_counts(tenant.id, period.name)
+    live = await current_figures(tenant.id, period.name, cache=figures)
+    usage, counts = live.usage, live.counts
     used = counts.used
     allowance = process_allowance(limits.credits, plan_view.subscription.plan.process_buffer_percent)
     return CreditUsageView(
@@ -165,12 +168,12 @@ async def credit_usage(
 
 
 async def credit_usage_if_active(
-    tenant: Tenant, *, now: dt.datetime, plans: PlanLoader | None = None
+    tenant: Tenant, *, now: dt.datetime, plans: PlanLoader | None = None, figures: FiguresCache | None = None
 ) -> CreditUsageView | None:
     """``credit_usage``, or ``None`` without an active plan (no limit to measure against): for answers
     that stand without it, such as a usage report, which is accepted whatever the plan."""
     try:
-        return await credit_usage(tenant, now=now, plans=plans)
+        return await credit_usage(tenant, now=now, plans=plans, figures=figures)
     except NoActivePlan:
         return None
 

@@ -1,4 +1,4 @@
-"""The live figures of a quota answer, cached per app for the connector's hot path (issue 5).
+"""The live figures of a quota answer and of the credits screen, cached per app for the hot paths (issue 5).
 
 ``quota`` answers from the credits used (the last applied usage report), the processes counted in the
 billing period, in all and per kind, and the kinds' controls (a pause, a monthly cap: issue 15). Reading
@@ -23,7 +23,7 @@ from app.broadcast import Broadcaster
 from app.caching import RefreshingCache
 from app.models.metering import ProcessKind
 from app.services import invalidation
-from app.services.usage import Control, Controls, control_of, usage_and_counts
+from app.services.usage import Control, Controls, CurrentUsage, ProcessCounts, control_of, usage_and_counts
 
 CHANNEL = "usage-changed"
 
@@ -34,6 +34,13 @@ class Figures:
     processes_used: int
     by_kind: Mapping[ProcessKind, int] = field(default_factory=dict)  # a kind not started: left out
     controls: Controls = field(default_factory=dict)  # the kinds paused or capped by the admins
+    # The whole usage row, read by the same statement: the credits screen's figures (``credits.credit_usage``)
+    # come from the same entry, so a dashboard polling ``creditUsage`` costs no statement either.
+    usage: CurrentUsage = field(default_factory=CurrentUsage, compare=False)
+
+    @property
+    def counts(self) -> ProcessCounts:
+        return ProcessCounts(self.processes_used, self.by_kind, self.controls)
 
     def kind_starts(self, process: ProcessKind) -> int:
         """The starts of ``process`` counted in the period (a kind's monthly cap is measured on it)."""
@@ -46,7 +53,7 @@ class Figures:
 async def read_figures(tenant_id: object, period: str) -> Figures:
     """The figures as committed, from the database (the credits screen's statement)."""
     usage, counts = await usage_and_counts(uuid.UUID(str(tenant_id)), period)
-    return Figures(usage.credits, counts.used, counts.by_kind, counts.controls)
+    return Figures(usage.credits, counts.used, counts.by_kind, counts.controls, usage)
 
 
 class FiguresCache:

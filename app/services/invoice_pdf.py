@@ -17,7 +17,6 @@ from decimal import Decimal
 from typing import Any
 
 import jinja2
-from fpdf import FPDF
 
 from app.models.invoices import IssuedInvoice
 
@@ -65,6 +64,8 @@ def render_html(invoice: IssuedInvoice, tenant_name: str, lines: list[Any]) -> s
 
 def render_pdf(invoice: IssuedInvoice, tenant_name: str, lines: list[Any]) -> bytes:
     """The PDF of ``invoice`` with its ``lines`` (in their order)."""
+    from fpdf import FPDF  # fpdf2 and fontTools take longer to import than the rest of the app to start
+
     pdf = FPDF(format="A4")
     pdf.set_title(latin1(f"Invoice {invoice.number}"))
     pdf.set_creator("Tollgate")

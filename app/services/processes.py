@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from tortoise.exceptions import DoesNotExist
 from tortoise.transactions import in_transaction
 
 from app.broadcast import Broadcaster
@@ -130,6 +131,46 @@ async def _why_denied(tenant_id: uuid.UUID, period: str, credits_limit: int, pro
     )
 
 
+# The start under its idempotency key: its id when it is new; nothing when the key was counted before (a
+# retry), which then reads the first start.
+_INSERT_START = (
+    "INSERT INTO process_start (id, tenant_id, idempotency_key, process, period, started_at)"
+    " VALUES ({0}, {1}, {2}, {3}, {4}, {5})"
+    " ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING id"
+)
+_DELETE_START = "DELETE FROM process_start WHERE id = {0}"
+
+
+@cache
+def _first_start_statement(process: ProcessKind) -> str:
+    """What a retry reads, in one statement: the first start under the key (its ticket, kind and period)
+    and its period's counter as committed (total and ``process``'s column)."""
+    column = ProcessCounter.column_of(ProcessKind(process))
+    return (
+        f'SELECT s.id, s.process, s.period, c."used", c."{column}" FROM process_start AS s'
+        " LEFT JOIN process_counter AS c ON c.tenant_id = s.tenant_id AND c.period = s.period"
+        " WHERE s.tenant_id = {0} AND s.idempotency_key = {1}"
+    )
+
+
+async def _replayed(
+    tenant: Tenant, process: ProcessKind, idempotency_key: str, allowance: int, limit: int
+) -> StartOutcome:
+    """The answer to a retry: the first start's ticket and counts, in the period it was counted in (a
+    retry may come after the period changed)."""
+    rows = await sql.fetch_rows(_first_start_statement(process), tenant.id, idempotency_key)
+    if not rows:  # the first start was deleted since (its tenant was): as ``Model.get`` answers
+        raise DoesNotExist(ProcessStart)
+    ticket, kind, period, used, kind_starts = rows[0]
+    if kind != process.value:
+        raise IdempotencyKeyReused(field="idempotencyKey")
+    counted_in = period_named(period, tenant.billing_anchor_day)
+    return StartOutcome(
+        process, True, None, uuid.UUID(str(ticket)), True, int(used or 0), allowance, limit, counted_in,
+        kind_starts=int(kind_starts or 0),
+    )  # fmt: skip
+
+
 async def _counted(tenant_id: uuid.UUID, period: str, process: ProcessKind) -> tuple[int, int]:
     """The period's total and the kind's starts, as committed."""
     counter = await ProcessCounter.get_or_none(tenant_id=tenant_id, period=period)
@@ -150,9 +191,10 @@ async def start_process(
     plan_cache: PlanCache | None = None,
     figures_cache: FiguresCache | None = None,
 ) -> StartOutcome:
-    """Decide and count a start. Five queries when allowed: plan, add-ons, the start's INSERT and
-    SELECT, the counter's UPDATE (which returns the counts). A period's first start, and a denied start,
-    read why the UPDATE changed nothing (a period's first start then creates the counter and counts)."""
+    """Decide and count a start. Two statements when allowed (the plan cached): the start's INSERT, which
+    returns its ticket unless the key was counted before (a retry then reads the first start), and the
+    counter's UPDATE, which returns the counts. A period's first start, and a denied start, read why the
+    UPDATE changed nothing (a period's first start then creates the counter and counts)."""
     validate_key(idempotency_key)
     # A cached plan is only ever stricter than the truth (see app.services.plan_cache).
     plan = await current_plan(tenant, now=now, cache=plan_cache)
@@ -169,36 +211,17 @@ async def start_process(
     allowance = process_allowance(limit, plan.subscription.plan.process_buffer_percent)
     ticket = uuid.uuid4()
     async with in_transaction():
-        await ProcessStart.bulk_create(
-            [
-                ProcessStart(
-                    id=ticket,
-                    tenant_id=tenant.id,
-                    idempotency_key=idempotency_key,
-                    process=process,
-                    period=period.name,
-                    started_at=now,
-                )
-            ],
-            ignore_conflicts=True,
+        inserted = await sql.fetch_all(
+            _INSERT_START, ticket, tenant.id, idempotency_key, process.value, period.name, now
         )
-        start = await ProcessStart.get(tenant_id=tenant.id, idempotency_key=idempotency_key)
-        if start.id != ticket:
-            if start.process != process:
-                raise IdempotencyKeyReused(field="idempotencyKey")
-            used, kind_starts = await _counted(tenant.id, start.period, process)
-            # The period the first attempt was counted in (a retry may come after the period changed).
-            counted_in = period_named(start.period, tenant.billing_anchor_day)
-            return StartOutcome(
-                process, True, None, start.id, True, used, allowance, limit, counted_in,
-                kind_starts=kind_starts,
-            )  # fmt: skip
+        if not inserted:
+            return await _replayed(tenant, process, idempotency_key, allowance, limit)
         counts = await _count(tenant.id, period.name, limit, process)
         attempts = 1
         while counts is None:
             denial = await _why_denied(tenant.id, period.name, limit, process)
             if denial.reason is not None or attempts == _ATTEMPTS:
-                await ProcessStart.filter(id=ticket).delete()  # a denied start leaves no trace to replay
+                await sql.execute(_DELETE_START, ticket)  # a denied start leaves no trace to replay
                 # Without a reason after the last attempt (the state kept changing): as over the limit.
                 reason = denial.reason or QuotaReason.CREDITS_EXCEEDED
                 record_decision(False, reason)

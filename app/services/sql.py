@@ -33,18 +33,38 @@ def _prepared(template: str, values: tuple[Any, ...]) -> tuple[Any, str, list[An
     return connection, _render(template, dialect, len(values)), list(values)
 
 
+_WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+def _read(template: str, values: tuple[Any, ...]) -> tuple[Any, str, list[Any]]:
+    """``_prepared`` for ``fetch_one`` / ``fetch_rows``, which run through Tortoise's ``execute_query``: on
+    PostgreSQL it sends INSERT, UPDATE and DELETE through asyncpg's ``execute()``, which returns no rows, so
+    a write's ``RETURNING`` would silently come back empty there (and not on SQLite). Writes that return rows
+    go through ``fetch_first`` / ``fetch_all``; writes that return none through ``execute``."""
+    if template.lstrip()[:6].upper() in _WRITES:
+        raise ValueError("a write: use fetch_first or fetch_all (RETURNING) or execute")
+    return _prepared(template, values)
+
+
 async def fetch_one(template: str, *values: Any) -> Sequence[Any]:
-    """The first row of a statement that returns exactly one (aggregates, scalar subqueries)."""
-    connection, statement, parameters = _prepared(template, values)
+    """The first row of a read that returns exactly one (aggregates, scalar subqueries)."""
+    connection, statement, parameters = _read(template, values)
     _, rows = await connection.execute_query(statement, parameters)
     return tuple(rows[0])
 
 
 async def fetch_rows(template: str, *values: Any) -> list[tuple[Any, ...]]:
-    """Every row by position (for statements whose columns repeat a name)."""
-    connection, statement, parameters = _prepared(template, values)
+    """Every row of a read by position (for statements whose columns repeat a name)."""
+    connection, statement, parameters = _read(template, values)
     _, rows = await connection.execute_query(statement, parameters)
     return [tuple(row) for row in rows]
+
+
+async def execute(template: str, *values: Any) -> int:
+    """A write that returns no rows; the number of rows it changed."""
+    connection, statement, parameters = _prepared(template, values)
+    changed, _ = await connection.execute_query(statement, parameters)
+    return int(changed)
 
 
 async def fetch_first(template: str, *values: Any) -> dict[str, Any] | None:
@@ -61,20 +81,26 @@ async def fetch_all(template: str, *values: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def columns_of(model: type[Model], alias: str) -> str:
+    """The columns of ``model``'s table named ``alias`` in a statement, each as ``<alias>_<column>``."""
+    return ", ".join(f'{alias}."{column}" AS "{alias}_{column}"' for column in sorted(model._meta.db_fields))
+
+
+def instance_of(model: type[ModelT], alias: str, row: dict[str, Any]) -> ModelT:
+    """The ``model`` instance from a row's ``columns_of(model, alias)``, converted as the ORM converts."""
+    return model._init_from_db(**{column: row[f"{alias}_{column}"] for column in model._meta.db_fields})
+
+
 @cache
 def with_tenant(model: type[Model], where: str) -> str:
     """A statement reading rows of ``model`` with their tenant: columns ``m_<column>`` and ``t_<column>``
     (see ``split_with_tenant``); ``where`` names the model's table ``m``."""
-    own = ", ".join(f'm."{column}" AS "m_{column}"' for column in sorted(model._meta.db_fields))
-    tenant = ", ".join(f't."{column}" AS "t_{column}"' for column in sorted(Tenant._meta.db_fields))
     return (
-        f'SELECT {own}, {tenant} FROM "{model._meta.db_table}" AS m'
+        f'SELECT {columns_of(model, "m")}, {columns_of(Tenant, "t")} FROM "{model._meta.db_table}" AS m'
         f' JOIN "{Tenant._meta.db_table}" AS t ON t."id" = m."tenant_id" WHERE {where}'
     )
 
 
 def split_with_tenant(model: type[ModelT], row: dict[str, Any]) -> tuple[ModelT, Tenant]:
     """The model instance and its tenant from a ``with_tenant`` row, converted as the ORM converts."""
-    instance = model._init_from_db(**{column: row[f"m_{column}"] for column in model._meta.db_fields})
-    tenant = Tenant._init_from_db(**{column: row[f"t_{column}"] for column in Tenant._meta.db_fields})
-    return instance, tenant
+    return instance_of(model, "m", row), instance_of(Tenant, "t", row)

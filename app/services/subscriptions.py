@@ -6,15 +6,17 @@ import datetime as dt
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cache
 
 import orjson
 from tortoise.expressions import Q
 
 from app.auth.principal import Principal
 from app.models.billing import AddOnSubscription, PlanChange, PlanSubscription
-from app.models.catalog import AddOn
+from app.models.catalog import AddOn, Plan
 from app.models.enums import PlanChangeStatus, PlanSubscriptionStatus
 from app.models.tenancy import Tenant
+from app.services import sql
 from app.services.access import require_store_access
 from app.services.errors import NoActivePlan
 from app.services.limits import Limits, effective_features, effective_limits
@@ -45,21 +47,36 @@ async def active_plan(tenant: Tenant, *, now: dt.datetime) -> TenantPlan | None:
         return None
 
 
+@cache
+def _plan_statement() -> str:
+    """The plan subscription with its plan and the add-on subscriptions counting at ``{1}`` with their add-on
+    (none: one row of NULLs for them), in the order ``add_ons`` lists them."""
+    tables = (("s", PlanSubscription), ("p", Plan), ("a", AddOnSubscription), ("o", AddOn))
+    return (
+        f"SELECT {', '.join(sql.columns_of(model, alias) for alias, model in tables)}"
+        ' FROM "plan_subscription" AS s JOIN "plan" AS p ON p."id" = s."plan_id"'
+        ' LEFT JOIN "add_on_subscription" AS a ON a."tenant_id" = s."tenant_id" AND a."contracted_at" <= {1}'
+        ' AND (a."ends_at" IS NULL OR a."ends_at" > {1}) LEFT JOIN "add_on" AS o ON o."id" = a."add_on_id"'
+        ' WHERE s."tenant_id" = {0} ORDER BY a."contracted_at", a."id"'
+    )
+
+
 async def load_tenant_plan(tenant: Tenant, *, now: dt.datetime) -> TenantPlan:
-    """The plan, the add-ons counting at ``now`` and the effective limits, in two queries (three while a
-    plan change is scheduled: from its ``effective_at`` on, its plan is the one in force)."""
-    subscription = await PlanSubscription.get_or_none(tenant_id=tenant.id).select_related("plan")
-    if subscription is None or subscription.status != PlanSubscriptionStatus.ACTIVE:
+    """The plan, the add-ons counting at ``now`` and the effective limits, in one query (two while a plan
+    change is scheduled: from its ``effective_at`` on, its plan is the one in force)."""
+    rows = await sql.fetch_all(_plan_statement(), tenant.id, now)
+    if not rows or rows[0]["s_status"] != PlanSubscriptionStatus.ACTIVE.value:
         raise NoActivePlan()
+    subscription = sql.instance_of(PlanSubscription, "s", rows[0])
+    subscription.plan = sql.instance_of(Plan, "p", rows[0])
     if subscription.pending_change_id is not None:  # one more query, only while a change is scheduled
         await _apply_pending_change(subscription, now)
-    add_ons = (
-        await AddOnSubscription.filter(counting_at(now), tenant_id=tenant.id)
-        .select_related("add_on")
-        .order_by("contracted_at", "id")
-    )
-    for add_on_subscription in add_ons:
-        add_on_subscription.add_on = shared_add_on(add_on_subscription.add_on)
+    add_ons: list[AddOnSubscription] = []
+    for row in rows:
+        if row["a_id"] is not None:  # NULL: no add-on counts at ``now``
+            add_on_subscription = sql.instance_of(AddOnSubscription, "a", row)
+            add_on_subscription.add_on = shared_add_on(sql.instance_of(AddOn, "o", row))
+            add_ons.append(add_on_subscription)
     return TenantPlan(
         tenant=tenant,
         subscription=subscription,

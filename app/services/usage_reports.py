@@ -2,8 +2,8 @@
 
 A report carries absolute counts (variants, customers, contacts, sales reps, admin users, and
 optionally users and integrations), storage bytes and when they were measured. It replaces the
-tenant's usage only when measured later than the one applied (one conditional UPDATE on
-``measured_at``), so late reports change nothing; a retried report (same idempotency key) returns
+tenant's usage only when measured later than the one applied (one upsert guarded by ``measured_at``),
+so late reports change nothing; a retried report (same idempotency key) returns
 the first answer. An applied report re-evaluates the credits, storage, users and integrations
 alerts; their e-mails are queued in the same transaction and they are published after it commits.
 
@@ -12,7 +12,9 @@ takes the tenant's lock (``app.services.locks``), as a purchase and an add-on's 
 re-evaluate the alerts, and only then reads the plan and its add-ons from the database (never from
 a cache a concurrent purchase may not have invalidated yet), and the alert thresholds likewise. A
 report and a purchase racing each other therefore end as one serial order or the other
-(tests/api/test_report_races.py).
+(tests/api/test_report_races.py). The statement that takes the lock also returns the thresholds; the
+insert of the report decides whether it applies (under the lock no other report of the tenant runs) and
+returns which alerts have fired, so an evaluation that changes no alert costs no statement of its own.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-from tortoise.expressions import Q
+from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from app.broadcast import Broadcaster
@@ -30,13 +32,11 @@ from app.i18n import _
 from app.models.enums import AddOnCategory
 from app.models.metering import AlertKind, LimitAlert, UsageReport
 from app.models.tenancy import Tenant
-from app.models.usage import TenantUsage
-from app.services import alert_settings, alerts
+from app.services import alert_settings, alerts, sql
 from app.services.credits import BYTES_PER_MB
 from app.services.errors import InvalidInput
 from app.services.figures_cache import FiguresCache, usage_changed
 from app.services.idempotency import IdempotencyKeyReused, fingerprint, validate_key
-from app.services.locks import lock_tenant
 from app.services.subscriptions import TenantPlan, active_plan
 from app.services.usage import COUNT_FIELDS, CurrentUsage, current_usage
 
@@ -113,6 +113,55 @@ def integrations_in_use(plan: TenantPlan | None) -> int:
     return sum(s.quantity for s in plan.add_ons if s.add_on.category == AddOnCategory.INTEGRATIONS)
 
 
+# The tenant's lock (``app.services.locks``: the same no-op UPDATE, first in the transaction), returning the
+# alert thresholds as committed. Only the locked row's own columns: on PostgreSQL a subquery here would read
+# the snapshot taken before waiting for the lock, not what the transaction that held it committed.
+_LOCK = (
+    'UPDATE "tenant" SET "billing_anchor_day" = "billing_anchor_day" WHERE "id" = {0}'
+    ' RETURNING "alert_thresholds"'
+)
+_REPORT_COLUMNS = (
+    "id", "tenant_id", "idempotency_key", "fingerprint", *COUNT_FIELDS, "users", "integrations",
+    "storage_bytes", "measured_at", "received_at",
+)  # fmt: skip
+_USAGE_COLUMNS = (
+    "tenant_id", *COUNT_FIELDS, "credits", "users", "integrations", "storage_bytes", "measured_at",
+    "updated_at",
+)  # fmt: skip
+
+
+def _columns(names: Sequence[str]) -> str:
+    return ", ".join(f'"{name}"' for name in names)
+
+
+def _values(count: int) -> str:
+    return ", ".join(f"{{{n}}}" for n in range(count))
+
+
+# The report, applied when measured after the usage in force (decided here: under the tenant's lock no
+# other report runs until the commit), returning that and the (kind, threshold) pairs that fired and are
+# not re-armed, as ``KIND:threshold`` joined by commas. A retry with the same key inserts and returns
+# nothing (a report without a key never conflicts).
+_TENANT, _MEASURED = (f"{{{_REPORT_COLUMNS.index(name)}}}" for name in ("tenant_id", "measured_at"))
+_INSERT_REPORT = {
+    dialect: f'INSERT INTO "usage_report" ({_columns(_REPORT_COLUMNS)}, "applied")'
+    f' VALUES ({_values(len(_REPORT_COLUMNS))}, NOT EXISTS (SELECT 1 FROM "tenant_usage"'
+    f' WHERE "tenant_id" = {_TENANT} AND "measured_at" >= {_MEASURED}))'
+    ' ON CONFLICT DO NOTHING RETURNING "applied",'
+    f' (SELECT {aggregate}("kind" || \':\' || "threshold", \',\') FROM "alert_arming"'
+    f' WHERE "tenant_id" = {_TENANT} AND "triggered") AS "fired"'
+    for dialect, aggregate in (("postgres", "string_agg"), ("sqlite", "group_concat"))
+}
+# The tenant's first report creates its row; a later one replaces it only when measured later.
+_APPLY = (
+    f'INSERT INTO "tenant_usage" ({_columns(_USAGE_COLUMNS)}) VALUES ({_values(len(_USAGE_COLUMNS))})'
+    ' ON CONFLICT ("tenant_id") DO UPDATE SET '
+    + ", ".join(f'"{column}" = excluded."{column}"' for column in _USAGE_COLUMNS[1:])
+    + ' WHERE "tenant_usage"."measured_at" IS NULL OR "tenant_usage"."measured_at" < excluded."measured_at"'
+)
+_THRESHOLDS = Tenant._meta.fields_map["alert_thresholds"]
+
+
 async def report_usage(
     tenant: Tenant,
     counts: UsageCounts,
@@ -128,15 +177,14 @@ async def report_usage(
     if idempotency_key is not None:
         validate_key(idempotency_key)
     digest = fingerprint(asdict(counts))
-    users = counts.users if counts.users is not None else counts.admin_users
-    credits = credits_in(counts)
-    report_id = uuid.uuid4()
+    raised: list[LimitAlert] = []
     async with in_transaction():
         # First: no purchase or add-on end of this tenant may commit between reading the limits below
-        # and this commit (they take the same lock before re-evaluating the alerts).
-        await lock_tenant(tenant.id)
+        # and this commit (they take the same lock before re-evaluating the alerts). By name: on
+        # PostgreSQL, the positional helpers drop what an UPDATE or INSERT returns.
+        thresholds = (await sql.fetch_all(_LOCK, tenant.id))[0]["alert_thresholds"]
         row = UsageReport(
-            id=report_id,
+            id=uuid.uuid4(),
             tenant_id=tenant.id,
             idempotency_key=idempotency_key,
             fingerprint=digest,
@@ -144,42 +192,41 @@ async def report_usage(
             applied=False,
             received_at=now,
         )
-        if idempotency_key is None:
-            await row.save(force_create=True)
-        else:
-            await UsageReport.bulk_create([row], ignore_conflicts=True)
+        dialect = connections.get("default").capabilities.dialect
+        inserted = await sql.fetch_all(_INSERT_REPORT[dialect], *(getattr(row, c) for c in _REPORT_COLUMNS))
+        if not inserted:
             first = await UsageReport.get(tenant_id=tenant.id, idempotency_key=idempotency_key)
-            if first.id != report_id:
-                if first.fingerprint != digest:
-                    raise IdempotencyKeyReused(field="idempotencyKey")
-                return ReportOutcome(first, replayed=True)
-        plan = await active_plan(tenant, now=now)  # the limits in force, read under the lock
-        integrations = counts.integrations if counts.integrations is not None else integrations_in_use(plan)
-        values = {
-            **{name: getattr(counts, name) for name in COUNT_FIELDS},
-            "credits": credits,
-            "users": users,
-            "integrations": integrations,
-            "storage_bytes": counts.storage_bytes,
-            "measured_at": counts.measured_at,
-            "updated_at": now,
-        }
-        newer = Q(tenant_id=tenant.id) & (Q(measured_at__isnull=True) | Q(measured_at__lt=counts.measured_at))
-        applied = await TenantUsage.filter(newer).update(**values)
-        if not applied:
-            # The tenant's first report creates its row (and a concurrent first report loses cleanly).
-            await TenantUsage.bulk_create([TenantUsage(tenant_id=tenant.id)], ignore_conflicts=True)
-            applied = await TenantUsage.filter(newer).update(**values)
-        raised: list[LimitAlert] = []
+            if first.fingerprint != digest:
+                raise IdempotencyKeyReused(field="idempotencyKey")
+            return ReportOutcome(first, replayed=True)
+        applied = row.applied = bool(inserted[0]["applied"])
         if applied:
-            await UsageReport.filter(id=report_id).update(applied=True)
-            row.applied = True
-        if applied and plan is not None:
-            raised = await _apply(tenant, plan, await current_usage(tenant.id), now=now)
+            plan = await active_plan(tenant, now=now)  # the limits in force, read under the lock
+            integrations = counts.integrations
+            usage = CurrentUsage(
+                **{name: getattr(counts, name) for name in COUNT_FIELDS},
+                users=counts.users if counts.users is not None else counts.admin_users,
+                integrations=integrations if integrations is not None else integrations_in_use(plan),
+                storage_bytes=counts.storage_bytes,
+                measured_at=counts.measured_at,
+            )
+            counted = (getattr(usage, name) for name in COUNT_FIELDS)
+            await sql.execute(
+                _APPLY, tenant.id, *counted, usage.credits, usage.users, usage.integrations,
+                usage.storage_bytes, usage.measured_at, now,
+            )  # fmt: skip
+            if plan is not None:
+                raised = await alerts.apply_measures(
+                    tenant.id,
+                    usage_measures(plan, usage),
+                    alerts.normalized_thresholds(_THRESHOLDS.to_python_value(thresholds)),
+                    now=now,
+                    triggered=alerts.parse_fired(inserted[0]["fired"]),
+                )
     # After the commit, never before: the credits used changed, and maybe alerts were raised.
     if applied:
         await usage_changed(tenant.id, cache=figures_cache, broadcaster=broadcaster)
-    await alerts.publish(broadcaster, raised)
+        await alerts.publish(broadcaster, raised)
     return ReportOutcome(row, replayed=False, alerts=raised)
 
 

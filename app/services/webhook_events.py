@@ -9,6 +9,7 @@ import datetime as dt
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from app.models.tenancy import Tenant
 from app.models.webhooks import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from app.services import public_ids
 from app.services.credits import BYTES_PER_MB
+from app.services.limits import Limits
 from app.services.subscriptions import active_plan
 
 if TYPE_CHECKING:
@@ -49,6 +51,15 @@ class EventType(StrEnum):
     PROCESS_ALLOWANCE_PASSED = "process_allowance.passed"
 
 
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An event to record (``emit``, or ``emit_all`` for several at once)."""
+
+    event_type: EventType
+    tenant_id: uuid.UUID | str | None
+    data: dict[str, Any]
+
+
 async def emit(
     event_type: EventType,
     *,
@@ -59,33 +70,61 @@ async def emit(
     """Record one event and its deliveries, one per active endpoint that wants its type, in the caller's
     transaction: both exist exactly when the change committed, and a crash after the commit loses nothing
     (the outbox pattern). ``data`` must be JSON (strings for money)."""
-    message_id = f"msg_{secrets.token_hex(12)}"
-    event = await WebhookEvent.create(
-        message_id=message_id,
-        tenant_id=tenant_id,
-        event_type=event_type.value,
-        payload={"type": event_type.value, "timestamp": now.isoformat(), "data": data},
-        created_at=now,
-    )
+    event = Event(event_type, tenant_id, data)
+    row = _row(event, now)
+    await row.save()
     endpoints = await WebhookEndpoint.filter(is_active=True).only("id", "event_types")
-    lane = lane_of(tenant_id)
     wanted = [endpoint for endpoint in endpoints if wants(endpoint.event_types, event_type)]
     if wanted:
-        await WebhookDelivery.bulk_create(
-            [
-                WebhookDelivery(
-                    event_id=event.id,
-                    endpoint_id=endpoint.id,
-                    lane=lane,
-                    next_attempt_at=now,
-                    give_up_at=now + RETRY_FOR,
-                    created_at=now,
-                )
-                for endpoint in wanted
-            ]
-        )
+        await WebhookDelivery.bulk_create([_delivery(row.id, event, endpoint, now) for endpoint in wanted])
         _wake_soon()
-    return event
+    return row
+
+
+async def emit_all(events: Sequence[Event], *, now: dt.datetime) -> None:
+    """Record several events in this order, as ``emit`` records one, in a number of statements that does
+    not grow with them (docs/design.md): the endpoints, the events and, when an endpoint wants some, their
+    ids and the deliveries."""
+    if not events:
+        return
+    endpoints = await WebhookEndpoint.filter(is_active=True).only("id", "event_types")
+    rows = [_row(event, now) for event in events]
+    await WebhookEvent.bulk_create(rows)  # in list order: increasing ids, the order of delivery
+    wanted = [
+        (row, event, endpoint)
+        for row, event in zip(rows, events, strict=True)
+        for endpoint in endpoints
+        if wants(endpoint.event_types, event.event_type)
+    ]
+    if not wanted:
+        return
+    messages = [row.message_id for row in rows]
+    ids = dict(await WebhookEvent.filter(message_id__in=messages).values_list("message_id", "id"))
+    await WebhookDelivery.bulk_create(
+        [_delivery(ids[row.message_id], event, endpoint, now) for row, event, endpoint in wanted]
+    )
+    _wake_soon()
+
+
+def _row(event: Event, now: dt.datetime) -> WebhookEvent:
+    return WebhookEvent(
+        message_id=f"msg_{secrets.token_hex(12)}",
+        tenant_id=event.tenant_id,
+        event_type=event.event_type.value,
+        payload={"type": event.event_type.value, "timestamp": now.isoformat(), "data": event.data},
+        created_at=now,
+    )
+
+
+def _delivery(event_id: int, event: Event, endpoint: WebhookEndpoint, now: dt.datetime) -> WebhookDelivery:
+    return WebhookDelivery(
+        event_id=event_id,
+        endpoint_id=endpoint.id,
+        lane=lane_of(event.tenant_id),
+        next_attempt_at=now,
+        give_up_at=now + RETRY_FOR,
+        created_at=now,
+    )
 
 
 def lane_of(tenant_id: uuid.UUID | str | None) -> str:
@@ -120,7 +159,7 @@ def money(amount: Decimal) -> str:
     return str(amount)
 
 
-async def emit_add_on_purchased(
+def add_on_purchased(
     tenant: Tenant,
     *,
     order_id: uuid.UUID,
@@ -129,12 +168,11 @@ async def emit_add_on_purchased(
     quantity: int,
     unit_price: Decimal,
     currency: str,
-    now: dt.datetime,
-) -> None:
-    await emit(
+) -> Event:
+    return Event(
         EventType.ADD_ON_PURCHASED,
-        tenant_id=tenant.id,
-        data={
+        tenant.id,
+        {
             "environment": tenant.slug,
             "order_id": public_ids.encode("Order", order_id),
             "active_add_on_id": public_ids.encode("ActiveAddOn", subscription_id)
@@ -145,7 +183,6 @@ async def emit_add_on_purchased(
             "unit_price": money(unit_price),
             "currency": currency,
         },
-        now=now,
     )
 
 
@@ -178,11 +215,16 @@ async def emit_limits_changed(tenant: Tenant, *, cause: EventType, now: dt.datet
     plan = await active_plan(tenant, now=now)
     if plan is None:
         return
-    limits = plan.effective_limits
-    await emit(
+    event = limits_changed(tenant, plan.effective_limits, cause=cause)
+    await emit(event.event_type, tenant_id=event.tenant_id, data=event.data, now=now)
+
+
+def limits_changed(tenant: Tenant, limits: Limits, *, cause: EventType) -> Event:
+    """limits.changed with ``limits``, the effective limits after the change."""
+    return Event(
         EventType.LIMITS_CHANGED,
-        tenant_id=tenant.id,
-        data={
+        tenant.id,
+        {
             "environment": tenant.slug,
             "cause": cause.value,
             "limits": {
@@ -192,7 +234,6 @@ async def emit_limits_changed(tenant: Tenant, *, cause: EventType, now: dt.datet
                 "credits": limits.credits,
             },
         },
-        now=now,
     )
 
 

@@ -180,8 +180,16 @@ async def test_credit_usage_runs_a_constant_number_of_queries(
         body = await gql.post(CREDIT_USAGE, as_="admin@acme.test")
 
     assert body["data"]["creditUsage"]["used"] == 2748
-    # The caller, then the usage row and the process counter in one statement (the plan is cached).
-    assert queries.count == 2, queries.statements
+    # The caller only: the plan and the figures (usage row, process counter) are cached.
+    assert queries.count == 1, queries.statements
+
+    # The next applied report drops the cached figures: the screen shows it at once.
+    await report(gql, demo.connector_keys["acme"], clock.now() + dt.timedelta(seconds=1), variants=1340)
+    with count_queries() as queries:
+        body = await gql.post(CREDIT_USAGE, as_="admin@acme.test")
+
+    assert body["data"]["creditUsage"]["used"] == 2748 + 1000
+    assert queries.count == 2, queries.statements  # the caller, the figures read again
 
 
 async def test_my_plan_and_credit_usage_side_by_side_load_the_plan_once(

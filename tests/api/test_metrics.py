@@ -57,6 +57,23 @@ async def test_operations_latency_and_outbox_backlog_are_scraped(
     assert value(after, "tollgate_http_requests_total", path="/graphql", status="200") >= 3
 
 
+async def test_requests_are_counted_by_route_never_by_raw_path(gql: GraphQLClient, demo: SeedResult) -> None:
+    # An attacker probing random URLs, or anyone asking for many invoices, must not grow the metrics (and the
+    # process's memory) by one time series per path.
+    for n in range(50):
+        await gql.http.get(f"/probe-{n}/../etc/passwd")
+        await gql.http.get(f"/invoices/TG-2026-{n:06d}.pdf")
+
+    samples = await scrape(gql.http)
+    paths = {dict(labels)["path"] for name, labels in samples if name == "tollgate_http_requests_total"}
+
+    routes = {"/graphql", "/operator/graphql", "/healthz", "/readyz", "/metrics", "/graphiql"}
+    templates = {"/invoices/{number}.pdf", "/graphiql/assets/{name}", "other"}
+    assert paths <= routes | templates, paths  # the registry is the process's: other tests' routes too
+    assert value(samples, "tollgate_http_requests_total", path="other", status="404") >= 50
+    assert value(samples, "tollgate_http_requests_total", path="/invoices/{number}.pdf", status="401") >= 50
+
+
 async def test_metrics_need_the_bearer_token_when_one_is_set(
     settings: Settings, clock: FrozenClock, db: TortoiseContext
 ) -> None:

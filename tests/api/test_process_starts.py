@@ -253,9 +253,9 @@ async def test_a_start_runs_a_constant_number_of_queries(gql: GraphQLClient, dem
         started = await start(gql, key, "sync-1")
 
     assert started["allowed"] is True
-    # The key, the start's INSERT and SELECT, the counter's UPDATE, which returns the counts (the limits
-    # are cached).
-    assert queries.count == 4, "\n".join(queries.statements)
+    # The key, the start's INSERT (which returns its ticket), the counter's UPDATE, which returns the
+    # counts (the limits are cached).
+    assert queries.count == 3, "\n".join(queries.statements)
     # Deciding and counting are one statement: the credit condition and the kind's control (its pause,
     # its cap against the kind's column) sit in the counter's UPDATE.
     (update,) = [
@@ -265,6 +265,30 @@ async def test_a_start_runs_a_constant_number_of_queries(gql: GraphQLClient, dem
     assert '"credits">' in update
     assert '"product_sync"="product_sync"+1' in update
     assert "process_control" in update
+
+
+async def test_a_retry_and_a_denial_run_a_constant_number_of_queries(
+    gql: GraphQLClient, demo: SeedResult, clock: FrozenClock
+) -> None:
+    key = demo.connector_keys["acme"]
+    await start(gql, key, "sync-1")
+
+    with count_queries() as queries:
+        retry = await start(gql, key, "sync-1")
+
+    assert retry["replayed"] is True
+    # The key, the start's INSERT (which returns nothing: the key was counted), one read of the first
+    # start with its period's counter.
+    assert queries.count == 3, "\n".join(queries.statements)
+
+    await report(gql, key, clock.now(), variants=10_000)
+    with count_queries() as queries:
+        denied = await start(gql, key, "sync-2")
+
+    assert (denied["allowed"], denied["reason"]) == (False, "CREDITS_EXCEEDED")
+    # The key, the start's INSERT, the counter's UPDATE (which changes nothing), the read of why, the
+    # start's DELETE.
+    assert queries.count == 5, "\n".join(queries.statements)
 
 
 async def test_a_thousand_concurrent_starts_near_the_allowance_count_each_key_exactly_once(

@@ -370,5 +370,5 @@ async def test_credit_usage_without_the_forecast_costs_no_more_statements(
     with count_queries() as with_forecast:
         await forecast(gql)
 
-    assert without.count == 2, without.statements  # the caller, the usage and counter (as before)
-    assert with_forecast.count == 3, with_forecast.statements  # and the last 30 days of reports
+    assert without.count == 1, without.statements  # the caller (the usage and counter are cached)
+    assert with_forecast.count == 2, with_forecast.statements  # and the last 30 days of reports
