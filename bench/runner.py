@@ -406,6 +406,18 @@ async def measure_generator_ceiling(scenario: HttpScenario, server: Server, opti
     )
 
 
+async def settled(server: Server, *, idle: float = 0.1, most: float = 30.0) -> None:
+    """Wait until the server is nearly idle (under ``idle`` of a core over a quarter of a second), ``most``
+    seconds at most: the work queued by thousands of WebSocket frames is done."""
+    deadline = time.perf_counter() + most
+    await asyncio.sleep(0.5)
+    while time.perf_counter() < deadline:
+        before = server.cpu_seconds()
+        await asyncio.sleep(0.25)
+        if server.cpu_seconds() - before < idle * 0.25:
+            return
+
+
 async def run_fanout(server: Server, tenant: BenchTenant, options: Options, memory: Row) -> Row:
     """Memory per idle connection (at the subscribers' number, then ten times as many), then the time from a
     usage report to the last subscriber's alert."""
@@ -423,6 +435,7 @@ async def run_fanout(server: Server, tenant: BenchTenant, options: Options, memo
     await asyncio.sleep(1.0)
     at_peak = server.rss_bytes()
     await websocket.close_all(others)  # the fan-out below reaches the first ones only
+    await settled(server)  # the server closes thousands of connections: let it finish before subscribing
     memory.note = (
         f"{(at_peak - before) / peak / 1024:.1f} KiB per idle connection at {peak:,} connections "
         f"({(at_first - before) / options.subscribers / 1024:.1f} at {options.subscribers:,}; server RSS "
@@ -432,7 +445,7 @@ async def run_fanout(server: Server, tenant: BenchTenant, options: Options, memo
     subscribers = websocket.AlertSubscribers(connections)
     try:
         await subscribers.subscribe()
-        await asyncio.sleep(0.5)
+        await settled(server)  # every subscription registered (with 2 workers, on Redis) before the reports
         rounds: list[websocket.FanOutRound] = []
         # Alternately above 80% of the credit limit (TRIGGERED) and back below it (RESOLVED).
         for number in range(options.fanout_rounds * 2):
