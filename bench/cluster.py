@@ -55,9 +55,7 @@ from bench.runner import (
 )
 from bench.scenarios import PROCESSES, QUOTA, START_PROCESS, expect, graphql_request, new_run_id
 from bench.seeding import BenchTenant
-
-DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/tollgate"
-DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+from bench.soak import DEFAULT_DATABASE, DEFAULT_REDIS
 
 
 @dataclass(frozen=True)
