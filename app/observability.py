@@ -215,7 +215,7 @@ class RequestContextMiddleware:
                     self.access_log.info(
                         "request",
                         method=scope.get("method"),
-                        path=scope.get("path"),
+                        path=path,
                         status=status_code,
                         duration_ms=duration_ms,
                     )

@@ -30,7 +30,7 @@ from app.models.metering import AlertKind, AlertState, LimitAlert, ProcessCounte
 from app.models.tenancy import Tenant
 from app.notifications import emails
 from app.notifications.outbox import composed, enqueue
-from app.observability import PROCESSES_STARTED
+from app.observability import PROCESSES_STARTED, labelled
 from app.services import alert_settings, alerts, sql, webhook_events
 from app.services.credits import process_allowance
 from app.services.figures_cache import FiguresCache, usage_changed
@@ -269,7 +269,7 @@ async def start_process(
     await alerts.publish(broadcaster, raised)
     beyond = QuotaReason.BEYOND_ALLOWANCE if used > allowance else None
     record_decision(True, beyond)
-    PROCESSES_STARTED.labels(process=process.value).inc()
+    labelled(PROCESSES_STARTED, process.value).inc()
     return StartOutcome(
         process, True, beyond, ticket, False, used, allowance, limit, period, raised, kind_starts
     )
